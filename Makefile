@@ -1,0 +1,22 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+.PHONY: setup demo test test-fast lint bench
+
+setup:
+	@scripts/setup
+
+# Ingest the bundled sample into ./kho-data and search it (embedded mode, no servers).
+demo: setup
+	KHO_HOME=$(CURDIR)/kho-data .venv/bin/kho ingest samples --batch sample --unit demo
+	KHO_HOME=$(CURDIR)/kho-data .venv/bin/kho search "quyết định"
+	KHO_HOME=$(CURDIR)/kho-data .venv/bin/kho search "dang uy"
+
+# The whole test suite, with Redis, PostgreSQL and Elasticsearch started by scripts/services.
+test: setup
+	scripts/services up >/dev/null
+	eval "$$(scripts/services env)" && .venv/bin/pytest
+
+test-fast: setup
+	.venv/bin/pytest -m "not slow and not services"
+
+lint: setup
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .

@@ -1,0 +1,3 @@
+from kho.cli import run
+
+run()

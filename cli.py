@@ -1,0 +1,339 @@
+"""The `kho` command: thin doors over ingest, the executors, and the index."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from datetime import datetime
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from kho.core.errors import ConfigError, ExitCode, KhoError, NotFoundError
+from kho.core.settings import Settings, load_settings
+from kho.core.types import LEVEL_NAMES, Principal
+
+err_console = Console(stderr=True)
+out = Console(highlight=False)
+
+LOCAL_PRINCIPAL = Principal(name="local", clearance=0, units=("*",))
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+def _context(ctx: click.Context):
+    from kho.workers.context import Context
+
+    if "context" not in ctx.obj:
+        ctx.obj["context"] = Context(_settings(ctx))
+        ctx.call_on_close(ctx.obj["context"].close)
+    return ctx.obj["context"]
+
+
+def principal_for(settings: Settings, name: str | None) -> Principal:
+    """`--as NAME`, else the config's default principal, else 'local' (unclassified only)."""
+    name = name or settings.default_principal
+    if not name:
+        return LOCAL_PRINCIPAL
+    if name not in settings.principals:
+        known = ", ".join(sorted(settings.principals)) or "none configured"
+        raise ConfigError(f"unknown principal {name!r} (known: {known}); add [principals.{name}]")
+    return settings.principals[name]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kho")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """kho — the archive store: scans in, a searchable archive out."""
+    ctx.ensure_object(dict)
+    ctx.obj["settings"] = load_settings()
+
+
+# ingest ------------------------------------------------------------------------------------
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--batch", "batch_name", help="Batch name (default: derived from the paths and date). "
+              "Re-running a batch resumes it.")
+@click.option("--unit", default="", help="Owning unit path, e.g. qk7/f9/e1.")
+@click.option("--level", type=click.IntRange(0, 3), default=0,
+              help="Classification level: 0 thường, 1 mật, 2 tối mật, 3 tuyệt mật.")
+@click.option("--group", "groups", multiple=True, help="Share group (repeatable).")
+@click.option("--lang", default=None, help="Tesseract languages (default from config: vie+eng).")
+@click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
+              help="Worker processes (default: one per core).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_context
+def ingest(ctx, paths, batch_name, unit, level, groups, lang, jobs, quiet):
+    """Ingest scans (TIFF, PNG, JPEG, PDF) from files and folders, then OCR and index them."""
+    from kho.ingest.register import BatchOptions, register_batch
+    from kho.ocr.tesseract import check_tesseract
+    from kho.workers.local import run_batch
+
+    settings = _settings(ctx)
+    lang = lang or settings.ocr.lang
+    check_tesseract(lang)
+    kctx = _context(ctx)
+    name = batch_name or default_batch_name(paths)
+    opts = BatchOptions(name=name, unit=unit.strip("/"), level=level, lang=lang,
+                        groups=tuple(groups))
+
+    def on_file(reg):
+        if reg.status in ("failed", "skipped"):
+            colour = "red" if reg.status == "failed" else "yellow"
+            err_console.print(f"[{colour}]{reg.status}[/] {escape(reg.path)}: {escape(reg.reason)}")
+
+    reg = register_batch(kctx.catalog, kctx.storage, paths, opts, settings.limits, on_file)
+    err_console.print(
+        f"batch [bold]{escape(name)}[/]: {len(reg.files)} files — {reg.count('new')} new, "
+        f"{reg.count('duplicate')} duplicate, {reg.count('failed')} failed, "
+        f"{reg.count('skipped')} skipped"
+    )
+    with BatchProgress(enabled=not quiet and err_console.is_terminal, console=err_console) as bar:
+        stats = run_batch(kctx, reg.batch_id, jobs or settings.workers, bar.update)
+    for line in stats.failures:
+        err_console.print(f"[red]failed[/] {escape(line)}")
+    counts = kctx.catalog.batch_counts(reg.batch_id)
+    out.print(
+        f"done: batch {name}: {counts.docs_indexed} documents indexed, "
+        f"{counts.pages_done}/{counts.pages_total} pages read in this batch "
+        f"({stats.pages_done} now, {stats.pages_per_min:.1f} pages/min, {stats.elapsed:.1f} s); "
+        f"{counts.failed_files} files and {counts.pages_failed} pages failed"
+    )
+    if counts.failed_files or counts.pages_failed or counts.docs_failed:
+        out.print("see the reasons with: kho status --batch " + name)
+        ctx.exit(ExitCode.files_failed)
+
+
+def default_batch_name(paths) -> str:
+    stem = "+".join(Path(p).resolve().name or "root" for p in paths[:2])
+    return f"{stem}-{datetime.now():%Y%m%d}"
+
+
+# search ------------------------------------------------------------------------------------
+@main.command()
+@click.argument("query", nargs=-1)
+@click.option("--category", multiple=True, help="Only these categories (ids).")
+@click.option("--unit", multiple=True, help="Only documents of these units (and sub-units).")
+@click.option("--limit", type=click.IntRange(1, 1000), default=10)
+@click.option("--page", "page_no", type=click.IntRange(1, 10_000), default=1, help="Result page.")
+@click.option("--as", "as_name", help="Search as this principal from the config.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of hits.")
+@click.pass_context
+def search(ctx, query, category, unit, limit, page_no, as_name, as_json):
+    """Search the archive (with or without Vietnamese diacritics)."""
+    from kho.index.base import SearchQuery
+
+    settings = _settings(ctx)
+    principal = principal_for(settings, as_name)
+    filters = {}
+    if category:
+        filters["category"] = tuple(category)
+    if unit:
+        filters["unit"] = tuple(u.strip("/") for u in unit)
+    q = SearchQuery(text=" ".join(query), filters=filters, limit=limit,
+                    offset=(page_no - 1) * limit)
+    result = _context(ctx).index.search(q, principal)
+    if as_json:
+        click.echo(json.dumps([hit_json(h) for h in result.hits], ensure_ascii=False, indent=1))
+        return
+    err_console.print(f"[dim]as {principal.name} (clearance {principal.clearance}); "
+                      f"{result.total} matching pages[/]")
+    for i, h in enumerate(result.hits, start=q.offset + 1):
+        out.print(f"[bold]{i}. {h.doc_id[:12]}[/] p.{h.page}  [cyan]{h.category}[/]  "
+                  f"score {h.score:.2f}  {escape(h.filename)}")
+        out.print("   " + render_snippet(h.snippet))
+    if not result.hits:
+        out.print("no results")
+
+
+def hit_json(h) -> dict:
+    return {"doc_id": h.doc_id, "page": h.page, "score": round(h.score, 4),
+            "category": h.category, "snippet": h.snippet, "filename": h.filename,
+            "unit": h.unit, "level": h.level}
+
+
+def render_snippet(snippet: str) -> str:
+    from kho.index.base import HIGHLIGHT
+
+    start, end = HIGHLIGHT
+    text = escape(" ".join(snippet.split()))
+    return text.replace(escape(start), "[bold yellow]").replace(escape(end), "[/]")
+
+
+# show / export -----------------------------------------------------------------------------
+def _visible_document(ctx, doc_id: str, as_name: str | None):
+    from kho.index.guard import require_visible
+
+    kctx = _context(ctx)
+    matches = kctx.catalog.find_documents(doc_id)
+    if len(matches) != 1:
+        raise NotFoundError(f"no document {doc_id}" if not matches else
+                            f"{doc_id} is ambiguous: give more characters")
+    doc = matches[0]
+    require_visible(kctx.index, doc.id, principal_for(_settings(ctx), as_name))
+    return kctx, doc
+
+
+@main.command()
+@click.argument("doc_id")
+@click.option("--text", "with_text", is_flag=True, help="Print the text of every page.")
+@click.option("--as", "as_name", help="Act as this principal from the config.")
+@click.pass_context
+def show(ctx, doc_id, with_text, as_name):
+    """A document's record: file, category, level, pages and their confidence."""
+    kctx, doc = _visible_document(ctx, doc_id, as_name)
+    table = Table(show_header=False, box=None)
+    for k, v in [("id", doc.id), ("file", doc.filename), ("kind", doc.kind),
+                 ("pages", doc.page_count), ("status", doc.status),
+                 ("category", f"{doc.category} ({doc.confidence:.2f})"
+                  + (" — needs review" if doc.review == "pending" else "")),
+                 ("level", f"{doc.level} {LEVEL_NAMES[doc.level]}"), ("unit", doc.unit or "-"),
+                 ("groups", ", ".join(doc.groups or []) or "-"), ("reason", doc.reason or "-")]:
+        table.add_row(f"[bold]{k}[/]", escape(str(v)))
+    out.print(table)
+    pages = Table("page", "status", "source", "conf", "rot", "skew", "chars", "seconds")
+    for p in kctx.catalog.pages(doc.id):
+        pages.add_row(str(p.page), p.status, p.source, f"{p.confidence:.0f}", str(p.rotation),
+                      f"{p.skew:.1f}", str(p.chars), f"{p.seconds:.1f}")
+    out.print(pages)
+    if with_text:
+        for p in kctx.catalog.pages(doc.id):
+            if p.status == "done":
+                out.print(f"[bold]--- page {p.page} ---[/]")
+                out.print(escape(kctx.storage.read_page_text(doc.id, p.page).text))
+
+
+@main.command()
+@click.argument("doc_id")
+@click.option("--format", "fmt", type=click.Choice(["pdf", "txt", "json"]), default="pdf")
+@click.option("--out", "out_path", type=click.Path(path_type=Path), required=True)
+@click.option("--as", "as_name", help="Act as this principal from the config.")
+@click.pass_context
+def export(ctx, doc_id, fmt, out_path, as_name):
+    """Write a document as a searchable PDF, plain text, or JSON (text, words, metadata)."""
+    from kho.core.storage import atomic_write_bytes
+
+    kctx, doc = _visible_document(ctx, doc_id, as_name)
+    pages = [p for p in kctx.catalog.pages(doc.id) if p.status == "done"]
+    if fmt == "pdf":
+        pdf = kctx.storage.searchable_pdf(doc.id)
+        if not pdf.exists():
+            raise NotFoundError(f"document {doc.id[:12]} has no searchable PDF yet "
+                                f"(status {doc.status}); run its batch again to finish it")
+        data = pdf.read_bytes()
+    elif fmt == "txt":
+        texts = [kctx.storage.read_page_text(doc.id, p.page).text for p in pages]
+        data = "\n\f\n".join(texts).encode("utf-8")
+    else:
+        body = {
+            "doc_id": doc.id, "filename": doc.filename, "category": doc.category,
+            "confidence": doc.confidence, "level": doc.level, "unit": doc.unit,
+            "meta": doc.meta, "pages": [
+                {"page": p.page, **kctx.storage.read_page_text(doc.id, p.page).to_json()}
+                for p in pages
+            ],
+        }
+        data = json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8")
+    atomic_write_bytes(out_path, data)
+    err_console.print(f"wrote {out_path} ({len(data):,} bytes)")
+
+
+# status ------------------------------------------------------------------------------------
+@main.command()
+@click.option("--batch", "batch_name", help="One batch, with its failures.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def status(ctx, batch_name, as_json):
+    """Batches and their progress; with --batch, the reasons of its failures."""
+    kctx = _context(ctx)
+    settings = _settings(ctx)
+    if batch_name:
+        batch_id = kctx.catalog.batch_id(batch_name)
+        if batch_id is None:
+            raise NotFoundError(f"no batch named {batch_name!r} (see: kho status)")
+        batches = [(batch_id, batch_name)]
+    else:
+        batches = [(b.id, b.name) for b in kctx.catalog.batches()]
+    rows = [kctx.catalog.batch_counts(bid) for bid, _ in batches]
+    failures = kctx.catalog.failures(batches[0][0]) if batch_name else []
+    if as_json:
+        click.echo(json.dumps({"home": str(settings.home), "index": settings.backend,
+                               "batches": [r.__dict__ for r in rows],
+                               "failures": [{"what": w, "kind": k, "reason": r}
+                                            for w, k, r in failures]}, ensure_ascii=False))
+        return
+    out.print(f"home {settings.home} · catalog {kctx.catalog.safe_url} · index {settings.backend}")
+    table = Table("batch", "files", "new", "dup", "failed", "skipped", "pages done/total",
+                  "pages failed", "docs indexed")
+    for r in rows:
+        table.add_row(escape(r.name), str(r.files), str(r.new), str(r.duplicate),
+                      str(r.failed_files), str(r.skipped), f"{r.pages_done}/{r.pages_total}",
+                      str(r.pages_failed), f"{r.docs_indexed}/{r.docs_total}")
+    out.print(table)
+    for what, kind, reason in failures:
+        out.print(f"[red]{kind} failed[/] {escape(what)}: {escape(reason)}")
+
+
+class BatchProgress:
+    """A progress bar on stderr: pages, documents, failures, pages/min, ETA."""
+
+    def __init__(self, enabled: bool, console: Console):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.enabled = enabled
+        self.progress = Progress(
+            TextColumn("[bold]pages[/] {task.completed:.0f}/{task.total:.0f}"),
+            BarColumn(),
+            TextColumn("docs {task.fields[docs]}  [red]failed {task.fields[failed]}[/]  "
+                       "{task.fields[rate]:.1f} pages/min"),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not enabled,
+        )
+        self.task = None
+
+    def __enter__(self):
+        self.progress.__enter__()
+        self.task = self.progress.add_task("ingest", total=None, docs="0/0", failed=0, rate=0.0)
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def update(self, stats) -> None:
+        self.progress.update(
+            self.task, total=stats.pages_total, completed=stats.pages_done + stats.pages_failed,
+            docs=f"{stats.docs_done}/{stats.docs_total}",
+            failed=stats.pages_failed + stats.docs_failed, rate=stats.pages_per_min,
+        )
+
+
+def run() -> None:
+    """Entry point: map KhoError to its exit code with a one-line message."""
+    try:
+        rv = main.main(standalone_mode=False)
+        sys.exit(rv if isinstance(rv, int) else 0)
+    except KhoError as err:
+        err_console.print(f"[red]error:[/] {escape(str(err))}")
+        sys.exit(int(err.exit_code))
+    except click.exceptions.Abort:
+        err_console.print("interrupted: run the same command again to finish what is missing")
+        sys.exit(int(ExitCode.interrupted))
+    except KeyboardInterrupt:
+        err_console.print("interrupted: run the same command again to finish what is missing")
+        sys.exit(int(ExitCode.interrupted))
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(int(ExitCode.usage))
+
+
