@@ -18,7 +18,7 @@ from kho.core.settings import Settings, load_settings
 from kho.core.types import LEVEL_NAMES, Principal
 
 err_console = Console(stderr=True)
-out = Console(highlight=False)
+out = Console(highlight=False, soft_wrap=True)
 
 LOCAL_PRINCIPAL = Principal(name="local", clearance=0, units=("*",))
 
@@ -59,15 +59,27 @@ def main(ctx: click.Context) -> None:
 # ingest ------------------------------------------------------------------------------------
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--batch", "batch_name", help="Batch name (default: derived from the paths and date). "
-              "Re-running a batch resumes it.")
+@click.option(
+    "--batch",
+    "batch_name",
+    help="Batch name (default: derived from the paths and date). Re-running a batch resumes it.",
+)
 @click.option("--unit", default="", help="Owning unit path, e.g. qk7/f9/e1.")
-@click.option("--level", type=click.IntRange(0, 3), default=0,
-              help="Classification level: 0 thường, 1 mật, 2 tối mật, 3 tuyệt mật.")
+@click.option(
+    "--level",
+    type=click.IntRange(0, 3),
+    default=0,
+    help="Classification level: 0 thường, 1 mật, 2 tối mật, 3 tuyệt mật.",
+)
 @click.option("--group", "groups", multiple=True, help="Share group (repeatable).")
 @click.option("--lang", default=None, help="Tesseract languages (default from config: vie+eng).")
-@click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
-              help="Worker processes (default: one per core).")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Worker processes (default: one per core).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
 def ingest(ctx, paths, batch_name, unit, level, groups, lang, jobs, quiet):
@@ -81,8 +93,9 @@ def ingest(ctx, paths, batch_name, unit, level, groups, lang, jobs, quiet):
     check_tesseract(lang)
     kctx = _context(ctx)
     name = batch_name or default_batch_name(paths)
-    opts = BatchOptions(name=name, unit=unit.strip("/"), level=level, lang=lang,
-                        groups=tuple(groups))
+    opts = BatchOptions(
+        name=name, unit=unit.strip("/"), level=level, lang=lang, groups=tuple(groups)
+    )
 
     def on_file(reg):
         if reg.status in ("failed", "skipped"):
@@ -137,34 +150,52 @@ def search(ctx, query, category, unit, limit, page_no, as_name, as_json):
         filters["category"] = tuple(category)
     if unit:
         filters["unit"] = tuple(u.strip("/") for u in unit)
-    q = SearchQuery(text=" ".join(query), filters=filters, limit=limit,
-                    offset=(page_no - 1) * limit)
+    q = SearchQuery(
+        text=" ".join(query), filters=filters, limit=limit, offset=(page_no - 1) * limit
+    )
     result = _context(ctx).index.search(q, principal)
     if as_json:
         click.echo(json.dumps([hit_json(h) for h in result.hits], ensure_ascii=False, indent=1))
         return
-    err_console.print(f"[dim]as {principal.name} (clearance {principal.clearance}); "
-                      f"{result.total} matching pages[/]")
+    err_console.print(
+        f"[dim]as {principal.name} (clearance {principal.clearance}); "
+        f"{result.total} matching pages[/]"
+    )
     for i, h in enumerate(result.hits, start=q.offset + 1):
-        out.print(f"[bold]{i}. {h.doc_id[:12]}[/] p.{h.page}  [cyan]{h.category}[/]  "
-                  f"score {h.score:.2f}  {escape(h.filename)}")
+        out.print(
+            f"[bold]{i}. {h.doc_id[:12]}[/] p.{h.page}  [cyan]{h.category}[/]  "
+            f"score {h.score:.2f}  {escape(h.filename)}"
+        )
         out.print("   " + render_snippet(h.snippet))
     if not result.hits:
         out.print("no results")
 
 
 def hit_json(h) -> dict:
-    return {"doc_id": h.doc_id, "page": h.page, "score": round(h.score, 4),
-            "category": h.category, "snippet": h.snippet, "filename": h.filename,
-            "unit": h.unit, "level": h.level}
+    return {
+        "doc_id": h.doc_id,
+        "page": h.page,
+        "score": round(h.score, 4),
+        "category": h.category,
+        "snippet": h.snippet,
+        "filename": h.filename,
+        "unit": h.unit,
+        "level": h.level,
+    }
 
 
 def render_snippet(snippet: str) -> str:
+    """The index's HTML snippet as rich markup: <mark> becomes bold yellow."""
+    import html
+
     from kho.index.base import HIGHLIGHT
 
     start, end = HIGHLIGHT
-    text = escape(" ".join(snippet.split()))
-    return text.replace(escape(start), "[bold yellow]").replace(escape(end), "[/]")
+    parts = []
+    for i, chunk in enumerate(snippet.replace(end, start).split(start)):
+        text = escape(html.unescape(" ".join(chunk.split())))
+        parts.append(f"[bold yellow]{text}[/]" if i % 2 else text)
+    return "".join(parts)
 
 
 # show / export -----------------------------------------------------------------------------
@@ -174,8 +205,11 @@ def _visible_document(ctx, doc_id: str, as_name: str | None):
     kctx = _context(ctx)
     matches = kctx.catalog.find_documents(doc_id)
     if len(matches) != 1:
-        raise NotFoundError(f"no document {doc_id}" if not matches else
-                            f"{doc_id} is ambiguous: give more characters")
+        raise NotFoundError(
+            f"no document {doc_id}"
+            if not matches
+            else f"{doc_id} is ambiguous: give more characters"
+        )
     doc = matches[0]
     require_visible(kctx.index, doc.id, principal_for(_settings(ctx), as_name))
     return kctx, doc
@@ -190,18 +224,36 @@ def show(ctx, doc_id, with_text, as_name):
     """A document's record: file, category, level, pages and their confidence."""
     kctx, doc = _visible_document(ctx, doc_id, as_name)
     table = Table(show_header=False, box=None)
-    for k, v in [("id", doc.id), ("file", doc.filename), ("kind", doc.kind),
-                 ("pages", doc.page_count), ("status", doc.status),
-                 ("category", f"{doc.category} ({doc.confidence:.2f})"
-                  + (" — needs review" if doc.review == "pending" else "")),
-                 ("level", f"{doc.level} {LEVEL_NAMES[doc.level]}"), ("unit", doc.unit or "-"),
-                 ("groups", ", ".join(doc.groups or []) or "-"), ("reason", doc.reason or "-")]:
+    for k, v in [
+        ("id", doc.id),
+        ("file", doc.filename),
+        ("kind", doc.kind),
+        ("pages", doc.page_count),
+        ("status", doc.status),
+        (
+            "category",
+            f"{doc.category} ({doc.confidence:.2f})"
+            + (" — needs review" if doc.review == "pending" else ""),
+        ),
+        ("level", f"{doc.level} {LEVEL_NAMES[doc.level]}"),
+        ("unit", doc.unit or "-"),
+        ("groups", ", ".join(doc.groups or []) or "-"),
+        ("reason", doc.reason or "-"),
+    ]:
         table.add_row(f"[bold]{k}[/]", escape(str(v)))
     out.print(table)
     pages = Table("page", "status", "source", "conf", "rot", "skew", "chars", "seconds")
     for p in kctx.catalog.pages(doc.id):
-        pages.add_row(str(p.page), p.status, p.source, f"{p.confidence:.0f}", str(p.rotation),
-                      f"{p.skew:.1f}", str(p.chars), f"{p.seconds:.1f}")
+        pages.add_row(
+            str(p.page),
+            p.status,
+            p.source,
+            f"{p.confidence:.0f}",
+            str(p.rotation),
+            f"{p.skew:.1f}",
+            str(p.chars),
+            f"{p.seconds:.1f}",
+        )
     out.print(pages)
     if with_text:
         for p in kctx.catalog.pages(doc.id):
@@ -225,17 +277,24 @@ def export(ctx, doc_id, fmt, out_path, as_name):
     if fmt == "pdf":
         pdf = kctx.storage.searchable_pdf(doc.id)
         if not pdf.exists():
-            raise NotFoundError(f"document {doc.id[:12]} has no searchable PDF yet "
-                                f"(status {doc.status}); run its batch again to finish it")
+            raise NotFoundError(
+                f"document {doc.id[:12]} has no searchable PDF yet "
+                f"(status {doc.status}); run its batch again to finish it"
+            )
         data = pdf.read_bytes()
     elif fmt == "txt":
         texts = [kctx.storage.read_page_text(doc.id, p.page).text for p in pages]
         data = "\n\f\n".join(texts).encode("utf-8")
     else:
         body = {
-            "doc_id": doc.id, "filename": doc.filename, "category": doc.category,
-            "confidence": doc.confidence, "level": doc.level, "unit": doc.unit,
-            "meta": doc.meta, "pages": [
+            "doc_id": doc.id,
+            "filename": doc.filename,
+            "category": doc.category,
+            "confidence": doc.confidence,
+            "level": doc.level,
+            "unit": doc.unit,
+            "meta": doc.meta,
+            "pages": [
                 {"page": p.page, **kctx.storage.read_page_text(doc.id, p.page).to_json()}
                 for p in pages
             ],
@@ -264,18 +323,42 @@ def status(ctx, batch_name, as_json):
     rows = [kctx.catalog.batch_counts(bid) for bid, _ in batches]
     failures = kctx.catalog.failures(batches[0][0]) if batch_name else []
     if as_json:
-        click.echo(json.dumps({"home": str(settings.home), "index": settings.backend,
-                               "batches": [r.__dict__ for r in rows],
-                               "failures": [{"what": w, "kind": k, "reason": r}
-                                            for w, k, r in failures]}, ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                {
+                    "home": str(settings.home),
+                    "index": settings.backend,
+                    "batches": [r.__dict__ for r in rows],
+                    "failures": [{"what": w, "kind": k, "reason": r} for w, k, r in failures],
+                },
+                ensure_ascii=False,
+            )
+        )
         return
     out.print(f"home {settings.home} · catalog {kctx.catalog.safe_url} · index {settings.backend}")
-    table = Table("batch", "files", "new", "dup", "failed", "skipped", "pages done/total",
-                  "pages failed", "docs indexed")
+    table = Table(
+        "batch",
+        "files",
+        "new",
+        "dup",
+        "failed",
+        "skipped",
+        "pages done/total",
+        "pages failed",
+        "docs indexed",
+    )
     for r in rows:
-        table.add_row(escape(r.name), str(r.files), str(r.new), str(r.duplicate),
-                      str(r.failed_files), str(r.skipped), f"{r.pages_done}/{r.pages_total}",
-                      str(r.pages_failed), f"{r.docs_indexed}/{r.docs_total}")
+        table.add_row(
+            escape(r.name),
+            str(r.files),
+            str(r.new),
+            str(r.duplicate),
+            str(r.failed_files),
+            str(r.skipped),
+            f"{r.pages_done}/{r.pages_total}",
+            str(r.pages_failed),
+            f"{r.docs_indexed}/{r.docs_total}",
+        )
     out.print(table)
     for what, kind, reason in failures:
         out.print(f"[red]{kind} failed[/] {escape(what)}: {escape(reason)}")
@@ -291,8 +374,10 @@ class BatchProgress:
         self.progress = Progress(
             TextColumn("[bold]pages[/] {task.completed:.0f}/{task.total:.0f}"),
             BarColumn(),
-            TextColumn("docs {task.fields[docs]}  [red]failed {task.fields[failed]}[/]  "
-                       "{task.fields[rate]:.1f} pages/min"),
+            TextColumn(
+                "docs {task.fields[docs]}  [red]failed {task.fields[failed]}[/]  "
+                "{task.fields[rate]:.1f} pages/min"
+            ),
             TextColumn("ETA"),
             TimeRemainingColumn(),
             console=console,
@@ -310,9 +395,12 @@ class BatchProgress:
 
     def update(self, stats) -> None:
         self.progress.update(
-            self.task, total=stats.pages_total, completed=stats.pages_done + stats.pages_failed,
+            self.task,
+            total=stats.pages_total,
+            completed=stats.pages_done + stats.pages_failed,
             docs=f"{stats.docs_done}/{stats.docs_total}",
-            failed=stats.pages_failed + stats.docs_failed, rate=stats.pages_per_min,
+            failed=stats.pages_failed + stats.docs_failed,
+            rate=stats.pages_per_min,
         )
 
 
@@ -335,5 +423,3 @@ def run() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(int(ExitCode.usage))
-
-

@@ -163,7 +163,9 @@ class Catalog:
         try:
             Base.metadata.create_all(self.engine)
         except OperationalError as err:
-            raise ServiceError(f"catalog database {self.safe_url} is unavailable: {err.orig}") from err
+            raise ServiceError(
+                f"catalog database {self.safe_url} is unavailable: {err.orig}"
+            ) from err
 
     @property
     def safe_url(self) -> str:
@@ -178,21 +180,24 @@ class Catalog:
         self.engine.dispose()
 
     # batches -----------------------------------------------------------------------------
-    def open_batch(self, name: str, *, unit: str, level: int, lang: str, sources: list[str],
-                   operator: str = "") -> int:
+    def open_batch(
+        self, name: str, *, unit: str, level: int, lang: str, sources: list[str], operator: str = ""
+    ) -> int:
         """Get or create the batch called `name` (re-running a batch resumes it)."""
         with self.session() as s:
             batch = s.scalar(select(Batch).where(Batch.name == name))
             if batch is None:
-                batch = Batch(name=name, unit=unit, level=level, lang=lang, sources=sources,
-                              operator=operator)
+                batch = Batch(
+                    name=name, unit=unit, level=level, lang=lang, sources=sources, operator=operator
+                )
                 s.add(batch)
                 try:
                     s.flush()
                 except IntegrityError:  # created concurrently: take that one
                     s.rollback()
-                    return self.open_batch(name, unit=unit, level=level, lang=lang,
-                                           sources=sources, operator=operator)
+                    return self.open_batch(
+                        name, unit=unit, level=level, lang=lang, sources=sources, operator=operator
+                    )
             return batch.id
 
     def batch_id(self, name: str) -> int | None:
@@ -204,28 +209,35 @@ class Catalog:
             return list(s.scalars(select(Batch).order_by(Batch.id.desc()).limit(limit)))
 
     # documents and files -------------------------------------------------------------------
-    def record_file(self, batch_id: int, path: str, status: str, doc_id: str | None = None,
-                    reason: str = "") -> None:
+    def record_file(
+        self, batch_id: int, path: str, status: str, doc_id: str | None = None, reason: str = ""
+    ) -> None:
         """Note what happened to one source path in a batch (replacing an earlier note)."""
         with self.session() as s:
-            row = s.scalar(select(BatchFile).where(BatchFile.batch_id == batch_id,
-                                                   BatchFile.path == path))
+            row = s.scalar(
+                select(BatchFile).where(BatchFile.batch_id == batch_id, BatchFile.path == path)
+            )
             if row is None:
-                s.add(BatchFile(batch_id=batch_id, path=path, status=status, doc_id=doc_id,
-                                reason=reason))
+                s.add(
+                    BatchFile(
+                        batch_id=batch_id, path=path, status=status, doc_id=doc_id, reason=reason
+                    )
+                )
             else:
                 row.status, row.doc_id, row.reason = status, doc_id, reason
 
     def other_path_with_doc(self, batch_id: int, doc_id: str, path: str) -> bool:
         with self.session() as s:
-            q = select(BatchFile.id).where(BatchFile.batch_id == batch_id,
-                                           BatchFile.doc_id == doc_id, BatchFile.path != path)
+            q = select(BatchFile.id).where(
+                BatchFile.batch_id == batch_id, BatchFile.doc_id == doc_id, BatchFile.path != path
+            )
             return s.scalar(q.limit(1)) is not None
 
     def file_status(self, batch_id: int, path: str) -> BatchFile | None:
         with self.session() as s:
-            return s.scalar(select(BatchFile).where(BatchFile.batch_id == batch_id,
-                                                    BatchFile.path == path))
+            return s.scalar(
+                select(BatchFile).where(BatchFile.batch_id == batch_id, BatchFile.path == path)
+            )
 
     def get_document(self, doc_id: str) -> Document | None:
         with self.session() as s:
@@ -280,10 +292,14 @@ class Catalog:
     def unfinished_documents(self, batch_id: int) -> list[str]:
         """Documents of the batch not yet indexed and not failed."""
         with self.session() as s:
-            q = select(Document.id).where(
-                Document.id.in_(self._batch_doc_ids(batch_id)),
-                Document.status.in_((REGISTERED, DONE)),
-            ).order_by(Document.id)
+            q = (
+                select(Document.id)
+                .where(
+                    Document.id.in_(self._batch_doc_ids(batch_id)),
+                    Document.status.in_((REGISTERED, DONE)),
+                )
+                .order_by(Document.id)
+            )
             return list(s.scalars(q))
 
     @staticmethod
@@ -298,10 +314,18 @@ class Catalog:
             res = s.execute(
                 update(Page)
                 .where(Page.doc_id == doc_id, Page.page == page, Page.status != DONE)
-                .values(status=DONE, reason="", attempts=Page.attempts + 1,
-                        source=outcome.source, confidence=outcome.confidence,
-                        rotation=outcome.rotation, skew=outcome.skew, chars=outcome.chars,
-                        seconds=outcome.seconds, updated_at=now())
+                .values(
+                    status=DONE,
+                    reason="",
+                    attempts=Page.attempts + 1,
+                    source=outcome.source,
+                    confidence=outcome.confidence,
+                    rotation=outcome.rotation,
+                    skew=outcome.skew,
+                    chars=outcome.chars,
+                    seconds=outcome.seconds,
+                    updated_at=now(),
+                )
             )
             return res.rowcount == 1
 
@@ -310,8 +334,7 @@ class Catalog:
             s.execute(
                 update(Page)
                 .where(Page.doc_id == doc_id, Page.page == page, Page.status != DONE)
-                .values(status=FAILED, reason=reason, attempts=Page.attempts + 1,
-                        updated_at=now())
+                .values(status=FAILED, reason=reason, attempts=Page.attempts + 1, updated_at=now())
             )
 
     def reset_pages(self, doc_id: str, count: int) -> None:
@@ -336,18 +359,26 @@ class Catalog:
         with self.session() as s:
             name = s.scalar(select(Batch.name).where(Batch.id == batch_id)) or ""
             files = dict(
-                s.execute(select(BatchFile.status, func.count())
-                          .where(BatchFile.batch_id == batch_id).group_by(BatchFile.status))
-                .all()
+                s.execute(
+                    select(BatchFile.status, func.count())
+                    .where(BatchFile.batch_id == batch_id)
+                    .group_by(BatchFile.status)
+                ).all()
             )
             docs = self._batch_doc_ids(batch_id)
             pages = dict(
-                s.execute(select(Page.status, func.count()).where(Page.doc_id.in_(docs))
-                          .group_by(Page.status)).all()
+                s.execute(
+                    select(Page.status, func.count())
+                    .where(Page.doc_id.in_(docs))
+                    .group_by(Page.status)
+                ).all()
             )
             dstates = dict(
-                s.execute(select(Document.status, func.count()).where(Document.id.in_(docs))
-                          .group_by(Document.status)).all()
+                s.execute(
+                    select(Document.status, func.count())
+                    .where(Document.id.in_(docs))
+                    .group_by(Document.status)
+                ).all()
             )
         return BatchCounts(
             name=name,
@@ -371,7 +402,9 @@ class Catalog:
             q = select(BatchFile.path, BatchFile.reason).where(BatchFile.status == FILE_FAILED)
             if batch_id is not None:
                 q = q.where(BatchFile.batch_id == batch_id)
-            out += [(p, "file", r) for p, r in s.execute(q.order_by(BatchFile.id.desc()).limit(limit))]
+            out += [
+                (p, "file", r) for p, r in s.execute(q.order_by(BatchFile.id.desc()).limit(limit))
+            ]
             q2 = select(Page.doc_id, Page.page, Page.reason).where(Page.status == FAILED)
             if batch_id is not None:
                 q2 = q2.where(Page.doc_id.in_(self._batch_doc_ids(batch_id)))

@@ -51,7 +51,6 @@ class Settings:
     redis_url: str = ""
     jobs: int = 0  # 0: one per core
     taxonomy: str = ""  # path to a taxonomy YAML; default: the bundled one
-    review_threshold: float = 0.5  # classifications below this go to the review queue
     default_principal: str = ""  # name in `principals` the CLI acts as without --as
     limits: Limits = field(default_factory=Limits)
     ocr: OcrOptions = field(default_factory=OcrOptions)
@@ -146,7 +145,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     if not isinstance(settings.home, Path):
         settings = replace(settings, home=Path(settings.home).expanduser())
     if settings.backend not in ("embedded", "elasticsearch"):
-        raise ConfigError(f"index backend must be embedded or elasticsearch, not {settings.backend!r}")
+        raise ConfigError(
+            f"index backend must be embedded or elasticsearch, not {settings.backend!r}"
+        )
     return settings
 
 

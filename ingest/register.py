@@ -64,8 +64,12 @@ def register_batch(
     paths = [Path(p) for p in paths]
     found = list(discover(paths))  # raises IngestError for a missing path, before any work
     batch_id = catalog.open_batch(
-        opts.name, unit=opts.unit, level=opts.level, lang=opts.lang,
-        sources=[str(p.resolve()) for p in paths], operator=opts.operator,
+        opts.name,
+        unit=opts.unit,
+        level=opts.level,
+        lang=opts.lang,
+        sources=[str(p.resolve()) for p in paths],
+        operator=opts.operator,
     )
     result = Registration(batch_id)
     for item in found:
@@ -113,13 +117,21 @@ def register_file(
             kind, pages = src.kind, src.page_count
         storage.store_original(item.path, doc_id, EXT[kind])
         doc = cat.Document(
-            id=doc_id, batch_id=batch_id, filename=item.path.name, kind=kind, size=size,
-            page_count=pages, unit=opts.unit, level=opts.level, groups=list(opts.groups),
+            id=doc_id,
+            batch_id=batch_id,
+            filename=item.path.name,
+            kind=kind,
+            size=size,
+            page_count=pages,
+            unit=opts.unit,
+            level=opts.level,
+            groups=list(opts.groups),
             lang=opts.lang,
         )
         if known is not None:  # failed before (e.g. limits since raised): start over
-            catalog.set_document(doc_id, status=cat.REGISTERED, reason="", kind=kind,
-                                 page_count=pages)
+            catalog.set_document(
+                doc_id, status=cat.REGISTERED, reason="", kind=kind, page_count=pages
+            )
             catalog.reset_pages(doc_id, pages)
         elif not catalog.add_document(doc):
             pass  # registered concurrently by another batch: fine, same bytes
@@ -128,10 +140,18 @@ def register_file(
     except BadInputError as err:
         reason = str(err)
         if doc_id is not None:
-            catalog.add_failed_document(cat.Document(
-                id=doc_id, batch_id=batch_id, filename=item.path.name, size=item.path.stat().st_size,
-                unit=opts.unit, level=opts.level, status=cat.FAILED, reason=reason,
-            ))
+            catalog.add_failed_document(
+                cat.Document(
+                    id=doc_id,
+                    batch_id=batch_id,
+                    filename=item.path.name,
+                    size=item.path.stat().st_size,
+                    unit=opts.unit,
+                    level=opts.level,
+                    status=cat.FAILED,
+                    reason=reason,
+                )
+            )
         catalog.record_file(batch_id, path, cat.FILE_FAILED, doc_id, reason)
         return Registered(path, cat.FILE_FAILED, doc_id, reason=reason)
     except OSError as err:

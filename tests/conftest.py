@@ -17,21 +17,29 @@ def need_service(name: str, url_var: str) -> str:
     url = os.environ.get(url_var, "")
     if url:
         return url
-    msg = f"{name} not configured: run `eval \"$(scripts/services up)\"` to set {url_var}"
+    msg = f'{name} not configured: run `eval "$(scripts/services up)"` to set {url_var}'
     if os.environ.get("CI"):
         pytest.fail(msg)
     pytest.skip(msg)
 
 
-def run_kho(*args: str, home: Path, env: dict | None = None, check: int | None = 0,
-            timeout: float = 600) -> subprocess.CompletedProcess:
+def run_kho(
+    *args: str, home: Path, env: dict | None = None, check: int | None = 0, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """Run the real `kho` command line in a subprocess against the storage root `home`."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("KHO_")}
     full_env.update({"KHO_HOME": str(home), "COLUMNS": "200"})
     full_env.update(env or {})
-    proc = subprocess.run([sys.executable, "-m", "kho", *args], capture_output=True, text=True,
-                          env=full_env, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kho", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
     if check is not None and proc.returncode != check:
-        raise AssertionError(f"kho {' '.join(args)} exited {proc.returncode}, expected {check}\n"
-                             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+        raise AssertionError(
+            f"kho {' '.join(args)} exited {proc.returncode}, expected {check}\n"
+            f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
     return proc

@@ -54,8 +54,8 @@ def corpus(tmp_path_factory) -> dict:
         page = small_page(text)
         img = degrade(page.image, seed=i, skew=2.0 if i else 0.0)
         write_png(root / name, img, page.dpi)
-    write_multipage_tiff(root / "sub" / "plan.tif",
-                         [small_page(t).image for t in TIFF_PAGES], 300)
+    (root / "sub").mkdir()
+    write_multipage_tiff(root / "sub" / "plan.tif", [small_page(t).image for t in TIFF_PAGES], 300)
     write_born_digital_pdf(root / "notice.pdf", PDF_PAGES)
     bad_dir = root / "bad"
     bad_dir.mkdir()
@@ -66,8 +66,18 @@ def corpus(tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def archive(corpus, tmp_path_factory) -> dict:
     home = tmp_path_factory.mktemp("home")
-    proc = run_kho("ingest", str(corpus["root"]), "--batch", "b1", "--unit", "qk7/f5",
-                   "-j", "2", home=home, check=1)
+    proc = run_kho(
+        "ingest",
+        str(corpus["root"]),
+        "--batch",
+        "b1",
+        "--unit",
+        "qk7/f5",
+        "-j",
+        "2",
+        home=home,
+        check=1,
+    )
     return {"home": home, "first": proc, **corpus}
 
 
@@ -118,7 +128,12 @@ def test_searchable_pdf_has_text_layer(archive):
     run_kho("export", hit["doc_id"], "--format", "pdf", "--out", str(out), home=home)
     with pdfplumber.open(out) as pdf:
         text = "\n".join(p.extract_text() or "" for p in pdf.pages)
-    assert "Đảng" in text and "chi bộ" in text
+    assert "chi bộ" in text and "Trung đoàn" in text
+    exported = home / "out.json"
+    run_kho("export", hit["doc_id"], "--format", "json", "--out", str(exported), home=home)
+    ocr_words = [w[0] for p in json.loads(exported.read_text())["pages"] for w in p["words"]]
+    assert len(ocr_words) > 15
+    assert text.split() == ocr_words  # the text layer is exactly what OCR read, in order
     txt = home / "out.txt"
     run_kho("export", hit["doc_id"][:10], "--format", "txt", "--out", str(txt), home=home)
     assert "Trung đoàn" in txt.read_text(encoding="utf-8")
@@ -126,13 +141,17 @@ def test_searchable_pdf_has_text_layer(archive):
 
 def test_reingest_adds_nothing(archive):
     home = archive["home"]
-    before = catalog_rows(home, "select count(*) from documents"), catalog_rows(
-        home, "select count(*) from pages")
+    before = (
+        catalog_rows(home, "select count(*) from documents"),
+        catalog_rows(home, "select count(*) from pages"),
+    )
     hits_before = search(home, "quyết định")
     proc = run_kho("ingest", str(archive["root"]), "--batch", "b2", home=home, check=1)
     assert "0 new" in proc.stderr
-    after = catalog_rows(home, "select count(*) from documents"), catalog_rows(
-        home, "select count(*) from pages")
+    after = (
+        catalog_rows(home, "select count(*) from documents"),
+        catalog_rows(home, "select count(*) from pages"),
+    )
     assert before == after
     assert search(home, "quyết định") == hits_before
 
@@ -148,15 +167,20 @@ def test_show_and_unknown_document(archive):
 
 def test_interrupted_batch_resumes(tmp_path):
     scans = tmp_path / "scans"
+    scans.mkdir()
     texts = [f"Trang số {i}. Hội nghị chi bộ quyết định kết nạp đảng viên mới." for i in range(6)]
     for i, text in enumerate(texts):
         write_png(scans / f"p{i}.png", small_page(text).image, 300)
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("KHO_")}
     env["KHO_HOME"] = str(home)
-    proc = subprocess.Popen([sys.executable, "-m", "kho", "ingest", str(scans), "--batch", "r",
-                             "-j", "1", "-q"], env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kho", "ingest", str(scans), "--batch", "r", "-j", "1", "-q"],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     done = 0
     while time.monotonic() < deadline and done < 1:

@@ -83,8 +83,12 @@ def run_batch(
     mpctx = mp.get_context(method)
     if method == "forkserver":
         mpctx.set_forkserver_preload(["kho.workers.pipeline", "kho.ocr.read"])
-    with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=mpctx,
-                             initializer=_init_worker, initargs=(ctx.settings,)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=max(1, jobs),
+        mp_context=mpctx,
+        initializer=_init_worker,
+        initargs=(ctx.settings,),
+    ) as pool:
         running: dict[Future, tuple[str, str | int]] = {}
         try:
             for doc_id, n in pages:

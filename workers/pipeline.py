@@ -64,12 +64,19 @@ def process_page(ctx: Context, doc_id: str, page: int) -> PageReport:
         return PageReport(doc_id, page, False, time.perf_counter() - t0, reason=str(err))
     seconds = time.perf_counter() - t0
     ctx.storage.write_page_text(doc_id, page, text)
-    ctx.catalog.finish_page(doc_id, page, cat.PageOutcome(
-        source=text.source, confidence=text.confidence, rotation=text.rotation,
-        skew=text.skew, chars=len(text.text), seconds=seconds,
-    ))
-    return PageReport(doc_id, page, True, seconds, source=text.source,
-                      confidence=text.confidence)
+    ctx.catalog.finish_page(
+        doc_id,
+        page,
+        cat.PageOutcome(
+            source=text.source,
+            confidence=text.confidence,
+            rotation=text.rotation,
+            skew=text.skew,
+            chars=len(text.text),
+            seconds=seconds,
+        ),
+    )
+    return PageReport(doc_id, page, True, seconds, source=text.source, confidence=text.confidence)
 
 
 def read_page(ctx: Context, doc: cat.Document, page: int) -> PageText:
@@ -114,7 +121,9 @@ def process_document(ctx: Context, doc_id: str) -> DocReport:
     failed = [p for p in pages if p.status == cat.FAILED]
     if not done:
         reason = failed[0].reason if failed else "no pages"
-        ctx.catalog.set_document(doc_id, status=cat.FAILED, reason=f"no page could be read: {reason}")
+        ctx.catalog.set_document(
+            doc_id, status=cat.FAILED, reason=f"no page could be read: {reason}"
+        )
         return DocReport(doc_id, cat.FAILED, reason=reason)
     texts = {n: ctx.storage.read_page_text(doc_id, n) for n in done}
     write_searchable(ctx, doc, texts)
@@ -125,19 +134,31 @@ def process_document(ctx: Context, doc_id: str) -> DocReport:
     review = "pending" if verdict.confidence < ctx.taxonomy.review_threshold else ""
     page_docs = [
         PageDoc(
-            doc_id=doc_id, page=n, text=texts[n].text, category=verdict.category,
-            title=title_of(full_text), batch=str(doc.batch_id or ""), filename=doc.filename,
+            doc_id=doc_id,
+            page=n,
+            text=texts[n].text,
+            category=verdict.category,
+            title=title_of(full_text),
+            batch=str(doc.batch_id or ""),
+            filename=doc.filename,
             access=Access(level=doc.level, unit=doc.unit, groups=tuple(doc.groups or ())),
             ingested_at=doc.created_at.replace(tzinfo=UTC).isoformat(timespec="seconds"),
-            lang=doc.lang, confidence=texts[n].confidence,
+            lang=doc.lang,
+            confidence=texts[n].confidence,
         )
         for n in done
     ]
     ctx.index.replace_document(doc_id, page_docs)
     reason = "; ".join(f"page {p.page}: {p.reason}" for p in failed)
-    ctx.catalog.set_document(doc_id, status=cat.INDEXED, category=verdict.category,
-                             confidence=verdict.confidence, review=review, reason=reason,
-                             meta={"reasons": list(verdict.reasons)})
+    ctx.catalog.set_document(
+        doc_id,
+        status=cat.INDEXED,
+        category=verdict.category,
+        confidence=verdict.confidence,
+        review=review,
+        reason=reason,
+        meta={"reasons": list(verdict.reasons)},
+    )
     return DocReport(doc_id, cat.INDEXED, verdict.category, verdict.confidence, len(done), reason)
 
 
@@ -154,7 +175,9 @@ def write_searchable(ctx: Context, doc: cat.Document, texts: dict[int, PageText]
     for n, text in sorted(texts.items()):
         image = ctx.storage.page_image(doc.id, n)
         if not image.exists():  # a text-layer page of a mixed PDF: render it for the PDF
-            with open_source(ctx.storage.original(doc.id, EXT[doc.kind]), ctx.settings.limits) as src:
+            with open_source(
+                ctx.storage.original(doc.id, EXT[doc.kind]), ctx.settings.limits
+            ) as src:
                 save_page_image(ctx, doc.id, n, src.render(n - 1))
         pages.append((image, text))
     write_searchable_pdf(pages, out)

@@ -1,0 +1,326 @@
+"""Vietnamese administrative metadata from a document's text (Decree 30/2020/NĐ-CP layout).
+
+The header of a record names its issuing body, number and symbol ("Số: 125/QĐ-BCH"), place
+and date, confidentiality mark, document type and subject. OCR text loses or garbles
+diacritics, breaks lines and merges the two header columns, so every pattern is matched on
+the folded text (`fold_aligned`) and the span is cut from the original; known words
+(document types, places, unit names) are mapped back to their spelling. A field that is not
+found is "": a wrong value is worse than none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import asdict, dataclass
+
+from kho.index.text import fold
+
+from .textnorm import clean_text, collapse_spaces, fold_aligned
+
+HEADER_SEGMENTS = 30  # the header, title and subject sit in the first segments of a page
+
+
+@dataclass(frozen=True, slots=True)
+class DocMeta:
+    """What a record's header says; "" (or mark 0) for what was not found."""
+
+    doc_type: str = ""  # "Quyết định", "Công văn", ...
+    number: str = ""  # "125"
+    symbol: str = ""  # "QĐ-BCH" (state style) or "NQ/ĐU" (Party style)
+    place: str = ""
+    date: str = ""  # ISO yyyy-mm-dd
+    issuer: str = ""  # the issuing body as printed, upper case
+    subject: str = ""  # trích yếu: "Về việc ..." / "V/v ..."
+    mark: int = 0  # 0 none, 1 MẬT, 2 TỐI MẬT, 3 TUYỆT MẬT
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+# (folded title, display name, symbol codes) per document type (Decree 30 annex III and the
+# Party's Hướng dẫn 36-HD/VPTW).
+DOC_TYPES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("nghi quyet", "Nghị quyết", ("NQ",)),
+    ("quyet dinh", "Quyết định", ("QĐ",)),
+    ("chi thi", "Chỉ thị", ("CT",)),
+    ("ket luan", "Kết luận", ("KL",)),
+    ("quy che", "Quy chế", ("QC",)),
+    ("quy dinh", "Quy định", ("QĐi", "QyĐ")),
+    ("huong dan", "Hướng dẫn", ("HD",)),
+    ("chuong trinh", "Chương trình", ("CTr",)),
+    ("ke hoach", "Kế hoạch", ("KH",)),
+    ("de an", "Đề án", ("ĐA",)),
+    ("bao cao", "Báo cáo", ("BC",)),
+    ("to trinh", "Tờ trình", ("TTr",)),
+    ("thong bao", "Thông báo", ("TB",)),
+    ("bien ban", "Biên bản", ("BB",)),
+    ("cong van", "Công văn", ("CV",)),
+    ("cong dien", "Công điện", ("CĐ",)),
+    ("giay moi", "Giấy mời", ("GM",)),
+    ("giay gioi thieu", "Giấy giới thiệu", ("GGT",)),
+)
+_TYPE_BY_CODE = {fold(code): name for _, name, codes in DOC_TYPES for code in codes}
+# Symbol parts printed with Đ or mixed case: an OCR'd "QD" or "TTR" is mapped back.
+_CODE_SPELLING = {fold(c): c for _, _, codes in DOC_TYPES for c in codes} | {
+    fold(c): c for c in ("ĐU", "ĐUQS", "ĐUQSTW", "ĐTN", "UBKT", "BTV", "BCH", "TƯ")
+}
+MARKS = {"mat": 1, "toi mat": 2, "tuyet mat": 3}
+
+_PLACES = (
+    "Hà Nội; TP. Hồ Chí Minh; Thành phố Hồ Chí Minh; Hải Phòng; Đà Nẵng; Cần Thơ; Huế; An Giang;"
+    " Bà Rịa - Vũng Tàu; Bắc Giang; Bắc Kạn; Bạc Liêu; Bắc Ninh; Bến Tre; Bình Định;"
+    " Bình Dương; Bình Phước; Bình Thuận; Cà Mau; Cao Bằng; Đắk Lắk; Đắk Nông; Điện Biên;"
+    " Đồng Nai; Đồng Tháp; Gia Lai; Hà Giang; Hà Nam; Hà Tĩnh; Hải Dương; Hậu Giang; Hòa Bình;"
+    " Hưng Yên; Khánh Hòa; Kiên Giang; Kon Tum; Lai Châu; Lâm Đồng; Lạng Sơn; Lào Cai;"
+    " Long An; Nam Định; Nghệ An; Ninh Bình; Ninh Thuận; Phú Thọ; Phú Yên; Quảng Bình;"
+    " Quảng Nam; Quảng Ngãi; Quảng Ninh; Quảng Trị; Sóc Trăng; Sơn La; Tây Ninh; Thái Bình;"
+    " Thái Nguyên; Thanh Hóa; Thừa Thiên Huế; Tiền Giang; Trà Vinh; Tuyên Quang; Vĩnh Long;"
+    " Vĩnh Phúc; Yên Bái; Biên Hòa; Thủ Dầu Một; Vũng Tàu; Bà Rịa; Nha Trang; Cam Ranh;"
+    " Đà Lạt; Buôn Ma Thuột; Pleiku; Quy Nhơn; Tuy Hòa; Vinh; Hạ Long; Việt Trì; Mỹ Tho;"
+    " Long Xuyên; Rạch Giá; Phan Thiết; Đồng Hới; Đông Hà; Tam Kỳ; Sơn Tây; Thủ Đức; Tân An;"
+    " Cao Lãnh; Châu Đốc; Phủ Lý; Vĩnh Yên; Đồng Xoài; Gia Nghĩa; Vị Thanh; Điện Biên Phủ"
+)
+_ORG_WORDS = (
+    "QUÂN ỦY TRUNG ƯƠNG; BỘ QUỐC PHÒNG; TỔNG CỤC CHÍNH TRỊ; BỘ TỔNG THAM MƯU; ĐẢNG ỦY; ĐẢNG BỘ;"
+    " CHI BỘ; ỦY BAN KIỂM TRA; BAN THƯỜNG VỤ; QUÂN KHU; QUÂN ĐOÀN; QUÂN CHỦNG; BINH CHỦNG;"
+    " SƯ ĐOÀN; LỮ ĐOÀN; TRUNG ĐOÀN; TIỂU ĐOÀN; BỘ CHỈ HUY; BAN CHỈ HUY; QUÂN SỰ; BỘ TƯ LỆNH;"
+    " CỤC CHÍNH TRỊ; PHÒNG CHÍNH TRỊ; BAN CHÍNH TRỊ; CỤC; PHÒNG; BAN; TỈNH; THÀNH PHỐ; HUYỆN;"
+    " THỊ XÃ; HỌC VIỆN; TRƯỜNG SĨ QUAN; CHÍNH TRỊ; VĂN PHÒNG; BỘ ĐỘI BIÊN PHÒNG; HẢI QUÂN;"
+    " PHÒNG KHÔNG - KHÔNG QUÂN; CẢNH SÁT BIỂN; THỦ ĐÔ; HẬU CẦN; KỸ THUẬT; THAM MƯU; LỤC QUÂN;"
+    " TRUNG ƯƠNG; ĐOÀN KINH TẾ - QUỐC PHÒNG; BỆNH VIỆN QUÂN Y; ĐOÀN; TRƯỜNG; QUÂN ĐỘI"
+)
+
+
+def _phrase_map(spec: str, upper: bool) -> dict[tuple[str, ...], str]:
+    out = {}
+    for phrase in (p.strip() for p in spec.split(";")):
+        out[tuple(_words(phrase))] = phrase.upper() if upper else phrase
+    return out
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", fold(text))
+
+
+PLACES = _phrase_map(_PLACES, upper=False)
+ORG_WORDS = _phrase_map(_ORG_WORDS, upper=True) | _phrase_map(_PLACES, upper=True)
+
+_NUMBER_RE = re.compile(
+    r"(?<![0-9a-z])[s5][o06]\s*[:;.,]?\s*(?P<num>[0-9li|o]{1,6})\s*[/-]\s*"
+    r"(?P<sym>[a-z][a-z0-9]*(?:\s*[/-]\s*[a-z0-9]+)*)"
+)
+_DATE_RE = re.compile(
+    r"ngay\s*(?P<d>[0-9lo]{1,2})\s*(?:thang\s*|[/.-]\s*)(?P<m>[0-9lo]{1,2})\s*"
+    r"(?:nam\s*|[/.-]\s*)(?P<y>[0-9lo]{4})(?![0-9])"
+)
+_VV_RE = re.compile(r"^v\s*[/|\\il1]\s*[vy]\b[\s.:]*")
+_MOTTO_RE = re.compile(
+    r"cong\s*hoa\s*xa\s*hoi\s*chu\s*nghia\s*viet\s*nam|doc\s*lap\W*tu\s*do\W*hanh\s*phuc"
+    r"|dang\s*cong\s*san\s*viet\s*nam"
+)
+_DIGIT_FIX = str.maketrans({"l": "1", "i": "1", "|": "1", "o": "0"})
+_BODY_OPENERS = ("kinh gui", "can cu", "thuc hien", "noi nhan")  # never a subject's first words: the first two
+
+
+def extract_metadata(text: str) -> DocMeta:
+    """Read the header fields of an administrative document; "" for what is not there."""
+    segs = _segments(clean_text(text))
+    folded = [fold_aligned(s) for s in segs]
+    joined, fjoined = "\n".join(segs), "\n".join(folded)
+    starts = [0]
+    for s in segs:
+        starts.append(starts[-1] + len(s) + 1)
+
+    def seg_at(pos: int) -> int:
+        return max(i for i, st in enumerate(starts[:-1]) if st <= pos)
+
+    number, symbol, num_end, num_seg = "", "", -1, None
+    for m in _NUMBER_RE.finditer(fjoined):
+        # "số" in a sentence ("theo Quyết định số 12/QĐ-...") is lower case: not the header.
+        if joined[m.start()] in "S5" and any(ch.isdigit() for ch in m["num"]):
+            number = m["num"].translate(_DIGIT_FIX).lstrip("0") or "0"
+            symbol = _symbol(joined[m.start("sym") : m.end("sym")])
+            num_end, num_seg = m.end(), seg_at(m.start())
+            break
+
+    title_seg, doc_type = _title(segs, folded, start=num_seg or 0)
+    stop = title_seg if title_seg is not None else len(segs)
+    date, place = _date_place(joined, fjoined, seg_at, starts, stop, num_end)
+    subject = _subject(segs, folded, title_seg, stop)
+    if not doc_type and symbol:
+        doc_type = _TYPE_BY_CODE.get(fold(re.split(r"[/-]", symbol)[0]), "")
+    if not doc_type and subject.startswith("V/v"):
+        doc_type = "Công văn"
+    return DocMeta(
+        doc_type=doc_type,
+        number=number,
+        symbol=symbol,
+        place=place,
+        date=date,
+        issuer=_issuer(segs, folded, num_seg, stop),
+        subject=subject,
+        mark=_mark(segs, folded, stop),
+    )
+
+
+def _segments(text: str) -> list[str]:
+    """Header lines, the two columns split apart (a run of 3+ spaces); blank and bare-symbol
+    lines dropped."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        for part in re.split(r" {3,}", line):
+            part = collapse_spaces(part)
+            if any(ch.isalnum() for ch in part):
+                out.append(part)
+        if len(out) >= HEADER_SEGMENTS:
+            break
+    return out[:HEADER_SEGMENTS]
+
+
+def _letters(folded: str) -> str:
+    return " ".join(re.findall(r"[a-z]+", folded))
+
+
+def _upper_ratio(text: str) -> float:
+    letters = [c for c in text if c.isalpha()]
+    return sum(c.isupper() for c in letters) / len(letters) if letters else 0.0
+
+
+def _symbol(raw: str) -> str:
+    parts = re.split(r"\s*([/-])\s*", raw.strip())
+    out = []
+    for part in parts:
+        if part in "/-":
+            out.append(part)
+        else:
+            out.append(_CODE_SPELLING.get(fold(part), part.upper()))
+    return "".join(out)
+
+
+def _title(segs: list[str], folded: list[str], start: int) -> tuple[int | None, str]:
+    """The document-type title line ("QUYẾT ĐỊNH"): its index and the type's name."""
+    for i in range(start, len(segs)):
+        letters = _letters(folded[i])
+        if _upper_ratio(segs[i]) < 0.8:
+            continue
+        for phrase, name, _ in DOC_TYPES:
+            if letters == phrase or (
+                letters.startswith(phrase + " ") and len(letters) <= len(phrase) + 40
+            ):
+                return i, name
+    return None, ""
+
+
+def _date_place(joined, fjoined, seg_at, starts, stop, num_end) -> tuple[str, str]:
+    """The issue date (ISO) and place: the first "Place, ngày ..." above the title."""
+    candidates = []
+    for m in _DATE_RE.finditer(fjoined):
+        seg = seg_at(m.start())
+        if seg >= stop:
+            break
+        begin = starts[seg]
+        if begin <= num_end <= m.start():  # "Số: 12/QĐ-BCH Hà Nội, ngày ..." merged by OCR
+            begin = num_end
+        after_comma = fjoined[begin : m.start()].rstrip().endswith(",")
+        # without a title to bound the header, a date deep in the text is the body's
+        if after_comma or stop < len(starts) - 1 or seg < 8:
+            candidates.append((not after_comma, seg, begin, m))
+    if not candidates:
+        return "", ""
+    _, _, begin, m = min(candidates, key=lambda c: c[:2])
+    day, month, year = (int(m[k].translate(_DIGIT_FIX)) for k in ("d", "m", "y"))
+    try:
+        date = dt.date(year, month, day).isoformat()
+    except ValueError:
+        return "", ""
+    return date, _place(joined[begin : m.start()], fjoined[begin : m.start()])
+
+
+def _place(raw: str, folded: str) -> str:
+    cut = max((mm.end() for mm in _MOTTO_RE.finditer(folded)), default=0)
+    raw = raw[cut:].strip(" ,.;:-")
+    words = _words(raw)
+    for size in range(min(len(words), 5), 0, -1):
+        hit = PLACES.get(tuple(words[-size:]))
+        if hit:
+            return hit
+    # an unknown place: the capitalised words just before the comma, at most four
+    tail = []
+    for word in reversed(raw.split()):
+        if not word[:1].isupper() or len(tail) == 4:
+            break
+        tail.append(word)
+    return " ".join(reversed(tail)).strip(" ,.;:")
+
+
+def _subject(segs: list[str], folded: list[str], title_seg: int | None, stop: int) -> str:
+    """The trích yếu: the "V/v ..." line of a công văn, else the line under the title."""
+    first = None
+    for i in range(min(stop, len(segs))):
+        m = _VV_RE.match(folded[i])
+        if m and segs[i][:1] in "Vv":
+            first, head = i, "V/v " + segs[i][m.end() :]
+            break
+    if first is None and title_seg is not None and title_seg + 1 < len(segs):
+        nxt = title_seg + 1
+        if not _letters(folded[nxt]).startswith(_BODY_OPENERS[:2]) and _upper_ratio(segs[nxt]) < 0.8:
+            first, head = nxt, segs[nxt]
+    if first is None:
+        return ""
+    parts = [head]
+    for j in range(first + 1, min(first + 3, len(segs))):
+        if not segs[j][:1].islower() or _letters(folded[j]).startswith(_BODY_OPENERS):
+            break
+        parts.append(segs[j])
+    return collapse_spaces(" ".join(parts)).rstrip(" ;")
+
+
+def _issuer(segs: list[str], folded: list[str], num_seg: int | None, stop: int) -> str:
+    """The issuing body: the last upper-case header line above "Số", motto removed."""
+    end = num_seg if num_seg is not None else stop
+    issuer = ""
+    for i in range(min(end, len(segs))):
+        f = folded[i]
+        kept = segs[i]
+        motto = list(_MOTTO_RE.finditer(f))
+        if motto:  # columns merged by OCR: keep what is not the motto
+            pieces, last = [], 0
+            for mm in motto:
+                pieces.append(segs[i][last : mm.start()])
+                last = mm.end()
+            pieces.append(segs[i][last:])
+            kept = " ".join(pieces)
+        kept = collapse_spaces(kept).strip(" *-|_.,:;'\"")
+        if len(_words(kept)) >= 2 and _upper_ratio(kept) >= 0.8 and not _DATE_RE.search(fold(kept)):
+            issuer = kept
+    return _map_words(issuer, ORG_WORDS) if issuer else ""
+
+
+def _map_words(text: str, phrases: dict[tuple[str, ...], str]) -> str:
+    """Replace runs of words that fold to a known phrase by its spelling (OCR lost marks)."""
+    words = text.upper().split()
+    keys = [" ".join(_words(w)) for w in words]
+    out, i = [], 0
+    longest = max(len(k) for k in phrases)
+    while i < len(words):
+        for size in range(min(longest, len(words) - i), 0, -1):
+            key = tuple(k for k in keys[i : i + size] if k)
+            hit = phrases.get(key) if key and all(keys[i : i + size]) else None
+            if hit:
+                out.append(hit)
+                i += size
+                break
+        else:
+            out.append(words[i])
+            i += 1
+    return " ".join(out)
+
+
+def _mark(segs: list[str], folded: list[str], stop: int) -> int:
+    """The confidentiality mark: MẬT / TỐI MẬT / TUYỆT MẬT alone on a header line."""
+    for i in range(min(stop, len(segs))):
+        level = MARKS.get(_letters(folded[i]))
+        if level and _upper_ratio(segs[i]) >= 0.7:
+            return level
+    return 0

@@ -1,0 +1,333 @@
+"""The search interface every index backend implements, and the query model they share.
+
+Hits are pages carrying their document's fields. Access control lives in `index/`: a
+backend turns `acl_allows` into its own query filter and applies it inside every read
+(hits, totals, facet counts, snippets, suggestions, get_page), never after the fact.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import json
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Protocol, runtime_checkable
+
+from ..core.errors import BadInputError
+from ..core.types import Access, PageDoc, Principal, can_see
+from .text import TOKEN_RE, fold, normalize, tokens
+
+HIGHLIGHT = ("<mark>", "</mark>")  # wraps matched words in snippets; doors render it
+FILTER_KEYS = ("category", "doc_type", "issuer", "unit", "level", "batch", "lang")
+FACET_KEYS = FILTER_KEYS
+SORTS = ("relevance", "date")
+MAX_LIMIT = 1000  # hits per page
+MAX_WINDOW = 10_000  # offset + limit; page deeper with the `after` cursor
+FACET_SIZE = 50  # values per facet, most frequent first
+MAX_QUERY_CHARS = 1000  # longer query text is cut here
+MAX_TERMS = 32  # words or phrases per query; the rest are ignored
+SNIPPET_TOKENS = 30  # words in a snippet
+
+
+def acl_allows(principal: Principal, access: Access) -> bool:
+    """The visibility rule each backend translates into its query filter."""
+    return can_see(principal, access)
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """What to look for and how to page through it.
+
+    Words are all required; diacritics are optional ('quyet dinh' finds 'quyết định').
+    "quoted phrases", a trailing * (prefix) and a leading - (exclude) are understood;
+    nothing else in the text is syntax. Text without words lists the filtered pages,
+    newest first. Filters: values of one key are alternatives, keys all apply; a unit
+    filter covers sub-units. Dates bound `doc_date` (inclusive, ISO dates).
+    """
+
+    text: str = ""
+    filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    date_from: str | None = None
+    date_to: str | None = None
+    sort: str = "relevance"  # "relevance" | "date" (newest first)
+    limit: int = 20
+    offset: int = 0
+    after: str | None = None  # next_cursor of the previous page; use instead of offset
+    facets: tuple[str, ...] = ("category", "doc_type", "unit", "level")
+    highlight: bool = True
+
+    def __post_init__(self) -> None:
+        filters = {}
+        for key, values in dict(self.filters).items():
+            if key not in FILTER_KEYS:
+                raise BadInputError(f"unknown filter {key!r}; use one of {', '.join(FILTER_KEYS)}")
+            values = (values,) if isinstance(values, str | int) else tuple(values)
+            values = tuple(_filter_value(key, v) for v in values)
+            if values:
+                filters[key] = values
+        object.__setattr__(self, "filters", filters)
+        facets = (self.facets,) if isinstance(self.facets, str) else tuple(self.facets)
+        for key in facets:
+            if key not in FACET_KEYS:
+                raise BadInputError(f"unknown facet {key!r}; use one of {', '.join(FACET_KEYS)}")
+        object.__setattr__(self, "facets", facets)
+        if self.sort not in SORTS:
+            raise BadInputError(f"sort must be relevance or date, not {self.sort!r}")
+        if not 0 <= self.limit <= MAX_LIMIT:
+            raise BadInputError(f"limit must be 0-{MAX_LIMIT}, got {self.limit}")
+        if self.offset < 0 or self.offset + self.limit > MAX_WINDOW:
+            raise BadInputError(
+                f"offset + limit must stay within {MAX_WINDOW}; page deeper with the cursor"
+            )
+        if self.after is not None and self.offset:
+            raise BadInputError("use either offset or the after cursor, not both")
+        start, end = _iso_date(self.date_from), _iso_date(self.date_to)
+        if start and end and start > end:
+            raise BadInputError(f"date_from {start} is after date_to {end}; swap them")
+
+
+def _filter_value(key: str, value: object) -> str:
+    text = str(value).strip()
+    if key == "unit":
+        return text.strip("/")
+    if key == "level" and text not in ("0", "1", "2", "3"):
+        raise BadInputError(f"level filter must be 0-3, got {value!r}")
+    return text
+
+
+def _iso_date(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except (TypeError, ValueError):
+        raise BadInputError(f"date {value!r} is not an ISO date (YYYY-MM-DD)") from None
+
+
+def _is_iso_date(value: str) -> bool:
+    try:
+        return date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One page that matched, with its document's fields; `snippet` is HTML-escaped text."""
+
+    doc_id: str
+    page: int
+    score: float  # higher is better; comparable only within one result
+    category: str
+    snippet: str  # matched words wrapped in HIGHLIGHT
+    filename: str
+    title: str
+    unit: str
+    level: int
+    doc_type: str
+    issuer: str
+    doc_date: str
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One page of hits; `total` and `facets` count every visible matching page."""
+
+    hits: tuple[SearchHit, ...]
+    total: int
+    facets: dict[str, list[tuple[str, int]]]
+    next_cursor: str | None  # pass as SearchQuery.after for the following page
+
+
+@runtime_checkable
+class SearchIndex(Protocol):
+    """Pages in, access-controlled hits out. Every read takes the reading principal."""
+
+    def index_pages(self, pages: Sequence[PageDoc]) -> int:
+        """Store pages; each document named is replaced by the pages given for it."""
+        ...
+
+    def replace_document(self, doc_id: str, pages: Sequence[PageDoc]) -> int:
+        """Make `pages` the document's only pages (none: delete it); returns pages stored."""
+        ...
+
+    def delete_document(self, doc_id: str) -> int:
+        """Remove every page of the document; returns how many there were."""
+        ...
+
+    def search(self, query: SearchQuery, principal: Principal) -> SearchResult: ...
+
+    def get_page(self, doc_id: str, page: int, principal: Principal) -> PageDoc | None:
+        """The page, or None when it is absent or hidden (the same answer: no leak)."""
+        ...
+
+    def document_access(self, doc_id: str) -> Access | None:
+        """Who may see the document (for the door's own checks); None if not indexed."""
+        ...
+
+    def count(self, principal: Principal) -> int:
+        """Pages the principal may see."""
+        ...
+
+    def suggest(self, prefix: str, principal: Principal, limit: int = 10) -> list[str]:
+        """Titles and word completions drawn from visible pages only."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def group_pages(pages: Sequence[PageDoc]) -> dict[str, list[PageDoc]]:
+    """Pages by document, checked: what every backend refuses to store."""
+    docs: dict[str, list[PageDoc]] = {}
+    seen: set[tuple[str, int]] = set()
+    for p in pages:
+        where = f"document {p.doc_id!r} page {p.page}"
+        if not p.doc_id:
+            raise BadInputError("a page has no doc_id; give every page its document's id")
+        if not isinstance(p.page, int) or p.page < 1 or (p.doc_id, p.page) in seen:
+            raise BadInputError(f"{where}: page numbers must be unique integers from 1")
+        seen.add((p.doc_id, p.page))
+        if not 0 <= p.access.level <= 3:
+            raise BadInputError(f"{where}: level must be 0-3, got {p.access.level}")
+        if any("|" in g for g in p.access.groups):
+            raise BadInputError(f"{where}: group names may not contain '|'")
+        if p.doc_date and not _is_iso_date(p.doc_date):
+            raise BadInputError(f"{where}: doc_date {p.doc_date!r} must be YYYY-MM-DD or empty")
+        first = docs.setdefault(p.doc_id, [p])[0]
+        if first is not p:
+            if first.access != p.access:
+                raise BadInputError(f"{where}: pages of one document must share its access")
+            docs[p.doc_id].append(p)
+    return docs
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One required word or phrase: normalised tokens with and without diacritics."""
+
+    exact: tuple[str, ...]
+    folded: tuple[str, ...]
+    prefix: bool = False  # the last token is a prefix
+
+    @property
+    def has_diacritics(self) -> bool:
+        return self.exact != self.folded
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedQuery:
+    include: tuple[Term, ...]
+    exclude: tuple[Term, ...]
+
+
+# A chunk: optional leading '-', then a "phrase" (closing quote optional) or a bare word.
+_CHUNK_RE = re.compile(
+    r'(?P<neg>-(?=[^\s-]))?(?:"(?P<phrase>[^"]*)"?(?P<star>\*)?|(?P<word>[^\s"]+))'
+)
+_PREFIX_RE = re.compile(r"[^\W_]\*+$")
+
+
+def parse_query(text: str) -> ParsedQuery:
+    """Split query text into terms; every other character is data, never syntax.
+
+    A word that holds several tokens ('125/QĐ-CT') is a phrase of them.
+    """
+    include: list[Term] = []
+    exclude: list[Term] = []
+    text = unicodedata.normalize("NFC", text[:MAX_QUERY_CHARS])
+    for m in _CHUNK_RE.finditer(text):
+        chunk = m["phrase"] if m["phrase"] is not None else m["word"] or ""
+        prefix = bool(m["star"]) or bool(_PREFIX_RE.search(chunk))
+        pairs = [(t, fold(t)) for t in tokens(chunk)]
+        pairs = [(t, f) for t, f in pairs if f]
+        if not pairs or len(include) + len(exclude) >= MAX_TERMS:
+            continue
+        term = Term(tuple(t for t, _ in pairs), tuple(f for _, f in pairs), prefix)
+        (exclude if m["neg"] else include).append(term)
+    return ParsedQuery(tuple(include), tuple(exclude))
+
+
+def _matches(word: str, want: str, prefix: bool) -> bool:
+    return word.startswith(want) if prefix else word == want
+
+
+def matched_tokens(
+    text: str, spans: Sequence[tuple[int, int]], parsed: ParsedQuery
+) -> dict[int, int]:
+    """Token index -> term index for words the query matched.
+
+    A word with diacritics in the query highlights its exact form where the page has it,
+    and its folded form only where the page has no exact occurrence (OCR lost the marks).
+    """
+    entries = []  # (exact token, folded token, prefix, term index)
+    for ti, term in enumerate(parsed.include):
+        last = len(term.exact) - 1
+        for i, (e, f) in enumerate(zip(term.exact, term.folded, strict=True)):
+            entries.append((e, f, term.prefix and i == last, ti))
+    words = [normalize(text[s:e]) for s, e in spans]
+    exact_seen = {
+        k for k, (e, _, pre, _) in enumerate(entries) if any(_matches(w, e, pre) for w in words)
+    }
+    hits = {}
+    for pos, word in enumerate(words):
+        folded = fold(word)
+        for k, (e, f, pre, ti) in enumerate(entries):
+            if _matches(word, e, pre) or (
+                _matches(folded, f, pre) and (e == f or k not in exact_seen)
+            ):
+                hits[pos] = ti
+                break
+    return hits
+
+
+def make_snippet(
+    text: str, parsed: ParsedQuery, highlight: bool = True, size: int = SNIPPET_TOKENS
+) -> str:
+    """The window of the original text holding the most query terms, HTML-escaped.
+
+    Matched words are wrapped in HIGHLIGHT, also where only their folded form matched.
+    """
+    spans = [m.span() for m in TOKEN_RE.finditer(text)]
+    if not spans:
+        return html.escape(" ".join(text.split())[:200])
+    hits = matched_tokens(text, spans, parsed)
+    start, best = 0, -1
+    for pos in sorted(hits):
+        lo = max(0, min(pos - 4, len(spans) - size))
+        found = len({ti for p, ti in hits.items() if lo <= p < lo + size})
+        if found > best:
+            start, best = lo, found
+    end = min(len(spans), start + size)
+    out = ["… " if start else ""]
+    prev = spans[start][0] if start else len(text) - len(text.lstrip())
+    for i in range(start, end):
+        s, e = spans[i]
+        out.append(html.escape(re.sub(r"\s+", " ", text[prev:s])))
+        word = html.escape(text[s:e])
+        out.append(f"{HIGHLIGHT[0]}{word}{HIGHLIGHT[1]}" if highlight and i in hits else word)
+        prev = e
+    out.append(" …" if end < len(spans) else html.escape(text[prev:].strip()[:20]))
+    return "".join(out)
+
+
+def encode_cursor(kind: str, values: Sequence[object]) -> str:
+    """An opaque cursor holding the sort key of the last hit returned."""
+    raw = json.dumps([kind, *values], separators=(",", ":"), ensure_ascii=False)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, kind: str, size: int) -> list:
+    """The sort key encode_cursor stored; BadInputError if it is not one of ours for `kind`."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw.decode())
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        data = None
+    if not isinstance(data, list) or len(data) != size + 1 or data[0] != kind:
+        raise BadInputError("invalid search cursor; repeat the search without 'after'")
+    return data[1:]

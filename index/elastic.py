@@ -1,0 +1,472 @@
+"""The Elasticsearch index: page documents behind an alias, access control in every query.
+
+Each page is one Elasticsearch document (id `doc_id:page`) carrying its document's fields,
+so a hit, a facet count and a total are all counts of visible pages and need no join. The
+text is analysed twice: `text` keeps diacritics (exact, also for phrases) and `text.folded`
+folds them (asciifolding, đ -> d); exact matches are boosted above folded ones. Queries are
+built from `parse_query` terms, so user input never reaches Lucene syntax.
+
+The alias (`kho-pages`) points at a versioned index (`kho-pages-v3`); `build_version` and
+`swap_alias` let `kho reindex` rebuild without downtime.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from ..core.errors import IndexError_, ServiceError
+from ..core.types import Access, PageDoc, Principal
+from .base import (
+    FACET_SIZE,
+    ParsedQuery,
+    SearchHit,
+    SearchQuery,
+    SearchResult,
+    Term,
+    decode_cursor,
+    encode_cursor,
+    group_pages,
+    make_snippet,
+    parse_query,
+)
+
+EXACT_BOOST, FOLDED_BOOST = 4.0, 1.0
+BULK_CHUNK = 500  # pages per bulk request
+
+SETTINGS = {
+    "number_of_shards": 1,
+    "number_of_replicas": 0,
+    "refresh_interval": "1s",
+    "analysis": {
+        "char_filter": {"d_stroke": {"type": "mapping", "mappings": ["đ => d", "Đ => D"]}},
+        "analyzer": {
+            "vi_exact": {"type": "custom", "tokenizer": "standard", "filter": ["lowercase"]},
+            "vi_folded": {
+                "type": "custom",
+                "tokenizer": "standard",
+                "char_filter": ["d_stroke"],
+                "filter": ["lowercase", "asciifolding"],
+            },
+        },
+        "normalizer": {
+            "folded": {
+                "type": "custom",
+                "char_filter": ["d_stroke"],
+                "filter": ["lowercase", "asciifolding"],
+            },
+        },
+    },
+}
+_KEYWORDS = (
+    "doc_id",
+    "uid",
+    "category",
+    "doc_type",
+    "issuer",
+    "unit",
+    "unit_path",
+    "groups",
+    "batch",
+    "lang",
+    "filename",
+)
+MAPPINGS = {
+    "dynamic": "strict",
+    "properties": {
+        **{k: {"type": "keyword"} for k in _KEYWORDS},
+        "page": {"type": "integer"},
+        "level": {"type": "integer"},
+        "confidence": {"type": "float"},
+        "doc_date": {"type": "date", "format": "strict_date"},
+        "ingested_at": {"type": "date"},
+        "title": {
+            "type": "text",
+            "analyzer": "vi_exact",
+            "fields": {
+                "folded": {"type": "text", "analyzer": "vi_folded"},
+                "raw": {"type": "keyword", "ignore_above": 512},
+            },
+        },
+        "text": {
+            "type": "text",
+            "analyzer": "vi_exact",
+            "fields": {"folded": {"type": "text", "analyzer": "vi_folded"}},
+        },
+    },
+}
+_FACET_FIELD = {"level": "level"}  # every other facet key is a keyword field of its name
+
+
+def unit_path(unit: str) -> list[str]:
+    """'qk7/f9/e1' -> ['qk7', 'qk7/f9', 'qk7/f9/e1']: what a unit scope term-matches."""
+    parts = [p for p in unit.strip("/").split("/") if p]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def acl_filter(principal: Principal) -> dict:
+    """`core.types.can_see` as an Elasticsearch filter."""
+    level = {"range": {"level": {"lte": principal.clearance}}}
+    scopes = [s.strip("/") for s in principal.units]
+    if any(s in ("", "*") for s in scopes):
+        return level
+    should = []
+    if scopes:
+        should.append({"terms": {"unit_path": scopes}})
+    if principal.groups:
+        should.append({"terms": {"groups": list(principal.groups)}})
+    if not should:
+        return {"bool": {"must_not": {"match_all": {}}}}
+    return {"bool": {"filter": [level], "should": should, "minimum_should_match": 1}}
+
+
+def _term_query(term: Term, field: str = "text") -> dict:
+    """One required word or phrase: exact (boosted) or folded."""
+    kind = "match_phrase_prefix" if term.prefix else "match_phrase"
+    exact, folded = " ".join(term.exact), " ".join(term.folded)
+    return {
+        "bool": {
+            "should": [
+                {kind: {field: {"query": exact, "boost": EXACT_BOOST}}},
+                {kind: {f"{field}.folded": {"query": folded, "boost": FOLDED_BOOST}}},
+            ],
+            "minimum_should_match": 1,
+        }
+    }
+
+
+def build_query(query: SearchQuery, parsed: ParsedQuery, principal: Principal) -> dict:
+    filters = [acl_filter(principal)]
+    for key, values in query.filters.items():
+        if key == "unit":
+            filters.append({"terms": {"unit_path": list(values)}})
+        elif key == "level":
+            filters.append({"terms": {"level": [int(v) for v in values]}})
+        else:
+            filters.append({"terms": {key: list(values)}})
+    if query.date_from or query.date_to:
+        bounds = {k: v for k, v in (("gte", query.date_from), ("lte", query.date_to)) if v}
+        filters.append({"range": {"doc_date": bounds}})
+    must = [_term_query(t) for t in parsed.include] or [{"match_all": {}}]
+    must_not = [_term_query(t) for t in parsed.exclude]
+    return {"bool": {"must": must, "filter": filters, "must_not": must_not}}
+
+
+def _source(p: PageDoc) -> dict:
+    return {
+        "doc_id": p.doc_id,
+        "uid": f"{p.doc_id}:{p.page:06d}",
+        "page": p.page,
+        "text": p.text,
+        "title": p.title,
+        "category": p.category,
+        "doc_type": p.doc_type,
+        "issuer": p.issuer,
+        "unit": p.access.unit.strip("/"),
+        "unit_path": unit_path(p.access.unit),
+        "level": p.access.level,
+        "groups": list(p.access.groups),
+        "batch": p.batch,
+        "lang": p.lang,
+        "doc_date": p.doc_date or None,
+        "ingested_at": p.ingested_at or None,
+        "filename": p.filename,
+        "confidence": p.confidence,
+    }
+
+
+def _page(src: dict) -> PageDoc:
+    return PageDoc(
+        doc_id=src["doc_id"],
+        page=src["page"],
+        text=src["text"],
+        category=src["category"],
+        title=src["title"],
+        batch=src["batch"],
+        filename=src["filename"],
+        access=Access(level=src["level"], unit=src["unit"], groups=tuple(src["groups"])),
+        doc_type=src["doc_type"],
+        issuer=src["issuer"],
+        doc_date=src["doc_date"] or "",
+        ingested_at=src["ingested_at"] or "",
+        lang=src["lang"],
+        confidence=src["confidence"],
+    )
+
+
+class ElasticIndex:
+    """`SearchIndex` on Elasticsearch 8 (works with any 8.x cluster, no plugins)."""
+
+    def __init__(
+        self, url: str, name: str = "kho-pages", *, refresh: bool = False, timeout: float = 30.0
+    ):
+        from elasticsearch import Elasticsearch
+
+        self.alias = name
+        self.refresh_writes = refresh  # wait for each write to be searchable (tests)
+        self.es = Elasticsearch(url, request_timeout=timeout, retry_on_timeout=True, max_retries=2)
+        with self._errors():
+            if not self.es.indices.exists_alias(name=self.alias):
+                self._create_first_version()
+
+    # administration ------------------------------------------------------------------------
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        from elasticsearch import ApiError, TransportError
+
+        try:
+            yield
+        except TransportError as err:
+            raise ServiceError(
+                f"Elasticsearch is unavailable: {err}; start it or check KHO_ELASTICSEARCH_URL"
+            ) from err
+        except ApiError as err:
+            if err.status_code in (429, 502, 503, 504):
+                raise ServiceError(f"Elasticsearch is busy ({err.status_code}): retry") from err
+            raise IndexError_(f"Elasticsearch refused the request: {err}") from err
+
+    def _create_first_version(self) -> None:
+        from elasticsearch import BadRequestError
+
+        index = f"{self.alias}-v1"
+        try:
+            self.es.indices.create(
+                index=index,
+                settings=SETTINGS,
+                mappings=MAPPINGS,
+                aliases={self.alias: {"is_write_index": True}},
+            )
+        except BadRequestError as err:  # another process created it first
+            if "already_exists" not in str(err):
+                raise
+
+    def current_index(self) -> str:
+        with self._errors():
+            return next(iter(self.es.indices.get_alias(name=self.alias)))
+
+    def build_version(self) -> str:
+        """Create the next empty version (not yet behind the alias) and return its name."""
+        current = self.current_index()
+        version = int(current.rsplit("-v", 1)[1]) + 1
+        index = f"{self.alias}-v{version}"
+        with self._errors():
+            if self.es.indices.exists(index=index):
+                self.es.indices.delete(index=index)
+            self.es.indices.create(
+                index=index, settings={**SETTINGS, "refresh_interval": "-1"}, mappings=MAPPINGS
+            )
+        return index
+
+    def swap_alias(self, new_index: str) -> str:
+        """Point the alias at `new_index` in one atomic step; delete and return the old one."""
+        old = self.current_index()
+        with self._errors():
+            self.es.indices.put_settings(index=new_index, settings={"refresh_interval": "1s"})
+            self.es.indices.refresh(index=new_index)
+            self.es.indices.update_aliases(
+                actions=[
+                    {"remove": {"index": old, "alias": self.alias}},
+                    {"add": {"index": new_index, "alias": self.alias, "is_write_index": True}},
+                ]
+            )
+            self.es.indices.delete(index=old)
+        return old
+
+    def refresh(self) -> None:
+        with self._errors():
+            self.es.indices.refresh(index=self.alias)
+
+    def close(self) -> None:
+        self.es.close()
+
+    # writing -------------------------------------------------------------------------------
+    def bulk_actions(self, pages: Sequence[PageDoc], index: str | None = None) -> Iterator[dict]:
+        for p in pages:
+            yield {
+                "_op_type": "index",
+                "_index": index or self.alias,
+                "_id": f"{p.doc_id}:{p.page}",
+                "_source": _source(p),
+            }
+
+    def index_pages(self, pages: Sequence[PageDoc], index: str | None = None) -> int:
+        """Store pages; each document named is replaced by the pages given for it."""
+        docs = group_pages(pages)
+        stored = self._bulk(self.bulk_actions(pages, index), index)
+        self._drop_extra_pages(docs, index)
+        return stored
+
+    def replace_document(self, doc_id: str, pages: Sequence[PageDoc]) -> int:
+        if not pages:
+            self.delete_document(doc_id)
+            return 0
+        if any(p.doc_id != doc_id for p in pages):
+            raise IndexError_(f"replace_document({doc_id[:12]}) was given another document's page")
+        return self.index_pages(pages)
+
+    def delete_document(self, doc_id: str) -> int:
+        with self._errors():
+            res = self.es.delete_by_query(
+                index=self.alias,
+                query={"term": {"doc_id": doc_id}},
+                refresh=True,
+                conflicts="proceed",
+            )
+        return int(res.get("deleted", 0))
+
+    def _bulk(self, actions, index: str | None) -> int:
+        from elasticsearch import helpers
+
+        with self._errors():
+            ok, errors = helpers.bulk(
+                self.es,
+                actions,
+                chunk_size=BULK_CHUNK,
+                raise_on_error=False,
+                refresh="wait_for" if self.refresh_writes else False,
+            )
+        if errors:
+            raise IndexError_(f"{len(errors)} pages were refused, first: {errors[0]}")
+        return ok
+
+    def _drop_extra_pages(self, docs: dict[str, list[PageDoc]], index: str | None) -> None:
+        """Pages a document had before but not now (a re-read found fewer pages)."""
+        target = index or self.alias
+        for doc_id, pages in docs.items():
+            keep = [f"{doc_id}:{p.page}" for p in pages]
+            query = {
+                "bool": {
+                    "filter": [{"term": {"doc_id": doc_id}}],
+                    "must_not": [{"ids": {"values": keep}}],
+                }
+            }
+            with self._errors():
+                self.es.delete_by_query(
+                    index=target, query=query, conflicts="proceed", refresh=self.refresh_writes
+                )
+
+    # reading -------------------------------------------------------------------------------
+    def search(self, query: SearchQuery, principal: Principal) -> SearchResult:
+        parsed = parse_query(query.text)
+        body: dict = {
+            "query": build_query(query, parsed, principal),
+            "track_total_hits": True,
+            "size": query.limit,
+            "_source": {"excludes": []},
+        }
+        if not parsed.include or query.sort == "date":
+            sort = [
+                {"doc_date": {"order": "desc", "missing": "_last"}},
+                {"ingested_at": {"order": "desc", "missing": "_last"}},
+                {"uid": "asc"},
+            ]
+            kind, size = "date", 3
+        else:
+            sort = [{"_score": "desc"}, {"uid": "asc"}]
+            kind, size = "rel", 2
+        body["sort"] = sort
+        if query.after:
+            body["search_after"] = decode_cursor(query.after, kind, size)
+        else:
+            body["from"] = query.offset
+        if query.facets:
+            body["aggs"] = {
+                k: {"terms": {"field": _FACET_FIELD.get(k, k), "size": FACET_SIZE}}
+                for k in query.facets
+            }
+        with self._errors():
+            res = self.es.search(index=self.alias, **body)
+        hits = [self._hit(h, parsed, query.highlight) for h in res["hits"]["hits"]]
+        total = res["hits"]["total"]["value"]
+        facets = (
+            {
+                k: [(str(b["key"]), b["doc_count"]) for b in res["aggregations"][k]["buckets"]]
+                for k in query.facets
+            }
+            if query.facets
+            else {}
+        )
+        cursor = None
+        raw = res["hits"]["hits"]
+        if raw and len(raw) == query.limit and (query.offset + len(raw) < total or query.after):
+            cursor = encode_cursor(kind, raw[-1]["sort"])
+        return SearchResult(tuple(hits), total, facets, cursor)
+
+    @staticmethod
+    def _hit(h: dict, parsed: ParsedQuery, highlight: bool) -> SearchHit:
+        s = h["_source"]
+        return SearchHit(
+            doc_id=s["doc_id"],
+            page=s["page"],
+            score=float(h.get("_score") or 0.0),
+            category=s["category"],
+            snippet=make_snippet(s["text"], parsed, highlight),
+            filename=s["filename"],
+            title=s["title"],
+            unit=s["unit"],
+            level=s["level"],
+            doc_type=s["doc_type"],
+            issuer=s["issuer"],
+            doc_date=s["doc_date"] or "",
+        )
+
+    def get_page(self, doc_id: str, page: int, principal: Principal) -> PageDoc | None:
+        query = {
+            "bool": {"filter": [{"ids": {"values": [f"{doc_id}:{page}"]}}, acl_filter(principal)]}
+        }
+        with self._errors():
+            res = self.es.search(index=self.alias, query=query, size=1)
+        hits = res["hits"]["hits"]
+        return _page(hits[0]["_source"]) if hits else None
+
+    def document_access(self, doc_id: str) -> Access | None:
+        with self._errors():
+            res = self.es.search(
+                index=self.alias,
+                query={"term": {"doc_id": doc_id}},
+                size=1,
+                source=["level", "unit", "groups"],
+            )
+        hits = res["hits"]["hits"]
+        if not hits:
+            return None
+        s = hits[0]["_source"]
+        return Access(level=s["level"], unit=s["unit"], groups=tuple(s["groups"]))
+
+    def count(self, principal: Principal) -> int:
+        with self._errors():
+            return int(self.es.count(index=self.alias, query=acl_filter(principal))["count"])
+
+    def suggest(self, prefix: str, principal: Principal, limit: int = 10) -> list[str]:
+        """Visible titles starting with the prefix, with or without diacritics."""
+        words = parse_query(prefix).include
+        if not words:
+            return []
+        last = words[-1]
+        term = Term(last.exact, last.folded, prefix=True)
+        query = {"bool": {"must": [_term_query(term, "title")], "filter": [acl_filter(principal)]}}
+        with self._errors():
+            res = self.es.search(
+                index=self.alias,
+                query=query,
+                size=0,
+                aggs={"titles": {"terms": {"field": "title.raw", "size": limit}}},
+            )
+        return [b["key"] for b in res["aggregations"]["titles"]["buckets"] if b["key"]][:limit]
+
+
+def wait_until_ready(url: str, timeout: float = 60.0) -> None:
+    """Block until the cluster answers with yellow or green health (service start-up)."""
+    from elasticsearch import Elasticsearch
+
+    es = Elasticsearch(url, request_timeout=5)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            es.cluster.health(wait_for_status="yellow", timeout="5s")
+            return
+        except Exception as err:  # noqa: BLE001 - any failure means "not yet"
+            if time.monotonic() > deadline:
+                raise ServiceError(f"Elasticsearch at {url} not ready: {err}") from err
+            time.sleep(1)

@@ -1,0 +1,439 @@
+"""The embedded search index: one SQLite file with FTS5, no server.
+
+Pages live in a plain table; an external-content FTS5 table indexes each page twice, as
+`exact` (the NFC text, diacritics kept) and `folded` (diacritics removed), and bm25 weighs
+exact matches far above folded ones so 'mà' ranks pages with 'mà' above pages with 'ma'.
+Access control is an SQL condition (`acl_sql`) inside every query. WAL mode and a busy
+timeout let several processes write one after another.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import unicodedata
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..core.errors import IndexError_, ServiceError
+from ..core.types import Access, PageDoc, Principal
+from .base import (
+    FACET_SIZE,
+    MAX_QUERY_CHARS,
+    ParsedQuery,
+    SearchHit,
+    SearchQuery,
+    SearchResult,
+    Term,
+    decode_cursor,
+    encode_cursor,
+    group_pages,
+    make_snippet,
+    parse_query,
+)
+from .text import TOKEN_RE, fold, normalize
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another process's transaction
+EXACT_WEIGHT, FOLDED_WEIGHT = 10.0, 1.0  # bm25 column weights
+SUGGEST_PAGES = 200  # best-ranked visible pages scanned for word completions
+
+_SCHEMA = (
+    """CREATE TABLE pages (
+        id INTEGER PRIMARY KEY,  -- stable rowid: the FTS index refers to it
+        doc_id TEXT NOT NULL, page INTEGER NOT NULL,
+        category TEXT NOT NULL, doc_type TEXT NOT NULL, issuer TEXT NOT NULL,
+        unit TEXT NOT NULL, level INTEGER NOT NULL,
+        groups TEXT NOT NULL,  -- '|g1|g2|', matched with instr()
+        batch TEXT NOT NULL, lang TEXT NOT NULL, doc_date TEXT NOT NULL,
+        ingested_at TEXT NOT NULL, filename TEXT NOT NULL, title TEXT NOT NULL,
+        title_folded TEXT NOT NULL, confidence REAL NOT NULL,
+        text TEXT NOT NULL, folded TEXT NOT NULL,
+        UNIQUE (doc_id, page))""",
+    "CREATE INDEX pages_date ON pages (doc_date, id)",
+    "CREATE INDEX pages_unit ON pages (unit)",
+    "CREATE VIEW pages_content (id, exact, folded) AS SELECT id, text, folded FROM pages",
+    """CREATE VIRTUAL TABLE pages_fts USING fts5 (exact, folded,
+        content='pages_content', content_rowid='id',
+        tokenize='unicode61 remove_diacritics 0', prefix='2 3')""",
+    """CREATE TRIGGER pages_ai AFTER INSERT ON pages BEGIN
+        INSERT INTO pages_fts (rowid, exact, folded) VALUES (new.id, new.text, new.folded);
+    END""",
+    """CREATE TRIGGER pages_ad AFTER DELETE ON pages BEGIN
+        INSERT INTO pages_fts (pages_fts, rowid, exact, folded)
+        VALUES ('delete', old.id, old.text, old.folded);
+    END""",
+    """CREATE TRIGGER pages_au AFTER UPDATE ON pages BEGIN
+        INSERT INTO pages_fts (pages_fts, rowid, exact, folded)
+        VALUES ('delete', old.id, old.text, old.folded);
+        INSERT INTO pages_fts (rowid, exact, folded) VALUES (new.id, new.text, new.folded);
+    END""",
+)
+_COLUMNS = (
+    "doc_id, page, category, doc_type, issuer, unit, level, groups, batch, lang, doc_date,"
+    " ingested_at, filename, title, title_folded, confidence, text, folded"
+)
+# One search's visible match set: sort keys and facet fields (FACET_KEYS).
+_VISIBLE = ("id INTEGER PRIMARY KEY", "rank REAL", "doc_date", "category", "doc_type", "issuer")
+_VISIBLE += ("unit", "level", "batch", "lang")
+_HIT_COLUMNS = (
+    "p.id, p.doc_id, p.page, p.category, p.filename, p.title, p.unit, p.level,"
+    " p.doc_type, p.issuer, p.doc_date, p.text"
+)
+
+
+def _unit_sql(scope: str) -> tuple[str, list]:
+    """`unit_covers(scope, p.unit)`; substr keeps it case-sensitive where LIKE is not."""
+    scope = scope.strip("/")
+    if scope in ("", "*"):
+        return "1", []
+    return "(p.unit = ? OR substr(p.unit, 1, ?) = ?)", [scope, len(scope) + 1, scope + "/"]
+
+
+def acl_sql(principal: Principal) -> tuple[str, list]:
+    """`core.types.can_see` as a condition on pages `p` (stored units are '/'-stripped)."""
+    options = [_unit_sql(s) for s in principal.units]
+    # A '|' in a principal's group could span two stored names; stored names have none.
+    options += [("instr(p.groups, ?) > 0", [f"|{g}|"]) for g in principal.groups if "|" not in g]
+    sql = " OR ".join(o for o, _ in options) or "0"
+    return f"(p.level <= ? AND ({sql}))", [int(principal.clearance)] + [
+        v for _, ps in options for v in ps
+    ]
+
+
+def _phrase(tokens: Sequence[str], prefix: bool) -> str:
+    """An FTS5 string literal: user text only ever reaches FTS5 inside double quotes."""
+    quoted = '"' + " ".join(tokens).replace('"', '""') + '"'
+    return quoted + " *" if prefix else quoted
+
+
+def match_expression(terms: Sequence[Term]) -> str:
+    """All terms required; each matches its exact form or its folded form.
+
+    A term typed without diacritics searches only the folded column, so pages rank by
+    the folded match rather than favouring pages that happen to lack the marks too.
+    """
+    parts = []
+    for t in terms:
+        folded = "{folded} : " + _phrase(t.folded, t.prefix)
+        if t.has_diacritics:
+            parts.append(f"({{exact}} : {_phrase(t.exact, t.prefix)} OR {folded})")
+        else:
+            parts.append(f"({folded})")
+    return " AND ".join(parts)
+
+
+def _exclude_expression(terms: Sequence[Term]) -> str:
+    """'-mà' drops pages with 'mà'; '-ma' drops every tone of 'ma'."""
+    return " OR ".join(
+        ("{exact} : " + _phrase(t.exact, t.prefix))
+        if t.has_diacritics
+        else ("{folded} : " + _phrase(t.folded, t.prefix))
+        for t in terms
+    )
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class EmbeddedIndex:
+    """SearchIndex on a SQLite FTS5 file."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        with self._errors():
+            self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+        with self._errors():  # per connection: scratch space for one search
+            self._db.execute("CREATE TEMP TABLE matched (rid INTEGER PRIMARY KEY, rank REAL)")
+            self._db.execute(f"CREATE TEMP TABLE visible ({', '.join(_VISIBLE)})")
+        with self._transaction():
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                for statement in _SCHEMA:
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            elif version != SCHEMA_VERSION:
+                raise IndexError_(
+                    f"index {self.path} has schema {version}, kho needs {SCHEMA_VERSION}:"
+                    " delete the file and run `kho reindex`"
+                )
+
+    def __enter__(self) -> EmbeddedIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """SQLite trouble as kho errors: a lock held too long is retryable, the rest not."""
+        try:
+            yield
+        except sqlite3.OperationalError as err:
+            if "locked" in str(err) or "busy" in str(err):
+                raise ServiceError(f"index {self.path} stayed locked: {err}; retry") from err
+            raise IndexError_(f"index {self.path}: {err}") from err
+        except sqlite3.DatabaseError as err:
+            raise IndexError_(f"index {self.path} is damaged ({err}): rebuild it") from err
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction; IMMEDIATE takes the write lock up front (no deadlock)."""
+        with self._errors():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """One read transaction, so totals, facets and hits see the same pages."""
+        with self._errors():
+            self._db.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._db.execute("COMMIT")
+
+    def _rows(self, sql: str, params: Sequence[object]) -> list[sqlite3.Row]:
+        with self._errors():
+            return self._db.execute(sql, params).fetchall()
+
+    # -- writing ---------------------------------------------------------------------
+
+    def index_pages(self, pages: Sequence[PageDoc]) -> int:
+        docs = group_pages(pages)
+        with self._transaction():
+            for doc_id, doc_pages in docs.items():
+                self._replace(doc_id, doc_pages)
+        return sum(len(p) for p in docs.values())
+
+    def replace_document(self, doc_id: str, pages: Sequence[PageDoc]) -> int:
+        docs = group_pages(pages)
+        if set(docs) - {doc_id}:
+            raise IndexError_(f"replace_document({doc_id!r}) was given pages of other documents")
+        with self._transaction():
+            self._replace(doc_id, docs.get(doc_id, []))
+        return len(pages)
+
+    def delete_document(self, doc_id: str) -> int:
+        with self._transaction():
+            return self._db.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,)).rowcount
+
+    def _replace(self, doc_id: str, pages: Sequence[PageDoc]) -> None:
+        self._db.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,))
+        self._db.executemany(
+            f"INSERT INTO pages ({_COLUMNS}) VALUES ({', '.join('?' * 18)})",
+            [_row(p) for p in pages],
+        )
+
+    # -- reading ---------------------------------------------------------------------
+
+    def search(self, query: SearchQuery, principal: Principal) -> SearchResult:
+        parsed = parse_query(query.text)
+        with self._snapshot():
+            try:
+                self._select(query, principal, parsed)
+                return self._result(query, parsed)
+            finally:
+                self._db.execute("DELETE FROM temp.matched")
+                self._db.execute("DELETE FROM temp.visible")
+
+    def _select(self, query: SearchQuery, principal: Principal, parsed: ParsedQuery) -> None:
+        """Fill temp.visible with the visible, filtered match set, in one pass.
+
+        Totals, facets and hits are all drawn from it, so none can count a hidden page,
+        and a prefix that expands to many words is expanded once.
+        """
+        rank = "0.0"
+        if parsed.include:
+            self._db.execute(
+                "INSERT INTO temp.matched SELECT rowid,"
+                f" bm25(pages_fts, {EXACT_WEIGHT}, {FOLDED_WEIGHT}) FROM pages_fts"
+                " WHERE pages_fts MATCH ?",
+                [match_expression(parsed.include)],
+            )
+            rank = "m.rank"
+        source, where, params = self._query_sql(query, principal, parsed)
+        fields = ", ".join("p." + c for c in _VISIBLE[2:])
+        self._db.execute(
+            f"INSERT INTO temp.visible SELECT p.id, {rank}, {fields} {source} WHERE {where}",
+            params,
+        )
+
+    def _result(self, query: SearchQuery, parsed: ParsedQuery) -> SearchResult:
+        total = self._rows("SELECT COUNT(*) FROM temp.visible", [])[0][0]
+        facets = {key: self._facet(key) if total else [] for key in query.facets}
+        # Keyset pagination: the cursor holds the last hit's (sort key, id).
+        if parsed.include and query.sort == "relevance":
+            kind, key_col, order = "r", "rank", "rank, id"
+            after = "(rank > ? OR (rank = ? AND id > ?))"
+        else:
+            kind, key_col, order = "d", "doc_date", "doc_date DESC, id"
+            after = "(doc_date < ? OR (doc_date = ? AND id > ?))"
+        where, params = "1", []
+        if query.after is not None:
+            key, last_id = decode_cursor(query.after, kind, 2)
+            where, params = after, [key, key, last_id]
+        rows = self._rows(
+            f"SELECT id, rank, doc_date FROM temp.visible WHERE {where}"
+            f" ORDER BY {order} LIMIT ? OFFSET ?",
+            [*params, query.limit + 1, query.offset],
+        )
+        more, rows = len(rows) > query.limit, rows[: query.limit]
+        ids = [r["id"] for r in rows]
+        pages = self._rows(
+            f"SELECT {_HIT_COLUMNS} FROM pages p WHERE p.id IN ({', '.join('?' * len(ids))})", ids
+        )
+        by_id = {r["id"]: r for r in pages}
+        hits = tuple(_hit(by_id[r["id"]], r["rank"], parsed, query.highlight) for r in rows)
+        cursor = encode_cursor(kind, [rows[-1][key_col], rows[-1]["id"]]) if more else None
+        return SearchResult(hits=hits, total=total, facets=facets, next_cursor=cursor)
+
+    def _query_sql(
+        self, query: SearchQuery, principal: Principal, parsed: ParsedQuery
+    ) -> tuple[str, str, list]:
+        """FROM clause (the matched pages when there are terms), WHERE, parameters."""
+        source = (
+            "FROM temp.matched m CROSS JOIN pages p ON p.id = m.rid"
+            if parsed.include
+            else "FROM pages p"
+        )
+        acl, acl_params = acl_sql(principal)
+        clauses, params = [acl], list(acl_params)
+        for key, values in query.filters.items():
+            if key == "unit":
+                units = [_unit_sql(v) for v in values]
+                clauses.append("(" + " OR ".join(u for u, _ in units) + ")")
+                params += [v for _, ps in units for v in ps]
+            elif key == "level":
+                clauses.append(f"p.level IN ({', '.join('?' * len(values))})")
+                params += [int(v) for v in values]
+            else:  # key is one of FILTER_KEYS, checked by SearchQuery
+                clauses.append(f"p.{key} IN ({', '.join('?' * len(values))})")
+                params += list(values)
+        if query.date_from:
+            clauses.append("p.doc_date != '' AND p.doc_date >= ?")
+            params.append(query.date_from)
+        if query.date_to:
+            clauses.append("p.doc_date != '' AND p.doc_date <= ?")
+            params.append(query.date_to)
+        if parsed.exclude:
+            clauses.append("p.id NOT IN (SELECT rowid FROM pages_fts WHERE pages_fts MATCH ?)")
+            params.append(_exclude_expression(parsed.exclude))
+        return source, " AND ".join(clauses), params
+
+    def _facet(self, key: str) -> list[tuple[str, int]]:
+        """Value counts over the visible match set, most frequent first."""
+        rows = self._rows(
+            f"SELECT {key}, COUNT(*) AS n FROM temp.visible WHERE {key} != ''"
+            f" GROUP BY {key} ORDER BY n DESC, {key} LIMIT {FACET_SIZE}",
+            [],
+        )
+        return [(str(value), n) for value, n in rows]
+
+    def get_page(self, doc_id: str, page: int, principal: Principal) -> PageDoc | None:
+        acl, params = acl_sql(principal)
+        rows = self._rows(
+            f"SELECT {_COLUMNS} FROM pages p WHERE p.doc_id = ? AND p.page = ? AND {acl}",
+            [doc_id, page, *params],
+        )
+        return _page(rows[0]) if rows else None
+
+    def document_access(self, doc_id: str) -> Access | None:
+        rows = self._rows(
+            "SELECT level, unit, groups FROM pages WHERE doc_id = ? LIMIT 1", [doc_id]
+        )
+        return _access(*rows[0]) if rows else None
+
+    def count(self, principal: Principal) -> int:
+        acl, params = acl_sql(principal)
+        return self._rows(f"SELECT COUNT(*) FROM pages p WHERE {acl}", params)[0][0]
+
+    def suggest(self, prefix: str, principal: Principal, limit: int = 10) -> list[str]:
+        text = normalize(prefix[:MAX_QUERY_CHARS])
+        words = TOKEN_RE.findall(text)
+        if not words or limit <= 0:
+            return []
+        acl, acl_params = acl_sql(principal)
+        start = _like(fold(text))
+        titles = self._rows(
+            f"SELECT p.title, COUNT(*) AS n FROM pages p WHERE {acl} AND p.title != ''"
+            " AND (p.title_folded LIKE ? ESCAPE '\\' OR p.title_folded LIKE ? ESCAPE '\\')"
+            " GROUP BY p.title ORDER BY n DESC, p.title LIMIT ?",
+            [*acl_params, start + "%", "% " + start + "%", limit],
+        )
+        found = [t for t, _ in titles]
+        if not prefix[-1:].isspace():
+            found += self._complete(words, acl, acl_params)
+        unique = list(dict.fromkeys(found))
+        return unique[:limit]
+
+    def _complete(self, words: list[str], acl: str, acl_params: list) -> list[str]:
+        """Completions of the last word found in the best visible pages matching the rest."""
+        parsed = parse_query(" ".join(words) + "*")
+        if not parsed.include:
+            return []
+        last = parsed.include[-1]
+        want, want_folded = last.exact[-1], last.folded[-1]
+        rows = self._rows(
+            "SELECT p.text FROM pages p JOIN (SELECT rowid AS rid, rank FROM pages_fts"
+            f" WHERE pages_fts MATCH ?) m ON m.rid = p.id WHERE {acl}"
+            f" ORDER BY m.rank LIMIT {SUGGEST_PAGES}",
+            [match_expression(parsed.include), *acl_params],
+        )
+        counts = Counter(w for (page_text,) in rows for w in TOKEN_RE.findall(page_text.lower()))
+        for word in list(counts):  # each distinct word folded once
+            if not fold(word).startswith(want_folded) or (
+                last.has_diacritics and not word.startswith(want)
+            ):
+                del counts[word]
+        head = " ".join(words[:-1])
+        ranked = sorted(counts, key=lambda w: (-counts[w], w))
+        return [f"{head} {w}".strip() for w in ranked]
+
+
+def _row(p: PageDoc) -> tuple:
+    a = p.access
+    text = unicodedata.normalize("NFC", p.text)  # exact tokens must be composed
+    groups = "|" + "|".join(a.groups) + "|" if a.groups else ""
+    return (
+        p.doc_id, p.page, p.category, p.doc_type, p.issuer, a.unit.strip("/"), a.level, groups,
+        p.batch, p.lang, p.doc_date, p.ingested_at, p.filename, p.title,
+        fold(normalize(p.title)), float(p.confidence), text, fold(text),
+    )  # fmt: skip
+
+
+def _access(level: int, unit: str, groups: str) -> Access:
+    return Access(level=level, unit=unit, groups=tuple(groups[1:-1].split("|")) if groups else ())
+
+
+_PAGE_FIELDS = ("doc_id", "page", "text", "category", "title", "batch", "filename", "doc_type")
+_PAGE_FIELDS += ("issuer", "doc_date", "ingested_at", "lang", "confidence")
+
+
+def _page(r: sqlite3.Row) -> PageDoc:
+    access = _access(r["level"], r["unit"], r["groups"])
+    return PageDoc(**{k: r[k] for k in _PAGE_FIELDS}, access=access)
+
+
+def _hit(r: sqlite3.Row, rank: float, parsed: ParsedQuery, highlight: bool) -> SearchHit:
+    return SearchHit(
+        doc_id=r["doc_id"], page=r["page"], score=-rank if rank else 0.0,
+        category=r["category"], snippet=make_snippet(r["text"], parsed, highlight),
+        filename=r["filename"], title=r["title"], unit=r["unit"], level=r["level"],
+        doc_type=r["doc_type"], issuer=r["issuer"], doc_date=r["doc_date"],
+    )  # fmt: skip

@@ -1,0 +1,132 @@
+"""The text layer of a born-digital PDF page, read with pdfplumber instead of OCR.
+
+Boxes are given in pixels at the dpi the page would be rendered at, so a text-layer page
+and an OCR'd page look the same to everything downstream.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from pathlib import Path
+
+import pdfplumber
+from pdfplumber.page import Page
+
+from ..core.errors import BadInputError
+from ..core.types import PageText, Word
+
+MIN_CHARS = 20  # fewer non-space characters than this: a scan with a stray label, OCR it
+MAX_GARBLED = 0.03  # share of garbled characters above which the layer is not real text
+
+# Latin-1 letters that are Vietnamese; the rest of U+00A0-U+00FF in quantity means text in a
+# legacy 8-bit font (TCVN3/ABC, VNI) whose bytes were taken for Latin-1
+_VIETNAMESE_LATIN1 = set("àáâãèéêìíòóôõùúýÀÁÂÃÈÉÊÌÍÒÓÔÕÙÚÝ")
+_COMMON_SYMBOLS = set("«»°·§©®±×÷\u00a0")
+_CID = re.compile(r"\(cid:\d+\)")  # pdfminer's stand-in for a glyph with no Unicode
+
+# how text runs on a page shown turned by /Rotate (line progression, characters in a line),
+# so a sideways page still reads line by line, left to right
+_DIRECTIONS = {0: ("ttb", "ltr"), 90: ("rtl", "ttb"), 180: ("btt", "rtl"), 270: ("ltr", "btt")}
+
+
+def _garbled_share(text: str) -> float:
+    """Share of non-space characters that cannot be real Vietnamese or English text."""
+    chars = [c for c in text if not c.isspace()]
+    if not chars:
+        return 0.0
+    bad = len(_CID.findall(text)) * 6  # '(cid:12)' is one glyph but ~8 chars; count it heavy
+    for c in chars:
+        code = ord(c)
+        if c == "\ufffd" or unicodedata.category(c) in ("Co", "Cc"):
+            bad += 1
+        elif 0xA0 <= code <= 0xFF and c not in _VIETNAMESE_LATIN1 and c not in _COMMON_SYMBOLS:
+            bad += 1
+    return bad / len(chars)
+
+
+def page_text_layer(page: Page, dpi: int = 300) -> PageText | None:
+    """Text and word boxes of an open pdfplumber page, or None if it has no usable text."""
+    crop = _intersect(page.cropbox, page.bbox)  # what a renderer shows, so boxes fit it
+    if crop != tuple(page.bbox):
+        page = page.crop(crop)
+    line_dir, char_dir = _DIRECTIONS.get(page.rotation, _DIRECTIONS[0])
+    dirs = dict(
+        line_dir=line_dir, char_dir=char_dir, line_dir_rotated=line_dir, char_dir_rotated=char_dir
+    )
+    try:
+        raw = page.extract_text(**dirs, line_dir_render="ttb", char_dir_render="ltr")
+        text = unicodedata.normalize("NFC", raw or "")
+        if sum(not c.isspace() for c in text) < MIN_CHARS or _garbled_share(text) > MAX_GARBLED:
+            return None
+        raw_words = page.extract_words(**dirs)
+    except Exception as err:  # pdfminer raises many types on broken content streams
+        raise BadInputError(f"cannot read the text of page {page.page_number}: {err}") from err
+    scale = dpi / 72.0
+    x_origin, y_origin = page.bbox[0], page.bbox[1]
+    words = tuple(
+        Word(
+            text=unicodedata.normalize("NFC", w["text"]),
+            conf=-1.0,
+            left=round((w["x0"] - x_origin) * scale),
+            top=round((w["top"] - y_origin) * scale),
+            width=max(1, round((w["x1"] - w["x0"]) * scale)),
+            height=max(1, round((w["bottom"] - w["top"]) * scale)),
+        )
+        for w in raw_words
+    )
+    return PageText(
+        text=text,
+        confidence=100.0,
+        words=words,
+        # as PDFium sizes the rendered page (less a hair, so 1654.0000001 stays 1654)
+        width=math.ceil(page.width * scale - 1e-6),
+        height=math.ceil(page.height * scale - 1e-6),
+        source="text-layer",
+        dpi=dpi,
+    )
+
+
+def _intersect(a: tuple, b: tuple) -> tuple:
+    x0, top, x1, bottom = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    return tuple(b) if x1 <= x0 or bottom <= top else (x0, top, x1, bottom)
+
+
+def read_text_layer(pdf_path: Path, page_index: int, dpi: int = 300) -> PageText | None:
+    """Open a PDF and read one page's text layer (0-based index); None if it has none."""
+    pdf_path = Path(pdf_path)
+    with _open(pdf_path) as pdf:
+        return page_text_layer(_page(pdf, pdf_path, page_index), dpi=dpi)
+
+
+def has_text_layer(pdf_path: Path, page_index: int) -> bool:
+    """Whether a page carries real text, so OCR can be skipped."""
+    return read_text_layer(pdf_path, page_index) is not None
+
+
+def _open(pdf_path: Path) -> pdfplumber.PDF:
+    """Open with pdfplumber; a missing file is the storage's trouble (OSError propagates)."""
+    try:
+        return pdfplumber.open(pdf_path)
+    except OSError:
+        raise
+    except Exception as err:  # pdfminer wraps PDFSyntaxError, PDFPasswordIncorrect, ...
+        causes = [err, *err.args, err.__context__]
+        if any("Password" in type(c).__name__ or "Encrypt" in type(c).__name__ for c in causes):
+            raise BadInputError(
+                f"{pdf_path.name} is encrypted: decrypt it with qpdf --decrypt"
+            ) from err
+        reason = str(err) or type(err.args[0] if err.args else err).__name__
+        raise BadInputError(f"cannot open PDF {pdf_path.name}: {reason}") from err
+
+
+def _page(pdf: pdfplumber.PDF, pdf_path: Path, page_index: int) -> Page:
+    try:
+        return pdf.pages[page_index]
+    except IndexError as err:
+        raise BadInputError(
+            f"{pdf_path.name} has {len(pdf.pages)} pages, no page {page_index + 1}"
+        ) from err
+    except Exception as err:
+        raise BadInputError(f"cannot read page {page_index + 1} of {pdf_path.name}: {err}") from err

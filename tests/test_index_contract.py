@@ -1,0 +1,509 @@
+"""The SearchIndex contract, run against every backend, plus the embedded index's own checks.
+
+Contract tests take the `search_index` fixture; a backend joins by adding its name to
+BACKENDS and a branch to `open_index`.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kho.core.errors import BadInputError, IndexError_
+from kho.core.types import Access, PageDoc, Principal, can_see
+from kho.index.base import HIGHLIGHT, SearchIndex, SearchQuery, SearchResult
+from kho.index.embedded import EmbeddedIndex, acl_sql
+from kho.index.text import fold, normalize, tokens
+
+from .conftest import need_service
+
+BACKENDS = ["embedded", pytest.param("elasticsearch", marks=pytest.mark.services)]
+ADMIN = Principal("admin", clearance=3, units=("*",))
+MARK, END = HIGHLIGHT
+
+
+def open_index(backend: str, tmp_path: Path) -> SearchIndex:
+    if backend == "embedded":
+        return EmbeddedIndex(tmp_path / "index.sqlite")
+    if backend == "elasticsearch":
+        from kho.index.elastic import ElasticIndex
+
+        url = need_service("Elasticsearch", "KHO_ELASTICSEARCH_URL")
+        return ElasticIndex(url, f"kho-test-{uuid.uuid4().hex[:12]}", refresh=True)
+    raise ValueError(backend)
+
+
+@pytest.fixture(params=BACKENDS)
+def search_index(request, tmp_path) -> Iterator[SearchIndex]:
+    index = open_index(request.param, tmp_path)
+    try:
+        yield index
+    finally:
+        if request.param == "elasticsearch":
+            index.es.indices.delete(index=f"{index.alias}-v*")
+        index.close()
+
+
+def page(doc_id: str, text: str, n: int = 1, *, level=0, unit="qk7", groups=(), **fields):
+    return PageDoc(
+        doc_id=doc_id, page=n, text=text, access=Access(level, unit, tuple(groups)), **fields
+    )
+
+
+def find(index: SearchIndex, text: str = "", principal=ADMIN, **kw) -> SearchResult:
+    return index.search(SearchQuery(text, limit=kw.pop("limit", 1000), **kw), principal)
+
+
+def keys(result: SearchResult) -> list[tuple[str, int]]:
+    return [(h.doc_id, h.page) for h in result.hits]
+
+
+QD = {"category": "quyet_dinh", "doc_type": "Quyết định", "doc_date": "2024-03-15"}
+DOCS = [
+    page("qd1", "QUYẾT ĐỊNH số 125/QĐ-CT về việc khen thưởng tập thể và cá nhân", 1,
+         title="Quyết định khen thưởng", **QD),
+    page("qd1", "Điều 1. Khen thưởng các đồng chí có thành tích trong công tác dân vận.", 2,
+         title="Quyết định khen thưởng", **QD),
+    page("nq1", "NGHỊ QUYẾT của Đảng ủy Quân khu về lãnh đạo thực hiện nhiệm vụ năm 2024",
+         category="nghi_quyet", doc_date="2024-01-10", title="Nghị quyết lãnh đạo"),
+    page("bc1", "bao cao cua dang uy trung doan ve viec thuc hien quyet dinh cap tren",
+         category="bao_cao", doc_date="2023-12-01", title="Báo cáo trung đoàn"),
+    page("tb1", "Thông báo về việc thưởng tết, khen ngợi đơn vị làm tốt công tác dân vận",
+         category="thong_bao", doc_date="2024-02-01", title="Thông báo tết"),
+    page("en1", "Terms and conditions or penalties apply to this contract",
+         category="khac", doc_date="", title="Contract"),
+    page("xss", "<script>alert(1)</script> quyết định & báo cáo", category="khac"),
+]  # fmt: skip
+
+
+@pytest.fixture
+def corpus(search_index):
+    search_index.index_pages(DOCS)
+    return search_index
+
+
+# -- text normalisation ------------------------------------------------------------------
+
+
+def test_normalise_fold_and_tokens():
+    assert normalize("  QUYẾT\n\tĐỊNH ") == "quyết định"
+    assert normalize("Quye\u0302\u0301t") == "quyết"  # decomposed input composes
+    assert fold("Đảng ủy QUÂN KHU") == "dang uy quan khu"
+    assert fold("đ Đ") == "d d"
+    assert tokens("125/QĐ-CT") == ["125", "qđ", "ct"]
+    assert tokens("Số 12, ngày 3.4") == ["số", "12", "ngày", "3", "4"]
+
+
+# -- matching with and without diacritics ------------------------------------------------
+
+
+def test_diacritic_and_plain_queries_find_the_same_pages(corpus):
+    for exact, plain in [("quyết định", "quyet dinh"), ("Đảng ủy", "dang uy")]:
+        with_marks, without = find(corpus, exact), find(corpus, plain)
+        assert set(keys(with_marks)) == set(keys(without))
+        assert with_marks.total == without.total >= 2
+        assert ("bc1", 1) in keys(with_marks)  # OCR text that lost its marks
+    assert set(keys(find(corpus, "QUYẾT ĐỊNH"))) == set(keys(find(corpus, "quyết định")))
+
+
+def test_exact_diacritics_rank_first(search_index):
+    tones = ["ma", "má", "mà", "mả", "mã", "mạ"]
+    pages = [page(f"t{i}", f"Ghi chép số {i}: chữ {w} trong văn bản") for i, w in enumerate(tones)]
+    pages += [page(f"f{i}", f"Văn bản khác số {i} không liên quan") for i in range(8)]
+    search_index.index_pages(pages)
+    for i, w in enumerate(tones):
+        if w == "ma":
+            continue
+        result = find(search_index, w)
+        assert result.hits[0].doc_id == f"t{i}", (w, keys(result))
+        assert {h.doc_id for h in result.hits} == {f"t{k}" for k in range(6)}
+        assert f"{MARK}{w}{END}" in result.hits[0].snippet
+    assert find(search_index, "ma").total == 6  # no marks typed: every tone matches
+
+
+def test_exact_page_ranks_above_folded_page(search_index):
+    search_index.index_pages(
+        [
+            page("plain", "bao cao cong tac dang uy"),
+            page("exact", "báo cáo công tác Đảng ủy"),
+            page("long", "Trong văn bản này có chữ mà ở giữa một câu dài về công tác đảng"),
+            page("dense", "ma má mạ mả"),  # more, shorter, but only folded matches
+            *[page(f"f{i}", f"văn bản số {i}") for i in range(6)],
+        ]
+    )
+    assert [h.doc_id for h in find(search_index, "Đảng ủy").hits] == ["exact", "plain"]
+    assert [h.doc_id for h in find(search_index, "mà").hits] == ["long", "dense"]
+
+
+def test_phrase_query(corpus):
+    assert {d for d, _ in keys(find(corpus, "khen thưởng"))} == {"qd1", "tb1"}
+    assert {d for d, _ in keys(find(corpus, '"khen thưởng"'))} == {"qd1"}
+    assert {d for d, _ in keys(find(corpus, '"khen thuong"'))} == {"qd1"}
+    assert keys(find(corpus, "125/QĐ-CT")) == [("qd1", 1)]  # one word, several tokens
+
+
+def test_prefix_query(corpus):
+    exact = {d for d, _ in keys(find(corpus, "quyế*"))}
+    assert exact == {d for d, _ in keys(find(corpus, "quye*"))}
+    assert {"qd1", "nq1", "bc1", "xss"} <= exact
+    assert {d for d, _ in keys(find(corpus, "thưở*"))} == {"qd1", "tb1"}
+
+
+def test_excluded_terms(corpus):
+    found = {d for d, _ in keys(find(corpus, "quyết -nghị"))}
+    assert "nq1" not in found and "qd1" in found
+    assert "nq1" not in {d for d, _ in keys(find(corpus, "-nghi"))}
+
+
+def test_snippets_highlight_original_text_and_escape_html(corpus):
+    hit = find(corpus, "quyet dinh").hits
+    qd = next(h for h in hit if h.doc_id == "qd1")
+    assert f"{MARK}QUYẾT{END} {MARK}ĐỊNH{END}" in qd.snippet  # folded match, original text
+    xss = next(h for h in hit if h.doc_id == "xss")
+    assert "<script>" not in xss.snippet and "&lt;script&gt;" in xss.snippet
+    assert "&amp;" in xss.snippet
+    corpus.index_pages([page("tone", "ma và mà"), page("lost", "ma và ma")])
+    tone = {h.doc_id: h.snippet for h in find(corpus, "mà").hits}
+    assert tone == {"tone": f"ma và {MARK}mà{END}", "lost": f"{MARK}ma{END} và {MARK}ma{END}"}
+    plain = find(corpus, "quyet dinh", highlight=False).hits[0]
+    assert MARK not in plain.snippet and plain.snippet
+
+
+NASTY = [
+    '"', '""', '"""', "*", "**", "^", "-", "--", "(", ")", "()", ":", "{", "}", "'", "\\",
+    "\x00", "🙂", "AND", "OR", "NOT", "NEAR", "NEAR(", "AND OR NOT", "exact:", "folded:",
+    "{exact}:", '"quyết', 'quyết"', "quyết )", "^quyết", "quyết^", "*quyết", "quyết**",
+    "NEAR(quyết định, 2)", "quyết OR khen", "folded: quyet", "exact : dinh", "{folded} : dinh",
+    "'; DROP TABLE pages; --", "x" * 20000, " ".join(["quyết"] * 3000),
+    " ".join(f"w{i}" for i in range(500)), '"' * 501, "-" * 100 + "quyết",
+]  # fmt: skip
+
+
+def test_injection_attempts_are_plain_text(corpus):
+    everything = find(corpus).total
+    for text in NASTY:
+        result = find(corpus, text)
+        assert result.total >= len(result.hits), text
+    # Operators and column names are words, never FTS syntax.
+    assert keys(find(corpus, "AND OR")) == [("en1", 1)]
+    for text in ["NEAR(quyết định, 2)", "quyết OR khen", "folded: quyet", "{folded} : dinh"]:
+        assert find(corpus, text).total == 0, text
+    # Stray quotes, carets and stars fall away.
+    quyet = set(keys(find(corpus, "quyết")))
+    for text in ['"quyết', 'quyết"', "^quyết", "*quyết", "quyết )", " ".join(["quyết"] * 3000)]:
+        assert set(keys(find(corpus, text))) == quyet, text
+    assert set(keys(find(corpus, '"quyết định'))) == set(keys(find(corpus, '"quyết định"')))
+    for text in ['"', "*", "^", "()", "-", "🙂"]:  # no words: the filtered listing
+        assert find(corpus, text).total == everything, text
+    assert find(corpus, "x" * 20000).total == 0
+    assert find(corpus).total == everything  # nothing was dropped
+
+
+# -- writing -----------------------------------------------------------------------------
+
+
+def test_reindex_replaces_a_documents_pages(search_index):
+    three = [page("doc", f"kế hoạch huấn luyện trang {n}", n) for n in (1, 2, 3)]
+    assert search_index.index_pages(three) == 3
+    assert search_index.index_pages(three) == 3  # idempotent
+    assert find(search_index, "kế hoạch").total == 3
+    assert search_index.count(ADMIN) == 3
+    search_index.index_pages([page("doc", "kế hoạch sửa đổi", 1)])
+    assert keys(find(search_index, "kế hoạch")) == [("doc", 1)]
+    assert find(search_index, "huấn luyện").total == 0
+    assert search_index.get_page("doc", 2, ADMIN) is None
+    assert search_index.get_page("doc", 1, ADMIN).text == "kế hoạch sửa đổi"
+    assert search_index.count(ADMIN) == 1
+    assert search_index.replace_document("doc", three[1:]) == 2
+    assert keys(find(search_index, "kế hoạch")) == [("doc", 2), ("doc", 3)]
+    assert search_index.replace_document("doc", []) == 0
+    assert search_index.count(ADMIN) == 0 and search_index.document_access("doc") is None
+    assert isinstance(search_index, SearchIndex)
+
+
+def test_delete_document(corpus):
+    before = corpus.count(ADMIN)
+    assert corpus.delete_document("qd1") == 2
+    assert corpus.count(ADMIN) == before - 2
+    assert "qd1" not in {h.doc_id for h in find(corpus, "khen thưởng").hits}
+    assert corpus.get_page("qd1", 1, ADMIN) is None
+    assert corpus.document_access("qd1") is None
+    assert corpus.delete_document("qd1") == 0
+
+
+def test_bad_pages_are_refused(search_index):
+    with pytest.raises(BadInputError):
+        search_index.index_pages([page("a", "x", 0)])
+    with pytest.raises(BadInputError):
+        search_index.index_pages([page("a", "x", 1), page("a", "y", 1)])
+    with pytest.raises(BadInputError):
+        search_index.index_pages([page("a", "x", 1, level=4)])
+    with pytest.raises(BadInputError):
+        search_index.index_pages([page("a", "x", 1, doc_date="15/03/2024")])
+    with pytest.raises(BadInputError):
+        search_index.index_pages([page("a", "x", 1), page("a", "y", 2, level=1)])
+    assert search_index.count(ADMIN) == 0
+
+
+# -- filters, facets, paging -------------------------------------------------------------
+
+UNITS = ["qk7", "qk7/f9", "qk7/f9/e1", "qk70", "qk9"]
+
+
+def filtered_corpus() -> list[PageDoc]:
+    pages = []
+    for i in range(40):
+        pages.append(
+            page(f"d{i:02d}", f"kế hoạch công tác số {i} " + "năm " * (i % 7), level=i % 4,
+                 unit=UNITS[i % 5], category=("bao_cao", "ke_hoach", "chi_thi")[i % 3],
+                 doc_type=("Báo cáo", "Kế hoạch")[i % 2], batch=f"b{i % 2}",
+                 doc_date=f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}" if i % 9 else "")
+        )  # fmt: skip
+    return pages
+
+
+def test_filters(search_index):
+    pages = filtered_corpus()
+    search_index.index_pages(pages)
+
+    def docs(**kw) -> set[str]:
+        return {h.doc_id for h in find(search_index, "kế hoạch", **kw).hits}
+
+    def expect(pred) -> set[str]:
+        return {p.doc_id for p in pages if pred(p)}
+
+    assert docs(filters={"category": ("bao_cao",)}) == expect(lambda p: p.category == "bao_cao")
+    assert docs(filters={"category": ("bao_cao", "chi_thi")}) == expect(
+        lambda p: p.category in ("bao_cao", "chi_thi")
+    )
+    qk7 = expect(lambda p: p.access.unit in ("qk7", "qk7/f9", "qk7/f9/e1"))
+    assert docs(filters={"unit": ("qk7",)}) == qk7  # covers sub-units, not qk70
+    assert docs(filters={"unit": ("qk7/f9",)}) == expect(lambda p: p.access.unit.startswith("qk7/"))
+    assert docs(filters={"level": ("2",)}) == expect(lambda p: p.access.level == 2)
+    assert docs(filters={"batch": ("b1",), "level": ("0", "1")}) == expect(
+        lambda p: p.batch == "b1" and p.access.level < 2
+    )
+    in_range = expect(lambda p: p.doc_date and "2024-03-01" <= p.doc_date <= "2024-06-30")
+    assert docs(date_from="2024-03-01", date_to="2024-06-30") == in_range
+    assert docs(date_from="2024-11-01") == expect(lambda p: p.doc_date >= "2024-11-01")
+    assert docs(date_to="2024-02-28") == expect(lambda p: p.doc_date and p.doc_date <= "2024-02-28")
+    for bad in [{"filters": {"colour": ("red",)}}, {"filters": {"level": ("9",)}},
+                {"date_from": "2024-05-01", "date_to": "2024-01-01"}, {"date_from": "May"},
+                {"facets": ("text",)}, {"sort": "random"}, {"limit": -1}]:  # fmt: skip
+        with pytest.raises(BadInputError):
+            SearchQuery("x", **bad)
+
+
+def test_empty_query_lists_filtered_pages_newest_first(search_index):
+    pages = filtered_corpus()
+    search_index.index_pages(pages)
+    result = find(search_index, "", filters={"unit": ("qk7",)})
+    assert result.total == sum(
+        p.access.unit.startswith("qk7/") or p.access.unit == "qk7" for p in pages
+    )
+    dates = [h.doc_date for h in result.hits]
+    assert dates == sorted(dates, reverse=True)
+
+
+def test_facets_count_the_visible_match_set(search_index):
+    pages = filtered_corpus()
+    search_index.index_pages(pages)
+    reader = Principal("r", clearance=2, units=("qk7/f9",))
+    query = {"facets": ("category", "doc_type", "unit", "level", "batch")}
+    result = find(search_index, "kế hoạch năm", reader, filters={"batch": ("b0", "b1")}, **query)
+    seen = [p for p in pages if can_see(reader, p.access) and "năm" in p.text]
+    assert result.total == len(seen) == len(result.hits)
+    for key, value in [("category", lambda p: p.category), ("doc_type", lambda p: p.doc_type),
+                       ("unit", lambda p: p.access.unit), ("level", lambda p: str(p.access.level)),
+                       ("batch", lambda p: p.batch)]:  # fmt: skip
+        assert dict(result.facets[key]) == Counter(value(p) for p in seen), key
+    counts = [n for _, n in result.facets["category"]]
+    assert counts == sorted(counts, reverse=True)
+    assert find(search_index, "không có từ này").facets["unit"] == []
+
+
+@pytest.mark.parametrize("sort", ["relevance", "date"])
+@pytest.mark.parametrize("text", ["kế hoạch năm", ""])
+def test_pagination_covers_every_hit_once(search_index, sort, text):
+    search_index.index_pages(filtered_corpus())
+    everything = keys(find(search_index, text, sort=sort))
+    assert len(everything) == find(search_index, text).total > 20
+    by_offset = []
+    for offset in range(0, len(everything), 7):
+        by_offset += keys(find(search_index, text, sort=sort, limit=7, offset=offset))
+    assert by_offset == everything
+    by_cursor, after = [], None
+    while True:
+        result = find(search_index, text, sort=sort, limit=7, after=after)
+        by_cursor += keys(result)
+        assert result.total == len(everything)
+        after = result.next_cursor
+        if after is None:
+            break
+    assert by_cursor == everything
+    with pytest.raises(BadInputError):
+        find(search_index, text, sort=sort, limit=7, after="bm90IGEgY3Vyc29y")
+
+
+# -- access control ----------------------------------------------------------------------
+
+PRINCIPALS = [
+    Principal("p0", clearance=0, units=("qk7",)),
+    Principal("p1", clearance=2, units=("qk7/f9",)),
+    Principal("p2", clearance=3, units=("qk9",), groups=("ban_tc",)),
+    Principal("p3", clearance=1, groups=("ban_tc",)),
+    Principal("p4", clearance=3),
+    Principal("p5", clearance=3, units=("*",)),
+    Principal("p6", clearance=1, units=("QK7", "qk7/f")),  # case and partial names match nothing
+    Principal("p7", clearance=2, units=("qk7/f9/e1", "qk9"), groups=("ban_cs",)),
+]
+
+
+def mixed_corpus() -> list[PageDoc]:
+    pages, n = [], 0
+    for level in range(4):
+        for unit in ["qk7", "qk7/f9", "qk7/f9/e1", "qk9", "qk70"]:
+            for groups in [(), ("ban_tc",), ("ban_cs", "ban_tc")]:
+                n += 1
+                for p in range(1, 1 + n % 2 + 1):
+                    pages.append(
+                        page(f"m{n:03d}", f"tài liệu mật danh k{n:03d}x trang {p} cấp {level}", p,
+                             level=level, unit=unit, groups=groups, category=f"c{level}",
+                             title=f"Hồ sơ k{n:03d}x", doc_date=f"2024-01-{1 + n % 28:02d}")
+                    )  # fmt: skip
+    return pages
+
+
+def test_acl_never_leaks_and_hides_nothing_visible(search_index):
+    pages = mixed_corpus()
+    search_index.index_pages(pages)
+    for who in PRINCIPALS:
+        visible = [p for p in pages if can_see(who, p.access)]
+        hidden = {p.doc_id for p in pages} - {p.doc_id for p in visible}
+        for text in ["", "tài liệu", "tai lieu mat danh"]:
+            result = find(search_index, text, who, facets=("unit", "level", "category"))
+            assert sorted(keys(result)) == sorted((p.doc_id, p.page) for p in visible), who
+            assert result.total == len(visible)
+            for key in ("unit", "level", "category"):
+                assert sum(n for _, n in result.facets[key]) == len(visible)
+            assert {u for u, _ in result.facets["unit"]} == {p.access.unit for p in visible}
+        assert search_index.count(who) == len(visible)
+        for p in pages:
+            got = search_index.get_page(p.doc_id, p.page, who)
+            assert (got is not None) == can_see(who, p.access), (who.name, p.doc_id)
+            code = f"k{p.doc_id[1:]}x"
+            result = find(search_index, code, who)
+            assert result.total == (0 if p.doc_id in hidden else 1 + int(p.doc_id[1:]) % 2)
+            if p.doc_id in hidden:
+                assert all(n == 0 for f in result.facets.values() for _, n in f)
+                assert not any(code in s for s in search_index.suggest(code[:3], who, limit=100))
+                assert search_index.suggest(code, who) == []
+            else:
+                assert f"Hồ sơ {code}" in search_index.suggest(f"hồ sơ {code}", who)
+                assert code in search_index.suggest(code[:-1], who)
+        suggestions = search_index.suggest("k", who, limit=1000)
+        codes = {f"k{d[1:]}x" for d in hidden}
+        assert not [s for s in suggestions if any(c in s for c in codes)]
+
+
+def test_suggest(corpus):
+    assert "quyết" in corpus.suggest("quyế", ADMIN)
+    assert "quyết" in corpus.suggest("quye", ADMIN)
+    assert "quyết định" in corpus.suggest("quyết đị", ADMIN)
+    assert "Quyết định khen thưởng" in corpus.suggest("quyet dinh", ADMIN)
+    assert corpus.suggest("", ADMIN) == [] and corpus.suggest('"*', ADMIN) == []
+    assert corpus.suggest("quyế", Principal("nobody")) == []
+
+
+def test_document_access(corpus):
+    assert corpus.document_access("qd1") == Access(0, "qk7", ())
+    assert corpus.document_access("nope") is None
+
+
+# -- embedded backend only ---------------------------------------------------------------
+
+SCOPES = ["qk7", "qk7/", "/qk7/f9", "qk7/f9/e1", "qk70", "QK7", "q%", "q_7", "qk7/%", "", "*"]
+GROUPS = ["", "a", "b", "ban_tc", "a|b"]
+
+
+def test_acl_sql_is_can_see(tmp_path):
+    rng = random.Random(7)
+    units = ["qk7", "qk7/f9", "/qk7/f9/", "qk7/f9/e1", "qk70", "QK7", "q%7", "q_7", "qk7/%", ""]
+    pages = []
+    for i in range(300):
+        groups = tuple(rng.sample([g for g in GROUPS if "|" not in g], rng.randint(0, 2)))
+        pages.append(
+            page(f"a{i}", "x", level=rng.randint(0, 3), unit=rng.choice(units), groups=groups)
+        )
+    with EmbeddedIndex(tmp_path / "acl.sqlite") as index:
+        index.index_pages(pages)
+    db = sqlite3.connect(tmp_path / "acl.sqlite")
+    for _ in range(300):
+        who = Principal(
+            "p",
+            clearance=rng.randint(0, 3),
+            units=tuple(rng.sample(SCOPES, rng.randint(0, 3))),
+            groups=tuple(rng.sample(GROUPS, rng.randint(0, 2))),
+        )
+        sql, params = acl_sql(who)
+        got = {r[0] for r in db.execute(f"SELECT doc_id FROM pages p WHERE {sql}", params)}
+        assert got == {p.doc_id for p in pages if can_see(who, p.access)}, who
+    db.close()
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from kho.core.types import PageDoc
+from kho.index.embedded import EmbeddedIndex
+path, who = Path(sys.argv[1]), sys.argv[2]
+for round_ in range(3):
+    with EmbeddedIndex(path) as index:
+        for d in range(40):
+            index.index_pages([PageDoc(f"{who}-{d}", n, f"văn bản {who} lần {round_}")
+                               for n in range(1, 4)])
+"""
+
+
+def test_several_processes_write_one_index(tmp_path):
+    path = tmp_path / "shared.sqlite"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(path), f"w{i}"], stderr=subprocess.PIPE)
+        for i in range(3)
+    ]
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0, proc.stderr.read().decode()
+    with EmbeddedIndex(path) as index:
+        assert index.count(ADMIN) == 3 * 40 * 3
+        assert find(index, "lần 2").total == 360 and find(index, "lần 1").total == 0
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO pages_fts (pages_fts, rank) VALUES ('integrity-check', 1)")
+    db.close()
+
+
+def test_reopen_keeps_pages_and_refuses_other_schema(tmp_path):
+    path = tmp_path / "index.sqlite"
+    with EmbeddedIndex(path) as index:
+        index.index_pages(DOCS)
+    with EmbeddedIndex(path) as index:
+        assert find(index, "dang uy").total == 2
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    with pytest.raises(IndexError_, match="schema 99"):
+        EmbeddedIndex(path)
+
+
+def test_offset_and_cursor_together_are_refused():
+    with pytest.raises(BadInputError):
+        SearchQuery("x", offset=20, after="abc")
+    with pytest.raises(BadInputError):
+        SearchQuery("x", offset=9_990, limit=20)

@@ -1,0 +1,146 @@
+"""Reading pages with real tesseract: cleanup must pay for itself on damaged scans."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from kho.core.errors import LimitExceededError, MissingDependencyError
+from kho.core.settings import OcrOptions
+from kho.ocr.read import read_image
+from kho.ocr.tesseract import check_tesseract, ocr_image
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+PARAGRAPH = [
+    "Quyết định của Đảng ủy về công tác cán bộ năm nay",
+    "Căn cứ Điều lệ Đảng và quy chế làm việc của Cục Chính trị,",
+    "xét đề nghị của đồng chí Trưởng phòng Tổ chức, Thường vụ",
+    "Đảng ủy quyết định bổ nhiệm đồng chí Nguyễn Văn Hùng giữ",
+    "chức Phó Chủ nhiệm Chính trị sư đoàn kể từ ngày ký.",
+    "Các đồng chí thủ trưởng cơ quan, đơn vị liên quan chịu",
+    "trách nhiệm thi hành Quyết định này; lưu văn thư, hồ sơ.",
+]
+TRUTH = " ".join(PARAGRAPH)
+
+
+def render(lines: list[str], width: int = 1240, height: int = 900, size: int = 36) -> np.ndarray:
+    """Black Vietnamese text on white, glyphs sized as a 300 dpi scan (x-height ~20 px)."""
+    img = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.truetype(FONT, size)
+    for i, line in enumerate(lines):
+        draw.text((80, 80 + i * int(size * 1.7)), line, font=font, fill=0)
+    return np.array(img)
+
+
+def damage(img: np.ndarray, angle: float = 4.0, noise: float = 0.05) -> np.ndarray:
+    """A bad scan: tilted, salt-and-pepper specks, dark scanner margins."""
+    h, w = img.shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    out = cv2.warpAffine(img, m, (w, h), borderValue=255)
+    r = np.random.default_rng(7).random(out.shape)
+    out[r < noise / 2] = 0
+    out[r > 1 - noise / 2] = 255
+    out[:, :50] = 20
+    out[:40, :] = 30
+    return out
+
+
+def levenshtein(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def cer(got: str, truth: str = TRUTH) -> float:
+    """Character error rate over whitespace-normalised text."""
+    got, truth = " ".join(got.split()), " ".join(truth.split())
+    return levenshtein(got, truth) / len(truth)
+
+
+@pytest.fixture(scope="module")
+def damaged() -> np.ndarray:
+    return damage(render(PARAGRAPH))
+
+
+@pytest.fixture(scope="module")
+def cleaned_read(damaged):
+    return read_image(damaged, OcrOptions(), timeout=120)
+
+
+def test_cleanup_clearly_lowers_character_error_rate(damaged, cleaned_read):
+    text, _ = cleaned_read
+    raw, raw_view = read_image(damaged, OcrOptions(clean=False), timeout=120)
+    assert raw_view is damaged
+    assert cer(text.text) < 0.03
+    assert cer(raw.text) > cer(text.text) + 0.05
+
+
+def test_vietnamese_words_with_diacritics_are_read(cleaned_read):
+    text, _ = cleaned_read
+    for phrase in ("Quyết định", "đồng chí", "Đảng ủy", "Nguyễn Văn Hùng", "Trưởng phòng"):
+        assert phrase in text.text
+    assert text.text == unicodedata.normalize("NFC", text.text)
+
+
+def test_page_text_describes_the_view_image(cleaned_read):
+    text, view = cleaned_read
+    assert text.source == "ocr" and text.dpi == 300
+    assert (text.height, text.width) == view.shape[:2]
+    assert text.skew == pytest.approx(4.0, abs=0.5)
+    assert text.rotation == 0
+    assert 80 < text.confidence <= 100
+    lines = [line for line in text.text.splitlines() if line.strip()]
+    assert len(lines) == len(PARAGRAPH)
+    assert text.text.split() == [w.text for w in text.words]
+
+
+def test_word_boxes_sit_on_ink_in_the_view_image(cleaned_read):
+    text, view = cleaned_read
+    assert len(text.words) >= 70
+    for w in text.words:
+        assert 0 <= w.left and w.left + w.width <= text.width
+        assert 0 <= w.top and w.top + w.height <= text.height
+        box = view[w.top : w.top + w.height, w.left : w.left + w.width]
+        # a real word box is mostly ink and paper; elsewhere we would see plain paper
+        assert (box < 100).mean() > 0.08, w
+    # lines were straightened: words on one line share a band a few pixels tall
+    first_line = [w for w in text.words if w.text in ("Quyết", "bộ", "nay")][:3]
+    bottoms = [w.top + w.height for w in first_line]
+    assert max(bottoms) - min(bottoms) <= 12
+
+
+def test_page_on_its_side_is_turned_upright(damaged):
+    sideways = cv2.rotate(damaged, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    text, view = read_image(sideways, OcrOptions(), timeout=120)
+    assert text.rotation == 90
+    assert view.shape[0] < view.shape[1]  # landscape again, as rendered
+    assert cer(text.text) < 0.05
+
+
+def test_ocr_image_reads_colour_and_gray_alike():
+    page = render(PARAGRAPH[:3], height=400)
+    gray = ocr_image(page)
+    colour = ocr_image(cv2.cvtColor(page, cv2.COLOR_GRAY2BGR))
+    assert gray.text == colour.text
+    assert cer(gray.text, " ".join(PARAGRAPH[:3])) < 0.02
+    assert all(0 <= w.conf <= 100 for w in gray.words)
+
+
+def test_ocr_timeout_is_a_limit_with_advice():
+    with pytest.raises(LimitExceededError, match="page_timeout_s"):
+        ocr_image(render(PARAGRAPH), timeout=0.01)
+
+
+def test_check_tesseract_reports_version_and_missing_language():
+    assert check_tesseract("vie+eng").split(".")[0] in {"4", "5", "6"}
+    with pytest.raises(MissingDependencyError, match="apt-get install tesseract-ocr-xyz"):
+        check_tesseract("vie+xyz")
