@@ -8,7 +8,7 @@ setup:
 demo: setup
 	KHO_HOME=$(CURDIR)/kho-data .venv/bin/kho ingest samples --batch sample --unit demo
 	KHO_HOME=$(CURDIR)/kho-data .venv/bin/kho search "quyết định"
-	KHO_HOME=$(CURDIR)/kho-data .venv/bin/kho search "dang uy"
+	KHO_HOME=$(CURDIR)/kho-data .venv/bin/kho search "dan van"
 
 # The whole test suite, with Redis, PostgreSQL and Elasticsearch started by scripts/services.
 test: setup

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
-
 from datetime import datetime
 from pathlib import Path
 
@@ -193,7 +193,7 @@ def render_snippet(snippet: str) -> str:
     start, end = HIGHLIGHT
     parts = []
     for i, chunk in enumerate(snippet.replace(end, start).split(start)):
-        text = escape(html.unescape(" ".join(chunk.split())))
+        text = escape(html.unescape(re.sub(r"\s+", " ", chunk)))
         parts.append(f"[bold yellow]{text}[/]" if i % 2 else text)
     return "".join(parts)
 
@@ -362,6 +362,17 @@ def status(ctx, batch_name, as_json):
     out.print(table)
     for what, kind, reason in failures:
         out.print(f"[red]{kind} failed[/] {escape(what)}: {escape(reason)}")
+
+
+def _register_commands() -> None:
+    """Command groups that live beside this file, one module per area."""
+    from kho.commands.classify import classify_group, review_group
+
+    main.add_command(classify_group)
+    main.add_command(review_group)
+
+
+_register_commands()
 
 
 class BatchProgress:

@@ -10,6 +10,7 @@ found is "": a wrong value is worse than none.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import re
 from dataclasses import asdict, dataclass
@@ -26,7 +27,7 @@ class DocMeta:
     """What a record's header says; "" (or mark 0) for what was not found."""
 
     doc_type: str = ""  # "Quyết định", "Công văn", ...
-    number: str = ""  # "125"
+    number: str = ""  # "125" (leading zeros dropped)
     symbol: str = ""  # "QĐ-BCH" (state style) or "NQ/ĐU" (Party style)
     place: str = ""
     date: str = ""  # ISO yyyy-mm-dd
@@ -63,7 +64,7 @@ DOC_TYPES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 _TYPE_BY_CODE = {fold(code): name for _, name, codes in DOC_TYPES for code in codes}
 # Symbol parts printed with Đ or mixed case: an OCR'd "QD" or "TTR" is mapped back.
 _CODE_SPELLING = {fold(c): c for _, _, codes in DOC_TYPES for c in codes} | {
-    fold(c): c for c in ("ĐU", "ĐUQS", "ĐUQSTW", "ĐTN", "UBKT", "BTV", "BCH", "TƯ")
+    fold(c): c for c in ("ĐU", "ĐUQS", "ĐUQSTW", "ĐTN", "SĐ", "UBKT", "BTV", "BCH", "TƯ")
 }
 MARKS = {"mat": 1, "toi mat": 2, "tuyet mat": 3}
 
@@ -84,7 +85,8 @@ _PLACES = (
 _ORG_WORDS = (
     "QUÂN ỦY TRUNG ƯƠNG; BỘ QUỐC PHÒNG; TỔNG CỤC CHÍNH TRỊ; BỘ TỔNG THAM MƯU; ĐẢNG ỦY; ĐẢNG BỘ;"
     " CHI BỘ; ỦY BAN KIỂM TRA; BAN THƯỜNG VỤ; QUÂN KHU; QUÂN ĐOÀN; QUÂN CHỦNG; BINH CHỦNG;"
-    " SƯ ĐOÀN; LỮ ĐOÀN; TRUNG ĐOÀN; TIỂU ĐOÀN; BỘ CHỈ HUY; BAN CHỈ HUY; QUÂN SỰ; BỘ TƯ LỆNH;"
+    " SƯ ĐOÀN; LỮ ĐOÀN; TRUNG ĐOÀN; TIỂU ĐOÀN; ĐẠI ĐỘI; BỘ CHỈ HUY; BAN CHỈ HUY; QUÂN SỰ;"
+    " BỘ TƯ LỆNH;"
     " CỤC CHÍNH TRỊ; PHÒNG CHÍNH TRỊ; BAN CHÍNH TRỊ; CỤC; PHÒNG; BAN; TỈNH; THÀNH PHỐ; HUYỆN;"
     " THỊ XÃ; HỌC VIỆN; TRƯỜNG SĨ QUAN; CHÍNH TRỊ; VĂN PHÒNG; BỘ ĐỘI BIÊN PHÒNG; HẢI QUÂN;"
     " PHÒNG KHÔNG - KHÔNG QUÂN; CẢNH SÁT BIỂN; THỦ ĐÔ; HẬU CẦN; KỸ THUẬT; THAM MƯU; LỤC QUÂN;"
@@ -107,7 +109,7 @@ PLACES = _phrase_map(_PLACES, upper=False)
 ORG_WORDS = _phrase_map(_ORG_WORDS, upper=True) | _phrase_map(_PLACES, upper=True)
 
 _NUMBER_RE = re.compile(
-    r"(?<![0-9a-z])[s5][o06]\s*[:;.,]?\s*(?P<num>[0-9li|o]{1,6})\s*[/-]\s*"
+    r"(?<![0-9a-z])[s5][o06]\s*[:;.,]?\s*(?P<num>[0-9li|os]{1,6})\s*[/-]\s*"
     r"(?P<sym>[a-z][a-z0-9]*(?:\s*[/-]\s*[a-z0-9]+)*)"
 )
 _DATE_RE = re.compile(
@@ -115,39 +117,46 @@ _DATE_RE = re.compile(
     r"(?:nam\s*|[/.-]\s*)(?P<y>[0-9lo]{4})(?![0-9])"
 )
 _VV_RE = re.compile(r"^v\s*[/|\\il1]\s*[vy]\b[\s.:]*")
+# The mottos, also cut short where OCR lost the end of a merged line. The upper-case ones
+# only count in capitals: "vào Đảng Cộng sản Việt Nam" in a subject is not a motto.
 _MOTTO_RE = re.compile(
-    r"cong\s*hoa\s*xa\s*hoi\s*chu\s*nghia\s*viet\s*nam|doc\s*lap\W*tu\s*do\W*hanh\s*phuc"
-    r"|dang\s*cong\s*san\s*viet\s*nam"
+    r"(?P<upper>cong\s*hoa\s*xa\s*hoi(?:\s*chu(?:\s*nghia(?:\s*viet(?:\s*nam)?)?)?)?"
+    r"|dang\s*cong\s*san\s*viet\s*nam)|doc\s*lap\W*tu\s*do\W*hanh\s*phuc"
 )
-_DIGIT_FIX = str.maketrans({"l": "1", "i": "1", "|": "1", "o": "0"})
-_BODY_OPENERS = ("kinh gui", "can cu", "thuc hien", "noi nhan")  # never a subject's first words: the first two
+_DIGIT_FIX = str.maketrans({"l": "1", "i": "1", "|": "1", "o": "0", "s": "5"})
+_NOT_SUBJECT = ("kinh gui", "can cu")  # a line under the title starting so is the body
+_BODY_OPENERS = (*_NOT_SUBJECT, "thuc hien", "noi nhan")
+
+
+@dataclass(frozen=True)
+class _Header:
+    """The first lines of a page as segments (columns split), with their folded twins."""
+
+    segs: list[str]
+    folded: list[str]
+    joined: str
+    fjoined: str
+    starts: list[int]  # offset of each segment in `joined`
+
+    def seg_at(self, pos: int) -> int:
+        return bisect.bisect_right(self.starts, pos) - 1
 
 
 def extract_metadata(text: str) -> DocMeta:
     """Read the header fields of an administrative document; "" for what is not there."""
-    segs = _segments(clean_text(text))
-    folded = [fold_aligned(s) for s in segs]
-    joined, fjoined = "\n".join(segs), "\n".join(folded)
-    starts = [0]
-    for s in segs:
-        starts.append(starts[-1] + len(s) + 1)
-
-    def seg_at(pos: int) -> int:
-        return max(i for i, st in enumerate(starts[:-1]) if st <= pos)
-
+    h = _header(clean_text(text))
     number, symbol, num_end, num_seg = "", "", -1, None
-    for m in _NUMBER_RE.finditer(fjoined):
+    for m in _NUMBER_RE.finditer(h.fjoined):
         # "số" in a sentence ("theo Quyết định số 12/QĐ-...") is lower case: not the header.
-        if joined[m.start()] in "S5" and any(ch.isdigit() for ch in m["num"]):
+        if h.joined[m.start()] in "S5" and any(ch.isdigit() for ch in m["num"]):
             number = m["num"].translate(_DIGIT_FIX).lstrip("0") or "0"
-            symbol = _symbol(joined[m.start("sym") : m.end("sym")])
-            num_end, num_seg = m.end(), seg_at(m.start())
+            symbol = _symbol(h.joined[m.start("sym") : m.end("sym")])
+            num_end, num_seg = m.end(), h.seg_at(m.start())
             break
-
-    title_seg, doc_type = _title(segs, folded, start=num_seg or 0)
-    stop = title_seg if title_seg is not None else len(segs)
-    date, place = _date_place(joined, fjoined, seg_at, starts, stop, num_end)
-    subject = _subject(segs, folded, title_seg, stop)
+    title_seg, doc_type = _title(h, start=num_seg or 0)
+    stop = title_seg if title_seg is not None else len(h.segs)
+    date, place = _date_place(h, stop, num_end, num_seg)
+    subject = _subject(h, title_seg, stop)
     if not doc_type and symbol:
         doc_type = _TYPE_BY_CODE.get(fold(re.split(r"[/-]", symbol)[0]), "")
     if not doc_type and subject.startswith("V/v"):
@@ -158,24 +167,38 @@ def extract_metadata(text: str) -> DocMeta:
         symbol=symbol,
         place=place,
         date=date,
-        issuer=_issuer(segs, folded, num_seg, stop),
+        issuer=_issuer(h, num_seg, stop),
         subject=subject,
-        mark=_mark(segs, folded, stop),
+        mark=_mark(h, stop),
     )
 
 
-def _segments(text: str) -> list[str]:
-    """Header lines, the two columns split apart (a run of 3+ spaces); blank and bare-symbol
-    lines dropped."""
-    out: list[str] = []
-    for line in text.split("\n"):
+def _header(text: str) -> _Header:
+    """Segments of the first lines: mottos blanked out, the two columns split apart (a run
+    of 3+ spaces), blank and bare-symbol lines dropped."""
+    lines = text.split("\n")[: HEADER_SEGMENTS * 2]
+    raw = "\n".join(lines)
+    folded = fold_aligned(raw)
+    chars = list(raw)
+    for m in _MOTTO_RE.finditer(folded):
+        if m["upper"] and _upper_ratio(raw[m.start() : m.end()]) < 0.7:
+            continue
+        for i in range(m.start(), m.end()):
+            if chars[i] != "\n":
+                chars[i] = " "
+    segs: list[str] = []
+    for line in "".join(chars).split("\n"):
+        # a motto blanked out leaves a run of spaces: the columns split there too
         for part in re.split(r" {3,}", line):
             part = collapse_spaces(part)
             if any(ch.isalnum() for ch in part):
-                out.append(part)
-        if len(out) >= HEADER_SEGMENTS:
-            break
-    return out[:HEADER_SEGMENTS]
+                segs.append(part)
+    segs = segs[:HEADER_SEGMENTS]
+    fsegs = [fold_aligned(s) for s in segs]
+    starts = [0]
+    for s in segs:
+        starts.append(starts[-1] + len(s) + 1)
+    return _Header(segs, fsegs, "\n".join(segs), "\n".join(fsegs), starts[:-1])
 
 
 def _letters(folded: str) -> str:
@@ -187,44 +210,72 @@ def _upper_ratio(text: str) -> float:
     return sum(c.isupper() for c in letters) / len(letters) if letters else 0.0
 
 
+def _distance(a: str, b: str, limit: int = 1) -> int:
+    """Levenshtein distance, stopping early once it exceeds `limit`."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        if min(cur) > limit:
+            return limit + 1
+        prev = cur
+    return prev[-1]
+
+
+def _close(a: str, b: str) -> bool:
+    """Equal, or one OCR slip apart in a phrase long enough for that to be safe."""
+    return a == b or (len(b) >= 6 and _distance(a, b) <= 1)
+
+
+def _lookup(key: tuple[str, ...], phrases: dict[tuple[str, ...], str], fuzzy: bool) -> str:
+    """The phrase `key` folds to; with `fuzzy`, one slip away when only one phrase is."""
+    if key in phrases:
+        return phrases[key]
+    if not fuzzy:
+        return ""
+    text = " ".join(key)
+    near = [v for k, v in phrases.items() if len(k) == len(key) and _close(text, " ".join(k))]
+    return near[0] if len(near) == 1 else ""
+
+
 def _symbol(raw: str) -> str:
     parts = re.split(r"\s*([/-])\s*", raw.strip())
-    out = []
-    for part in parts:
-        if part in "/-":
-            out.append(part)
-        else:
-            out.append(_CODE_SPELLING.get(fold(part), part.upper()))
-    return "".join(out)
+    return "".join(p if p in "/-" else _CODE_SPELLING.get(fold(p), p.upper()) for p in parts)
 
 
-def _title(segs: list[str], folded: list[str], start: int) -> tuple[int | None, str]:
+def _title(h: _Header, start: int) -> tuple[int | None, str]:
     """The document-type title line ("QUYẾT ĐỊNH"): its index and the type's name."""
-    for i in range(start, len(segs)):
-        letters = _letters(folded[i])
-        if _upper_ratio(segs[i]) < 0.8:
+    for i in range(start, len(h.segs)):
+        if _upper_ratio(h.segs[i]) < 0.8:
             continue
+        letters = _letters(h.folded[i])
         for phrase, name, _ in DOC_TYPES:
-            if letters == phrase or (
-                letters.startswith(phrase + " ") and len(letters) <= len(phrase) + 40
-            ):
+            head = letters[: len(phrase)]
+            rest = letters[len(phrase) :]
+            if _close(head, phrase) and (not rest or (rest[0] == " " and len(rest) <= 40)):
                 return i, name
     return None, ""
 
 
-def _date_place(joined, fjoined, seg_at, starts, stop, num_end) -> tuple[str, str]:
+def _date_place(h: _Header, stop: int, num_end: int, num_seg: int | None) -> tuple[str, str]:
     """The issue date (ISO) and place: the first "Place, ngày ..." above the title."""
     candidates = []
-    for m in _DATE_RE.finditer(fjoined):
-        seg = seg_at(m.start())
+    for m in _DATE_RE.finditer(h.fjoined):
+        seg = h.seg_at(m.start())
         if seg >= stop:
             break
-        begin = starts[seg]
+        begin = h.starts[seg]
         if begin <= num_end <= m.start():  # "Số: 12/QĐ-BCH Hà Nội, ngày ..." merged by OCR
             begin = num_end
-        after_comma = fjoined[begin : m.start()].rstrip().endswith(",")
-        # without a title to bound the header, a date deep in the text is the body's
-        if after_comma or stop < len(starts) - 1 or seg < 8:
+        before = h.fjoined[begin : m.start()].rstrip()
+        after_comma = before.endswith(",")
+        # Without a title or number to anchor the header, only "Place, ngày ..." at the
+        # start of a line is a header date: any other is the body's.
+        anchored = stop < len(h.segs) or (num_seg is not None and abs(seg - num_seg) <= 2)
+        if anchored or (after_comma and len(before) <= 40):
             candidates.append((not after_comma, seg, begin, m))
     if not candidates:
         return "", ""
@@ -234,19 +285,19 @@ def _date_place(joined, fjoined, seg_at, starts, stop, num_end) -> tuple[str, st
         date = dt.date(year, month, day).isoformat()
     except ValueError:
         return "", ""
-    return date, _place(joined[begin : m.start()], fjoined[begin : m.start()])
+    return date, _place(h.joined[begin : m.start()])
 
 
-def _place(raw: str, folded: str) -> str:
-    cut = max((mm.end() for mm in _MOTTO_RE.finditer(folded)), default=0)
-    raw = raw[cut:].strip(" ,.;:-")
+def _place(raw: str) -> str:
+    raw = raw.strip(" ,.;:-*")
     words = _words(raw)
-    for size in range(min(len(words), 5), 0, -1):
-        hit = PLACES.get(tuple(words[-size:]))
-        if hit:
-            return hit
+    for fuzzy in (False, True):
+        for size in range(min(len(words), 5), 0, -1):
+            hit = _lookup(tuple(words[-size:]), PLACES, fuzzy)
+            if hit:
+                return hit
     # an unknown place: the capitalised words just before the comma, at most four
-    tail = []
+    tail: list[str] = []
     for word in reversed(raw.split()):
         if not word[:1].isupper() or len(tail) == 4:
             break
@@ -254,9 +305,10 @@ def _place(raw: str, folded: str) -> str:
     return " ".join(reversed(tail)).strip(" ,.;:")
 
 
-def _subject(segs: list[str], folded: list[str], title_seg: int | None, stop: int) -> str:
+def _subject(h: _Header, title_seg: int | None, stop: int) -> str:
     """The trích yếu: the "V/v ..." line of a công văn, else the line under the title."""
-    first = None
+    segs, folded = h.segs, h.folded
+    first, head = None, ""
     for i in range(min(stop, len(segs))):
         m = _VV_RE.match(folded[i])
         if m and segs[i][:1] in "Vv":
@@ -264,34 +316,25 @@ def _subject(segs: list[str], folded: list[str], title_seg: int | None, stop: in
             break
     if first is None and title_seg is not None and title_seg + 1 < len(segs):
         nxt = title_seg + 1
-        if not _letters(folded[nxt]).startswith(_BODY_OPENERS[:2]) and _upper_ratio(segs[nxt]) < 0.8:
+        if not _letters(folded[nxt]).startswith(_NOT_SUBJECT) and _upper_ratio(segs[nxt]) < 0.8:
             first, head = nxt, segs[nxt]
     if first is None:
         return ""
     parts = [head]
     for j in range(first + 1, min(first + 3, len(segs))):
+        # a subject wrapped onto the next line goes on in lower case
         if not segs[j][:1].islower() or _letters(folded[j]).startswith(_BODY_OPENERS):
             break
         parts.append(segs[j])
     return collapse_spaces(" ".join(parts)).rstrip(" ;")
 
 
-def _issuer(segs: list[str], folded: list[str], num_seg: int | None, stop: int) -> str:
-    """The issuing body: the last upper-case header line above "Số", motto removed."""
+def _issuer(h: _Header, num_seg: int | None, stop: int) -> str:
+    """The issuing body: the last upper-case header line above "Số" (mottos are blanked)."""
     end = num_seg if num_seg is not None else stop
     issuer = ""
-    for i in range(min(end, len(segs))):
-        f = folded[i]
-        kept = segs[i]
-        motto = list(_MOTTO_RE.finditer(f))
-        if motto:  # columns merged by OCR: keep what is not the motto
-            pieces, last = [], 0
-            for mm in motto:
-                pieces.append(segs[i][last : mm.start()])
-                last = mm.end()
-            pieces.append(segs[i][last:])
-            kept = " ".join(pieces)
-        kept = collapse_spaces(kept).strip(" *-|_.,:;'\"")
+    for i in range(min(end, len(h.segs))):
+        kept = h.segs[i].strip(" *-|_.,:;'\"")
         if len(_words(kept)) >= 2 and _upper_ratio(kept) >= 0.8 and not _DATE_RE.search(fold(kept)):
             issuer = kept
     return _map_words(issuer, ORG_WORDS) if issuer else ""
@@ -301,26 +344,28 @@ def _map_words(text: str, phrases: dict[tuple[str, ...], str]) -> str:
     """Replace runs of words that fold to a known phrase by its spelling (OCR lost marks)."""
     words = text.upper().split()
     keys = [" ".join(_words(w)) for w in words]
-    out, i = [], 0
     longest = max(len(k) for k in phrases)
+    out, i = [], 0
     while i < len(words):
-        for size in range(min(longest, len(words) - i), 0, -1):
-            key = tuple(k for k in keys[i : i + size] if k)
-            hit = phrases.get(key) if key and all(keys[i : i + size]) else None
+        # an exact phrase first ("TỈNH" + "BÌNH DƯƠNG"), a near one only if none fits
+        hit, size = "", 0
+        for fuzzy in (False, True):
+            for size in range(min(longest, len(words) - i), 0, -1):
+                run = keys[i : i + size]
+                hit = _lookup(tuple(run), phrases, fuzzy) if all(run) else ""
+                if hit:
+                    break
             if hit:
-                out.append(hit)
-                i += size
                 break
-        else:
-            out.append(words[i])
-            i += 1
+        out.append(hit or words[i])
+        i += size if hit else 1
     return " ".join(out)
 
 
-def _mark(segs: list[str], folded: list[str], stop: int) -> int:
+def _mark(h: _Header, stop: int) -> int:
     """The confidentiality mark: MẬT / TỐI MẬT / TUYỆT MẬT alone on a header line."""
-    for i in range(min(stop, len(segs))):
-        level = MARKS.get(_letters(folded[i]))
-        if level and _upper_ratio(segs[i]) >= 0.7:
+    for i in range(min(stop, len(h.segs))):
+        level = MARKS.get(_letters(h.folded[i]))
+        if level and _upper_ratio(h.segs[i]) >= 0.7:
             return level
     return 0

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from kho.core.errors import ConfigError
 
 BUNDLED = "kho.classify/default_taxonomy.yaml"

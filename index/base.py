@@ -13,7 +13,8 @@ import html
 import json
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol, runtime_checkable
@@ -178,6 +179,10 @@ class SearchIndex(Protocol):
         """Titles and word completions drawn from visible pages only."""
         ...
 
+    def refresh(self) -> None:
+        """Make every write so far searchable (Elasticsearch refreshes about each second)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -313,6 +318,27 @@ def make_snippet(
         prev = e
     out.append(" …" if end < len(spans) else html.escape(text[prev:].strip()[:20]))
     return "".join(out)
+
+
+def complete_words(words: Sequence[str], page_texts: Iterable[str]) -> list[str]:
+    """Completions of the last of `words`, most frequent first, from the given page texts.
+
+    A last word typed with diacritics completes only to words with those marks.
+    """
+    parsed = parse_query(" ".join(words) + "*")
+    if not parsed.include:
+        return []
+    last = parsed.include[-1]
+    want, want_folded = last.exact[-1], last.folded[-1]
+    counts = Counter(w for text in page_texts for w in TOKEN_RE.findall(text.lower()))
+    for word in list(counts):  # each distinct word folded once
+        if not fold(word).startswith(want_folded) or (
+            last.has_diacritics and not word.startswith(want)
+        ):
+            del counts[word]
+    head = " ".join(words[:-1])
+    ranked = sorted(counts, key=lambda w: (-counts[w], w))
+    return [f"{head} {w}".strip() for w in ranked]
 
 
 def encode_cursor(kind: str, values: Sequence[object]) -> str:

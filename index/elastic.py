@@ -2,9 +2,11 @@
 
 Each page is one Elasticsearch document (id `doc_id:page`) carrying its document's fields,
 so a hit, a facet count and a total are all counts of visible pages and need no join. The
-text is analysed twice: `text` keeps diacritics (exact, also for phrases) and `text.folded`
-folds them (asciifolding, đ -> d); exact matches are boosted above folded ones. Queries are
-built from `parse_query` terms, so user input never reaches Lucene syntax.
+text is indexed twice: `text` keeps diacritics (exact, also for phrases) and `text_folded`
+holds `index.text.fold(text)` (diacritics removed, đ -> d), folded here in Python with the
+very function the embedded index uses, so both backends fold alike and the cluster needs no
+analysis plugin. Exact matches are boosted above folded ones. Queries are built from
+`parse_query` terms, so user input never reaches Lucene syntax.
 
 The alias (`kho-pages`) points at a versioned index (`kho-pages-v3`); `build_version` and
 `swap_alias` let `kho reindex` rebuild without downtime.
@@ -20,45 +22,26 @@ from ..core.errors import IndexError_, ServiceError
 from ..core.types import Access, PageDoc, Principal
 from .base import (
     FACET_SIZE,
+    MAX_QUERY_CHARS,
     ParsedQuery,
     SearchHit,
     SearchQuery,
     SearchResult,
     Term,
+    complete_words,
     decode_cursor,
     encode_cursor,
     group_pages,
     make_snippet,
     parse_query,
 )
+from .text import fold, tokens
 
 EXACT_BOOST, FOLDED_BOOST = 4.0, 1.0
 BULK_CHUNK = 500  # pages per bulk request
+SUGGEST_PAGES = 200  # best visible pages scanned for word completions
 
-SETTINGS = {
-    "number_of_shards": 1,
-    "number_of_replicas": 0,
-    "refresh_interval": "1s",
-    "analysis": {
-        "char_filter": {"d_stroke": {"type": "mapping", "mappings": ["đ => d", "Đ => D"]}},
-        "analyzer": {
-            "vi_exact": {"type": "custom", "tokenizer": "standard", "filter": ["lowercase"]},
-            "vi_folded": {
-                "type": "custom",
-                "tokenizer": "standard",
-                "char_filter": ["d_stroke"],
-                "filter": ["lowercase", "asciifolding"],
-            },
-        },
-        "normalizer": {
-            "folded": {
-                "type": "custom",
-                "char_filter": ["d_stroke"],
-                "filter": ["lowercase", "asciifolding"],
-            },
-        },
-    },
-}
+SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}
 _KEYWORDS = (
     "doc_id",
     "uid",
@@ -72,8 +55,10 @@ _KEYWORDS = (
     "lang",
     "filename",
 )
+_TEXT = {"type": "text", "analyzer": "standard"}  # UAX#29 words, lower-cased, marks kept
 MAPPINGS = {
     "dynamic": "strict",
+    "_source": {"excludes": ["text_folded", "title_folded"]},
     "properties": {
         **{k: {"type": "keyword"} for k in _KEYWORDS},
         "page": {"type": "integer"},
@@ -81,19 +66,10 @@ MAPPINGS = {
         "confidence": {"type": "float"},
         "doc_date": {"type": "date", "format": "strict_date"},
         "ingested_at": {"type": "date"},
-        "title": {
-            "type": "text",
-            "analyzer": "vi_exact",
-            "fields": {
-                "folded": {"type": "text", "analyzer": "vi_folded"},
-                "raw": {"type": "keyword", "ignore_above": 512},
-            },
-        },
-        "text": {
-            "type": "text",
-            "analyzer": "vi_exact",
-            "fields": {"folded": {"type": "text", "analyzer": "vi_folded"}},
-        },
+        "title": {**_TEXT, "fields": {"raw": {"type": "keyword", "ignore_above": 512}}},
+        "title_folded": _TEXT,
+        "text": _TEXT,
+        "text_folded": _TEXT,
     },
 }
 _FACET_FIELD = {"level": "level"}  # every other facet key is a keyword field of its name
@@ -129,7 +105,7 @@ def _term_query(term: Term, field: str = "text") -> dict:
         "bool": {
             "should": [
                 {kind: {field: {"query": exact, "boost": EXACT_BOOST}}},
-                {kind: {f"{field}.folded": {"query": folded, "boost": FOLDED_BOOST}}},
+                {kind: {f"{field}_folded": {"query": folded, "boost": FOLDED_BOOST}}},
             ],
             "minimum_should_match": 1,
         }
@@ -159,7 +135,9 @@ def _source(p: PageDoc) -> dict:
         "uid": f"{p.doc_id}:{p.page:06d}",
         "page": p.page,
         "text": p.text,
+        "text_folded": fold(p.text),
         "title": p.title,
+        "title_folded": fold(p.title),
         "category": p.category,
         "doc_type": p.doc_type,
         "issuer": p.issuer,
@@ -306,14 +284,26 @@ class ElasticIndex:
         return self.index_pages(pages)
 
     def delete_document(self, doc_id: str) -> int:
+        ids = self._page_ids(doc_id)
+        self._delete_ids(ids)
+        return len(ids)
+
+    def _page_ids(self, doc_id: str, index: str | None = None) -> list[str]:
+        """Ids of every stored page of the document (a document has at most max_pages)."""
         with self._errors():
-            res = self.es.delete_by_query(
-                index=self.alias,
+            res = self.es.search(
+                index=index or self.alias,
                 query={"term": {"doc_id": doc_id}},
-                refresh=True,
-                conflicts="proceed",
+                size=10_000,
+                source=False,
+                sort=["page"],
             )
-        return int(res.get("deleted", 0))
+        return [h["_id"] for h in res["hits"]["hits"]]
+
+    def _delete_ids(self, ids: Sequence[str], index: str | None = None) -> None:
+        if ids:
+            actions = ({"_op_type": "delete", "_index": index or self.alias, "_id": i} for i in ids)
+            self._bulk(actions, index)
 
     def _bulk(self, actions, index: str | None) -> int:
         from elasticsearch import helpers
@@ -332,19 +322,10 @@ class ElasticIndex:
 
     def _drop_extra_pages(self, docs: dict[str, list[PageDoc]], index: str | None) -> None:
         """Pages a document had before but not now (a re-read found fewer pages)."""
-        target = index or self.alias
         for doc_id, pages in docs.items():
-            keep = [f"{doc_id}:{p.page}" for p in pages]
-            query = {
-                "bool": {
-                    "filter": [{"term": {"doc_id": doc_id}}],
-                    "must_not": [{"ids": {"values": keep}}],
-                }
-            }
-            with self._errors():
-                self.es.delete_by_query(
-                    index=target, query=query, conflicts="proceed", refresh=self.refresh_writes
-                )
+            keep = {f"{doc_id}:{p.page}" for p in pages}
+            stale = [i for i in self._page_ids(doc_id, index) if i not in keep]
+            self._delete_ids(stale, index)
 
     # reading -------------------------------------------------------------------------------
     def search(self, query: SearchQuery, principal: Principal) -> SearchResult:
@@ -439,21 +420,30 @@ class ElasticIndex:
             return int(self.es.count(index=self.alias, query=acl_filter(principal))["count"])
 
     def suggest(self, prefix: str, principal: Principal, limit: int = 10) -> list[str]:
-        """Visible titles starting with the prefix, with or without diacritics."""
-        words = parse_query(prefix).include
-        if not words:
+        """Visible titles starting with the prefix, then completions of its last word."""
+        words = tokens(prefix[:MAX_QUERY_CHARS])
+        parsed = parse_query(" ".join(words) + "*")
+        if not parsed.include or limit <= 0:
             return []
-        last = words[-1]
-        term = Term(last.exact, last.folded, prefix=True)
-        query = {"bool": {"must": [_term_query(term, "title")], "filter": [acl_filter(principal)]}}
+        acl = acl_filter(principal)
+        last = parsed.include[-1]
+        title_query = _term_query(Term(last.exact, last.folded, prefix=True), "title")
         with self._errors():
             res = self.es.search(
                 index=self.alias,
-                query=query,
                 size=0,
+                query={"bool": {"must": [title_query], "filter": [acl]}},
                 aggs={"titles": {"terms": {"field": "title.raw", "size": limit}}},
             )
-        return [b["key"] for b in res["aggregations"]["titles"]["buckets"] if b["key"]][:limit]
+        found = [b["key"] for b in res["aggregations"]["titles"]["buckets"] if b["key"]]
+        if not prefix[-1:].isspace():
+            query = {"bool": {"must": [_term_query(t) for t in parsed.include], "filter": [acl]}}
+            with self._errors():
+                res = self.es.search(
+                    index=self.alias, query=query, size=SUGGEST_PAGES, source=["text"]
+                )
+            found += complete_words(words, (h["_source"]["text"] for h in res["hits"]["hits"]))
+        return list(dict.fromkeys(found))[:limit]
 
 
 def wait_until_ready(url: str, timeout: float = 60.0) -> None:

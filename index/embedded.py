@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sqlite3
 import unicodedata
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +25,7 @@ from .base import (
     SearchQuery,
     SearchResult,
     Term,
+    complete_words,
     decode_cursor,
     encode_cursor,
     group_pages,
@@ -170,6 +170,9 @@ class EmbeddedIndex:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def refresh(self) -> None:
+        """Committed writes are already searchable; nothing to wait for."""
 
     def close(self) -> None:
         self._db.close()
@@ -387,23 +390,13 @@ class EmbeddedIndex:
         parsed = parse_query(" ".join(words) + "*")
         if not parsed.include:
             return []
-        last = parsed.include[-1]
-        want, want_folded = last.exact[-1], last.folded[-1]
         rows = self._rows(
             "SELECT p.text FROM pages p JOIN (SELECT rowid AS rid, rank FROM pages_fts"
             f" WHERE pages_fts MATCH ?) m ON m.rid = p.id WHERE {acl}"
             f" ORDER BY m.rank LIMIT {SUGGEST_PAGES}",
             [match_expression(parsed.include), *acl_params],
         )
-        counts = Counter(w for (page_text,) in rows for w in TOKEN_RE.findall(page_text.lower()))
-        for word in list(counts):  # each distinct word folded once
-            if not fold(word).startswith(want_folded) or (
-                last.has_diacritics and not word.startswith(want)
-            ):
-                del counts[word]
-        head = " ".join(words[:-1])
-        ranked = sorted(counts, key=lambda w: (-counts[w], w))
-        return [f"{head} {w}".strip() for w in ranked]
+        return complete_words(words, (page_text for (page_text,) in rows))
 
 
 def _row(p: PageDoc) -> tuple:

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pypdfium2 as pdfium
+from PIL import Image
+
 from kho.core.errors import BadInputError, LimitExceededError
 from kho.core.settings import Limits
-from PIL import Image
 
 from .sniff import KINDS_TAKEN, sniff, unsupported_reason
 

@@ -1,323 +1,168 @@
-"""Page cleanup before OCR: small steps over uint8 images (gray HxW or BGR HxWx3).
+"""Page cleanup before OCR: the steps in order, each run only where the page needs it.
 
-`clean_page` chains them. Geometry (borders, orientation, deskew) is applied to both the
-image kept for display and the one tesseract reads, so OCR word boxes fit the kept image.
-Each measuring step works on a downscaled copy: cleaning an A4 page at 300 dpi takes
-~0.15 s, plus ~0.3 s for tesseract's orientation check on pages not plainly upright.
+`clean_page` chains them. Geometry (borders, deskew, orientation) is applied both to the
+image kept for display and to the one tesseract reads, so OCR word boxes fit the kept image;
+tone steps (seal removal, light flattening, denoising, upscaling, thresholding) touch only
+the OCR image. Each step is gated by a measurement (`tone.is_noisy`, `tone.has_red_ink`...)
+so a clean page costs ~50 ms of looking on top of tesseract.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Literal
 
-import cv2
 import numpy as np
-import pytesseract
 
-from ..core.errors import BadInputError
 from ..core.settings import OcrOptions
-from .tesseract import run_tesseract
+from .geometry import (
+    MIN_SKEW,
+    border_mask,
+    deskew,
+    detect_orientation,
+    estimate_skew,
+    looks_upright,
+    remove_borders,
+    rotate,
+)
+from .tone import (
+    background,
+    binarize,
+    denoise,
+    drop_red_ink,
+    flatten,
+    has_red_ink,
+    is_noisy,
+    is_unevenly_lit,
+    to_gray,
+    upscale,
+    upscale_factor,
+)
 
-OSD_LONG_SIDE = 2000  # px; orientation detection is as reliable at half size, twice as fast
-OSD_MIN_CONFIDENCE = 1.0  # tesseract's orientation confidence below which we keep the page
-UPRIGHT_RATIO = 2.5  # ink above / below the x-height band that proves a page upright
-SKEW_LONG_SIDE = 1200  # px; enough for 0.1 degree precision on a text line
-MAX_SKEW = 15.0  # degrees; larger angles are not searched
-MIN_SKEW = 0.1  # degrees; smaller corrections are not worth resampling the page
-BORDER_LONG_SIDE = 1000  # px
-FLATTEN_SCALE = 8  # background estimated at 1/8 size: a window far wider than any glyph
-MIN_INK_CONTRAST = 40  # gray levels between Otsu's two classes for them to be ink and paper
-FIXED_INK_LEVEL = 160  # threshold on the flattened page (paper ~255) when Otsu cannot tell
+__all__ = [
+    "Cleaned",
+    "Steps",
+    "binarize",
+    "clean_page",
+    "denoise",
+    "deskew",
+    "detect_orientation",
+    "estimate_skew",
+    "looks_upright",
+    "remove_borders",
+    "rotate",
+    "to_gray",
+]
+
+Mode = Literal["auto", "on", "off"]
+
+
+@dataclass(frozen=True)
+class Steps:
+    """Which cleanup steps run: "auto" where the page's measurement calls for it, "on" always,
+    "off" never. Defaults are what `bench/ocr_quality.py --ablation` showed to help.
+
+    Geometry steps (borders, deskew, orientation) always measure; "on" and "auto" are the same.
+    """
+
+    borders: Mode = "auto"
+    stamp: Mode = "auto"  # red seals over text
+    illumination: Mode = "auto"  # uneven light: flatten the paper
+    deskew: Mode = "auto"
+    orientation: Mode = "auto"
+    denoise: Mode = "auto"  # 3x3 median on grainy or speckled pages
+    upscale: Mode = "auto"  # pages scanned below 200 dpi
+    binarize: Mode = "off"
+
+    @classmethod
+    def from_options(cls, opts: OcrOptions) -> Steps:
+        """Steps as configured: an option set to false turns its step off; one that OcrOptions
+        does not have (yet) keeps the default here."""
+        out = {}
+        for f in fields(cls):
+            value = getattr(opts, f.name, None)
+            if value is False:
+                out[f.name] = "off"
+            elif isinstance(value, str):
+                out[f.name] = value
+        return cls(**out)
+
+    def wants(self, step: str, needed: Callable[[], bool]) -> bool:
+        """Whether `step` runs on this page; `needed` measures the page, only if it must."""
+        mode = getattr(self, step)
+        return mode == "on" or (mode == "auto" and needed())
 
 
 @dataclass(frozen=True, eq=False)
 class Cleaned:
     """The two images cleanup produces, with what it measured."""
 
-    ocr_image: np.ndarray  # what tesseract reads (gray or binary)
+    ocr_image: np.ndarray  # what tesseract reads (gray or binary), `scale` times the view
     view_image: np.ndarray  # upright and deskewed, not binarized: for display and the PDF
     rotation: int  # degrees clockwise applied to upright the page
     skew: float  # degrees of deskew applied (counter-clockwise tilt that was removed)
+    scale: float = 1.0  # how much larger the OCR image is than the view (upscaled scans)
+    applied: tuple[str, ...] = ()  # the steps that changed the page, in order
 
 
-def to_gray(img: np.ndarray) -> np.ndarray:
-    """Return a gray view of a gray, BGR or BGRA uint8 image (no copy when already gray)."""
-    if img.dtype != np.uint8:
-        raise BadInputError(f"page image must be 8-bit, got {img.dtype}: convert it first")
-    if img.ndim == 2:
-        return img
-    if img.ndim == 3 and img.shape[2] == 3:
-        return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-    if img.ndim == 3 and img.shape[2] == 4:
-        return cv2.cvtColor(img, cv2.COLOR_BGRA2GRAY)
-    if img.ndim == 3 and img.shape[2] == 1:
-        return img[:, :, 0]
-    raise BadInputError(f"page image has unsupported shape {img.shape}: expected gray or BGR")
-
-
-def _downscale(gray: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
-    """Shrink so the longer side is at most `long_side`; return the image and the factor."""
-    scale = min(1.0, long_side / max(gray.shape[:2]))
-    if scale >= 1.0:
-        return gray, 1.0
-    return cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), scale
-
-
-def _paper(img: np.ndarray) -> tuple[int, ...] | int:
-    """The paper colour: the median of a sparse sample, since most of a page is background."""
-    sample = img[::16, ::16]
-    if sample.ndim == 2:
-        return int(np.median(sample))
-    return tuple(int(v) for v in np.median(sample.reshape(-1, sample.shape[2]), axis=0))
-
-
-def _runs(profile: np.ndarray) -> list[tuple[int, int]]:
-    """Stretches of a projection profile with ink (above 2% of its peak), 3+ long."""
-    on = np.r_[0, (profile > 0.02 * profile.max()).astype(np.int8), 0]
-    edges = np.flatnonzero(np.diff(on))
-    return [(s, e) for s, e in zip(edges[::2], edges[1::2], strict=True) if e - s >= 3]
-
-
-def looks_upright(gray: np.ndarray) -> bool:
-    """True when the page is plainly upright Latin text, so tesseract's OSD can be skipped.
-
-    Lines must run across (many row bands, few column bands), and the ink above each line's
-    x-height band (ascenders, capitals, Vietnamese tone marks) must clearly outweigh the ink
-    below it (descenders, dot below): 3-6x on Vietnamese text. Upside down the ratio
-    inverts, so a page this accepts is never one turned 180; anything unclear goes to OSD.
-    """
-    _, ink = cv2.threshold(gray, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
-    rows = ink.sum(axis=1, dtype=np.int64)
-    if rows.max() == 0:
-        return False
-    lines = _runs(rows)
-    if len(lines) < 5 or len(lines) < 2 * len(_runs(ink.sum(axis=0, dtype=np.int64))):
-        return False
-    above = below = 0
-    for start, end in lines:
-        band = rows[start:end]
-        core = np.flatnonzero(band >= 0.5 * band.max())  # the x-height band
-        above += int(band[: core[0]].sum())
-        below += int(band[core[-1] + 1 :].sum())
-    return above >= UPRIGHT_RATIO * max(below, 1)
-
-
-def detect_orientation(gray: np.ndarray, timeout: float = 60.0) -> int:
-    """Clockwise rotation (0/90/180/270) that makes the page upright.
-
-    Plainly upright pages are recognised in a few milliseconds; the rest go to tesseract's
-    OSD (~0.3 s). Pages with too little text for OSD and unsure answers give 0.
-    """
-    small, _ = _downscale(gray, OSD_LONG_SIDE)
-    if looks_upright(small):
-        return 0
-    try:
-        osd = run_tesseract(
-            pytesseract.image_to_osd, small, timeout, config="-c min_characters_to_try=20"
-        )
-    except pytesseract.TesseractError as err:
-        if "Too few characters" in err.message or "Image too small" in err.message:
-            return 0
-        raise
-    rotate = confidence = 0.0
-    for line in osd.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "Rotate":
-            rotate = float(value)
-        elif key.strip() == "Orientation confidence":
-            confidence = float(value)
-    if confidence < OSD_MIN_CONFIDENCE:
-        return 0
-    return int(rotate) % 360
-
-
-def rotate(img: np.ndarray, degrees: int) -> np.ndarray:
-    """Rotate clockwise by a multiple of 90 degrees, exactly (no resampling)."""
-    degrees %= 360
-    codes = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
-    if degrees == 0:
-        return img
-    if degrees not in codes:
-        raise ValueError(f"rotation must be a multiple of 90 degrees, got {degrees}")
-    return cv2.rotate(img, codes[degrees])
-
-
-def _profile_score(ys: np.ndarray, xs: np.ndarray, degrees: float) -> float:
-    """How sharply ink falls into lines when the page is turned back by `degrees`."""
-    a = np.deg2rad(degrees)
-    rows = np.rint(ys * np.cos(a) + xs * np.sin(a)).astype(np.int64)
-    counts = np.bincount(rows - rows.min())
-    return float(np.dot(counts, counts))
-
-
-def _text_ink(ink: np.ndarray) -> np.ndarray:
-    """Drop dark blobs that touch the edge or are huge: scanner margins lie along the scanner
-    bed, not the text, and photos or stamps would outweigh the lines."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    h, w = ink.shape
-    x, y, bw, bh, area = (stats[:, i] for i in range(5))
-    edge = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
-    drop = (edge | (area > 0.01 * h * w)) & (np.arange(n) > 0)
-    if not drop[1:].any():
-        return ink
-    return np.where(drop[labels], 0, ink).astype(ink.dtype)
-
-
-def _best(score: Callable[[float], float], angles: np.ndarray) -> float:
-    """The angle among `angles` with the highest score."""
-    return float(angles[int(np.argmax([score(a) for a in angles]))])
-
-
-def estimate_skew(gray: np.ndarray) -> float:
-    """Counter-clockwise tilt of the text lines in degrees, within +-15; 0 if none is found.
-
-    Projection profiles over the ink pixels of a downscaled page: 1 degree steps, then 0.25,
-    then 0.05 around the best. Lines may run across or down the page (a page lying on its
-    side): both are tried, and since rotations commute the angle is right for either.
-    """
-    small, _ = _downscale(gray, SKEW_LONG_SIDE)
-    small = cv2.medianBlur(small, 3)  # specks would flatten the profile
-    _, ink = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
-    ys, xs = np.nonzero(_text_ink(ink))
-    if len(ys) < 1000 or len(ys) > 0.5 * ink.size:
-        return 0.0  # blank page, or mostly dark: no text lines to measure
-    if len(ys) > 400_000:  # keep it fast on dense pages; a sample shows the same lines
-        pick = np.random.default_rng(0).choice(len(ys), 400_000, replace=False)
-        ys, xs = ys[pick], xs[pick]
-    ys = ys.astype(np.float32) - small.shape[0] / 2
-    xs = xs.astype(np.float32) - small.shape[1] / 2
-    coarse = np.arange(-MAX_SKEW, MAX_SKEW + 0.01, 1.0)
-    best = None
-    for across, down in ((ys, xs), (xs, -ys)):  # lines across the page, then down it
-        scores = [_profile_score(across, down, a) for a in coarse]
-        i = int(np.argmax(scores))
-        if scores[i] >= 1.1 * np.mean(scores) and (best is None or scores[i] > best[2]):
-            best = (across, down, scores[i], float(coarse[i]))
-    if best is None:
-        return 0.0  # the profile is flat at every angle: no text lines
-    across, down, _, angle = best
-
-    def score(a: float) -> float:
-        return _profile_score(across, down, a)
-
-    for step, reach in ((0.25, 1.0), (0.05, 0.25)):
-        near = np.arange(angle - reach, angle + reach + step / 2, step)
-        angle = _best(score, near[np.abs(near) <= MAX_SKEW])
-    return round(angle, 2)
-
-
-def deskew(img: np.ndarray, angle: float) -> np.ndarray:
-    """Turn the page clockwise by `angle` degrees onto a larger canvas filled with paper."""
-    if abs(angle) < MIN_SKEW:
-        return img
-    h, w = img.shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), -angle, 1.0)
-    cos, sin = abs(m[0, 0]), abs(m[0, 1])
-    new_w, new_h = int(np.ceil(w * cos + h * sin)), int(np.ceil(h * cos + w * sin))
-    m[0, 2] += (new_w - w) / 2
-    m[1, 2] += (new_h - h) / 2
-    return cv2.warpAffine(
-        img,
-        m,
-        (new_w, new_h),
-        flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=_paper(img),
-    )
-
-
-def border_mask(gray: np.ndarray) -> np.ndarray | None:
-    """Mask of dark scanner margins: thick dark regions along the image edge, or None."""
-    small, scale = _downscale(gray, BORDER_LONG_SIDE)
-    dark = (small < min(_paper(small) * 0.5, 100)).astype(np.uint8)
-    # close: mend a margin's grain; open: drop what is thin (strokes, rules, a printed
-    # frame), since a margin is tens of pixels thick. Outside the image counts as paper, or
-    # a line along the edge would survive the opening
-    square = np.ones((3, 3), np.uint8)
-    dark = cv2.morphologyEx(dark, cv2.MORPH_CLOSE, square)
-    dark = cv2.morphologyEx(
-        dark, cv2.MORPH_OPEN, square, borderType=cv2.BORDER_CONSTANT, borderValue=0
-    )
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
-    h, w = small.shape
-    x, y, bw, bh, area = (stats[:, i] for i in range(5))
-    touches = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
-    large = (bw >= w / 4) | (bh >= h / 4) | (area >= 0.01 * h * w)  # runs along an edge
-    keep = touches & large & (np.arange(n) > 0)
-    if not keep.any():
-        return None
-    mask = keep[labels].astype(np.uint8)
-    if scale < 1.0:
-        mask = cv2.resize(mask, gray.shape[::-1], interpolation=cv2.INTER_NEAREST)
-    # grow a little to take the margin's soft edge with it
-    grow = max(3, int(round(3 / scale)))
-    return cv2.dilate(mask, np.ones((grow, grow), np.uint8)).astype(bool)
-
-
-def remove_borders(gray: np.ndarray) -> np.ndarray:
-    """Paint dark scanner margins white (a copy; the input is returned if there are none)."""
-    mask = border_mask(gray)
-    if mask is None:
-        return gray
-    out = gray.copy()
-    out[mask] = 255
-    return out
-
-
-def denoise(gray: np.ndarray) -> np.ndarray:
-    """Remove salt-and-pepper specks with a 3x3 median: at 300 dpi diacritics are far larger."""
-    return cv2.medianBlur(gray, 3)
-
-
-def binarize(gray: np.ndarray) -> np.ndarray:
-    """Black text on white (0/255): divide out the paper's shading, then Otsu.
-
-    The background is a max-filter of a small copy (text vanishes, shading stays); dividing
-    by it flattens uneven light so one global threshold fits the whole page.
-    """
-    h, w = gray.shape
-    small = cv2.resize(
-        gray, (max(1, w // FLATTEN_SCALE), max(1, h // FLATTEN_SCALE)), interpolation=cv2.INTER_AREA
-    )
-    background = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9)))
-    background = cv2.GaussianBlur(background, (0, 0), 3)
-    background = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR)
-    flat = cv2.divide(gray, np.maximum(background, 1), scale=255)
-    level, out = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    sample = flat[::4, ::4]
-    dark, light = sample[sample <= level], sample[sample > level]
-    if not len(dark) or not len(light) or light.mean() - dark.mean() < MIN_INK_CONTRAST:
-        # Otsu split the paper's own grain (a blank page, or a few marks): a fixed level
-        # keeps real ink and leaves the paper white
-        _, out = cv2.threshold(flat, FIXED_INK_LEVEL, 255, cv2.THRESH_BINARY)
-    return out
-
-
-def clean_page(img: np.ndarray, opts: OcrOptions, timeout: float = 60.0) -> Cleaned:
-    """Run the enabled cleanup steps; return the image to OCR and the image to keep."""
+def clean_page(
+    img: np.ndarray,
+    opts: OcrOptions,
+    timeout: float = 60.0,
+    dpi: int = 300,
+    steps: Steps | None = None,
+) -> Cleaned:
+    """Run the cleanup steps the page needs; return the image to OCR and the image to keep."""
     gray = to_gray(img)
     if not opts.clean:
         return Cleaned(ocr_image=gray, view_image=img, rotation=0, skew=0.0)
+    steps = steps or Steps.from_options(opts)
+    applied = []
     view = img
-    if opts.borders and (mask := border_mask(gray)) is not None:
-        gray = gray.copy()
+    if img.ndim == 3 and steps.wants("stamp", lambda: has_red_ink(img)):
+        gray = drop_red_ink(img)
+        applied.append("stamp")
+    if steps.borders != "off" and (mask := border_mask(gray)) is not None:
+        gray = gray.copy() if gray is img else gray
         gray[mask] = 255
         if img.ndim == 3:
             view = img.copy()
             view[mask] = 255
-    skew = estimate_skew(gray) if opts.deskew else 0.0
+        else:
+            view = gray
+        applied.append("borders")
+    if steps.illumination != "off":
+        back = background(gray)
+        if steps.wants("illumination", lambda: is_unevenly_lit(back)):
+            gray = flatten(gray, back)
+            applied.append("illumination")
+    skew = estimate_skew(gray) if steps.deskew != "off" else 0.0
     if abs(skew) < MIN_SKEW:
         skew = 0.0
-    same = view.ndim == 2  # a gray page: one image carries both, transformed once
+    else:
+        applied.append("deskew")
+    same = view is gray  # one image carries both: transform it once
     gray = deskew(gray, skew)
     view = gray if same else deskew(view, skew)
-    rotation = detect_orientation(gray, timeout) if opts.orientation else 0
+    rotation = detect_orientation(gray, timeout) if steps.orientation != "off" else 0
+    if rotation:
+        applied.append("orientation")
     gray = rotate(gray, rotation)
     view = gray if same else rotate(view, rotation)
     ocr = gray
-    if opts.denoise:
+    if steps.wants("denoise", lambda: is_noisy(ocr)):
         ocr = denoise(ocr)
-    if opts.binarize:
+        applied.append("denoise")
+    factor = upscale_factor(dpi)
+    if steps.upscale == "on" and factor == 1.0:
+        factor = 2.0
+    if steps.wants("upscale", lambda: factor != 1.0):
+        ocr = upscale(ocr, factor)
+        applied.append("upscale")
+    else:
+        factor = 1.0
+    if steps.wants("binarize", lambda: False):
         ocr = binarize(ocr)
-    return Cleaned(ocr_image=ocr, view_image=view, rotation=rotation, skew=skew)
+        applied.append("binarize")
+    return Cleaned(ocr, view, rotation, skew, scale=factor, applied=tuple(applied))

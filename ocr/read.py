@@ -7,29 +7,57 @@ from dataclasses import replace
 import numpy as np
 
 from ..core.settings import OcrOptions
-from ..core.types import PageText
-from .cleanup import clean_page
+from ..core.types import PageText, Word
+from .cleanup import Steps, clean_page
 from .tesseract import ocr_image
 
 
 def read_image(
-    img: np.ndarray, opts: OcrOptions, timeout: float, dpi: int = 300
+    img: np.ndarray,
+    opts: OcrOptions,
+    timeout: float,
+    dpi: int = 300,
+    steps: Steps | None = None,
 ) -> tuple[PageText, np.ndarray]:
     """OCR a page image; return its text and the upright, deskewed image the boxes refer to.
 
-    With `opts.clean` off the raw image is read as it is and returned unchanged.
+    `dpi` is the scan's resolution (low-resolution scans are enlarged for tesseract; boxes
+    are given back in the returned image's pixels). `steps` overrides the cleanup steps
+    that `opts` selects. With `opts.clean` off the raw image is read as it is and returned
+    unchanged. `PageText.confidence` is the mean word confidence weighted by word length,
+    the number to compare with `opts.review_confidence`.
     """
-    cleaned = clean_page(img, opts, timeout=timeout)
+    cleaned = clean_page(img, opts, timeout=timeout, dpi=dpi, steps=steps)
     text = ocr_image(
-        cleaned.ocr_image, lang=opts.lang, psm=opts.psm, oem=opts.oem, timeout=timeout, dpi=dpi
+        cleaned.ocr_image,
+        lang=opts.lang,
+        psm=opts.psm,
+        oem=opts.oem,
+        timeout=timeout,
+        dpi=round(dpi * cleaned.scale),
     )
     view = cleaned.view_image
+    words = text.words
+    if cleaned.scale != 1.0:
+        words = tuple(_shrink(w, cleaned.scale) for w in words)
     # the OCR image and the view share their geometry; state it from the image kept
     text = replace(
         text,
+        words=words,
         rotation=cleaned.rotation,
         skew=cleaned.skew,
         width=int(view.shape[1]),
         height=int(view.shape[0]),
+        dpi=dpi,
     )
     return text, view
+
+
+def _shrink(word: Word, scale: float) -> Word:
+    """A word box from the enlarged OCR image, in the view image's pixels."""
+    left, top = round(word.left / scale), round(word.top / scale)
+    right = round((word.left + word.width) / scale)
+    bottom = round((word.top + word.height) / scale)
+    return replace(
+        word, left=left, top=top, width=max(1, right - left), height=max(1, bottom - top)
+    )

@@ -18,7 +18,7 @@ import pikepdf
 from pikepdf import Array, Dictionary, Name
 from PIL import Image
 
-from ..core.errors import BadInputError
+from ..core.errors import BadInputError, MissingDependencyError
 from ..core.types import PageText, Word
 from .tesseract import tessdata_dir
 
@@ -77,7 +77,9 @@ def _font(pdf: pikepdf.Pdf, codes: _Codes, chars: Iterable[str]) -> pikepdf.Obje
     try:
         ttf = font_path.read_bytes()
     except OSError as err:
-        raise BadInputError(f"glyphless font {font_path} missing: reinstall tesseract-ocr") from err
+        raise MissingDependencyError(
+            f"glyphless font {font_path} missing: reinstall tesseract-ocr"
+        ) from err
     font_file = pdf.make_stream(ttf)
     font_file.Length1 = len(ttf)
     descriptor = Dictionary(

@@ -191,7 +191,8 @@ EXTRA: dict[str, tuple[str, ...]] = {
         "Hồ sơ vụ việc được lưu theo chế độ quản lý tài liệu của ủy ban.",
     ),
     "tuyen_truyen": (
-        "Chương trình có {n} tiết mục ca, múa, nhạc, kịch do các đội nghệ thuật quần chúng dàn dựng.",
+        "Chương trình có {n} tiết mục ca, múa, nhạc, kịch do các đội nghệ thuật quần chúng"
+        " dàn dựng.",
         "Phóng viên, biên tập viên phối hợp đưa tin kịp thời trên các ấn phẩm.",
         "Hệ thống loa phát thanh phát các chuyên mục vào giờ nghỉ trưa.",
         "Các đơn vị trang trí hội trường, căng cờ, treo băng rôn trước ngày lễ.",
@@ -209,7 +210,8 @@ EXTRA: dict[str, tuple[str, ...]] = {
         "Đơn vị cử đại diện đến tận gia đình thăm hỏi, động viên thân nhân quân nhân.",
     ),
     "bao_ve_an_ninh": (
-        "Tuyệt đối không soạn thảo, lưu trữ tài liệu có nội dung bí mật trên máy tính kết nối Internet.",
+        "Tuyệt đối không soạn thảo, lưu trữ tài liệu có nội dung bí mật trên máy tính kết nối"
+        " Internet.",
         "Các trường hợp có biểu hiện nghi vấn phải báo cáo ngay về cơ quan bảo vệ an ninh.",
         "Rà soát quân số có người thân định cư ở nước ngoài, lập hồ sơ quản lý.",
         "Kiểm tra định kỳ việc chấp hành quy định mang điện thoại vào khu vực làm việc.",
@@ -251,8 +253,12 @@ COMMUNES = ("Tân Phú", "Hòa Hiệp", "Lộc Ninh", "Phước Tân", "Thạnh 
 NAMES = ("Nguyễn Văn Hùng", "Trần Minh Tuấn", "Lê Thị Lan", "Phạm Quang Hải", "Hoàng Đức Thắng",
          "Võ Thanh Sơn", "Đặng Ngọc Mạnh", "Bùi Xuân Nghĩa")  # fmt: skip
 RANKS = ("Thiếu tá", "Trung tá", "Thượng tá", "Đại tá")
-POSITIONS = {"ĐU": ("TM. ĐẢNG ỦY", "BÍ THƯ"), "ĐUQS": ("TM. ĐẢNG ỦY", "PHÓ BÍ THƯ"),
-             "UBKT": ("TM. ỦY BAN KIỂM TRA", "CHỦ NHIỆM"), "CB": ("TM. CHI BỘ", "BÍ THƯ")}  # fmt: skip
+POSITIONS = {
+    "ĐU": ("TM. ĐẢNG ỦY", "BÍ THƯ"),
+    "ĐUQS": ("TM. ĐẢNG ỦY", "PHÓ BÍ THƯ"),
+    "UBKT": ("TM. ỦY BAN KIỂM TRA", "CHỦ NHIỆM"),
+    "CB": ("TM. CHI BỘ", "BÍ THƯ"),
+}
 STATE_SIGNERS = (("KT. CHỈ HUY TRƯỞNG", "PHÓ CHỈ HUY TRƯỞNG CHÍNH TRỊ"), ("CHỦ NHIỆM", ""),
                  ("TL. TƯ LỆNH", "CHỦ NHIỆM CHÍNH TRỊ"), ("TRƯỞNG PHÒNG", ""))  # fmt: skip
 
@@ -266,12 +272,12 @@ class AdminDoc:
     fields: dict = field(hash=False)  # doc_type number symbol place date issuer subject mark
 
 
-def _fill(template: str, rng: random.Random) -> str:
+def _fill(template: str, rng: random.Random, year: int | None = None) -> str:
     slots = {
         "person": lambda: rng.choice(NAMES),
         "subunit": lambda: rng.choice(SUBUNITS),
         "commune": lambda: rng.choice(COMMUNES),
-        "year": lambda: str(rng.randint(2016, 2025)),
+        "year": lambda: str(year or rng.randint(2016, 2025)),
         "term": lambda: rng.choice(("2020 - 2022", "2022 - 2025", "2025 - 2027")),
         "quarter": lambda: rng.choice(("quý I", "quý II", "quý III", "quý IV")),
         "month": lambda: str(rng.randint(1, 12)),
@@ -302,7 +308,10 @@ def _row(left: str, right: str) -> str:
     return f"{left:<{COLUMN}}{right}" if len(left) < COLUMN - 3 else f"{left}    {right}"
 
 
-def _header(rng: random.Random, doc_type: str, party: bool, subject: str, mark: int) -> tuple:
+def _header(
+    rng: random.Random, doc_type: str, party: bool, subject: str, mark: int, year: int
+) -> tuple[list[str], dict, str]:
+    """Header rows (left and right columns on one line), the true fields, the issuer's code."""
     superior, issuer, org, places = rng.choice(PARTY_ISSUERS if party else STATE_ISSUERS)
     number = str(rng.randint(1, 999) if rng.random() < 0.8 else rng.randint(1000, 2999))
     _, party_code, state_code = TYPES[doc_type]
@@ -313,16 +322,13 @@ def _header(rng: random.Random, doc_type: str, party: bool, subject: str, mark: 
         symbol = f"{state_code}-{org}" if state_code else f"{org}-{rng.choice(('CT', 'TM', 'TC'))}"
         number_line = f"Số: {number}/{symbol}"
     place = rng.choice(places)
-    year = rng.randint(2015, 2025)
     day, month = rng.randint(1, 28), rng.randint(1, 12)
     date_line = f"{place}, {_date_text(rng, day, month, year)}"
     if party:
-        left = [superior, issuer, "*", number_line] if superior else [issuer, "*", number_line]
-        right = [PARTY_MOTTO, "", date_line] + [""] * (len(left) - 3)
-        if not superior:
-            right = [PARTY_MOTTO, date_line, ""]
+        left = ([superior] if superior else []) + [issuer, "*", number_line]
+        right = [PARTY_MOTTO, "", date_line, ""] if superior else [PARTY_MOTTO, date_line, ""]
     else:
-        left = [superior or "", issuer, number_line] if superior else [issuer, "", number_line]
+        left = [superior, issuer, number_line] if superior else [issuer, "", number_line]
         right = [*STATE_MOTTO, date_line]
     rows = [_row(a, b) for a, b in zip(left, right, strict=True)]
     if doc_type == "Công văn":
@@ -366,8 +372,8 @@ def _body(rng: random.Random, category: str, doc_type: str, seed: int) -> list[s
 
 
 def _signature(rng: random.Random, party: bool, org: str) -> list[str]:
-    title, position = POSITIONS.get(org, ("TM. ĐẢNG ỦY", "BÍ THƯ")) if party else rng.choice(
-        STATE_SIGNERS
+    title, position = (
+        POSITIONS.get(org, ("TM. ĐẢNG ỦY", "BÍ THƯ")) if party else rng.choice(STATE_SIGNERS)
     )
     signer = f"{rng.choice(RANKS)} {rng.choice(NAMES)}"
     lines = [_row("Nơi nhận:", title)]
@@ -382,11 +388,13 @@ def generate_document(category: str, seed: int) -> AdminDoc:
         raise ValueError(f"unknown category {category!r}; one of {', '.join(SUBJECTS)}")
     rng = random.Random(f"admin:{category}:{seed}")
     doc_type, template = rng.choice(SUBJECTS[category])
-    subject = _fill(template, rng)
+    year = rng.randint(2015, 2025)
+    # a plan is for this year or the next, a report on this year or the last
+    subject = _fill(template, rng, year=min(2025, year + rng.choice((-1, 0, 0, 1))))
     party = rng.random() < 0.5
     level = rng.random()
     mark = 3 if level < 0.05 else 2 if level < 0.13 else 1 if level < 0.28 else 0
-    rows, fields, org = _header(rng, doc_type, party, subject, mark)
+    rows, fields, org = _header(rng, doc_type, party, subject, mark, year)
     lines = [*rows, ""]
     title = TYPES[doc_type][0]
     if title:

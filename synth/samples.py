@@ -11,13 +11,19 @@ from pathlib import Path
 
 import cv2
 
-from .pages import degrade, render_page, write_born_digital_pdf, write_multipage_tiff, write_png
-from .pages import write_scanned_pdf
-from .text import document_text
+from .admin import generate_document
+from .pages import (
+    degrade,
+    render_page,
+    write_born_digital_pdf,
+    write_multipage_tiff,
+    write_png,
+    write_scanned_pdf,
+)
 
 
 def page(category: str, seed: int, **damage):
-    rendered = render_page(document_text(category, seed), height_in=6.0)
+    rendered = render_page(generate_document(category, seed).text, height_in=8.0)
     return degrade(rendered.image, seed=seed, **damage)
 
 
@@ -37,9 +43,7 @@ def write_samples(out: Path) -> list[Path]:
     write_multipage_tiff(tif, [page("can_bo", 4), page("can_bo", 5, skew=1.0)], 300)
     written.append(tif)
     pdf = out / "thong-bao-tuyen-truyen.pdf"
-    write_born_digital_pdf(
-        pdf, [document_text("tuyen_truyen", 6), document_text("thi_dua_khen_thuong", 7)]
-    )
+    write_born_digital_pdf(pdf, [generate_document("tuyen_truyen", 6).text])
     written.append(pdf)
     scanned = out / "quyet-dinh-chinh-sach.pdf"
     write_scanned_pdf(scanned, [page("chinh_sach", 8, skew=0.8)], 300)

@@ -6,6 +6,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+
 from kho.classify.rules import classify_text
 from kho.classify.taxonomy import load_taxonomy
 from kho.core.errors import ConfigError

@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import pikepdf
 import pytest
+from PIL import Image, ImageDraw, TiffImagePlugin
+
 from kho.core.errors import BadInputError, IngestError, LimitExceededError
 from kho.core.settings import Limits
 from kho.ingest.discover import Found, discover
 from kho.ingest.formats import ImageFile, PdfFile, TiffFile, open_source
 from kho.ingest.sniff import sniff
-from PIL import Image, ImageDraw, TiffImagePlugin
 
 LIMITS = Limits(render_dpi=100)  # small renders keep the tests fast
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+import time
 import unicodedata
 
 import cv2
@@ -11,6 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from kho.core.errors import LimitExceededError, MissingDependencyError
 from kho.core.settings import OcrOptions
+from kho.ocr import tesseract
 from kho.ocr.read import read_image
 from kho.ocr.tesseract import check_tesseract, ocr_image
 
@@ -144,3 +148,18 @@ def test_check_tesseract_reports_version_and_missing_language():
     assert check_tesseract("vie+eng").split(".")[0] in {"4", "5", "6"}
     with pytest.raises(MissingDependencyError, match="apt-get install tesseract-ocr-xyz"):
         check_tesseract("vie+xyz")
+
+
+def test_page_images_are_removed_even_when_a_worker_was_killed(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with tesseract.image_file(render(PARAGRAPH[:1], height=100)) as path:
+        assert os.path.dirname(path) == str(tmp_path)
+    assert not os.path.exists(path)
+    orphan = tmp_path / "kho-ocr-orphan.pgm"  # what a worker killed mid-page leaves
+    recent = tmp_path / "kho-ocr-recent.pgm"  # a live worker's image: keep it
+    orphan.write_bytes(b"P5 1 1 255 x")
+    recent.write_bytes(b"P5 1 1 255 x")
+    old = time.time() - 2 * tesseract.STALE_AFTER_S
+    os.utime(orphan, (old, old))
+    tesseract._sweep_orphans.__wrapped__()  # the once-per-process sweep, run again
+    assert not orphan.exists() and recent.exists()

@@ -14,9 +14,10 @@ import pikepdf
 import pypdfium2 as pdfium
 import pytesseract
 import pytest
+from PIL import Image
+
 from kho.synth import pages, text
 from kho.synth.badfiles import BOMB_SIDE, write_bad_inputs
-from PIL import Image
 
 
 def _digest(img: np.ndarray) -> str:

@@ -36,6 +36,14 @@ class Context:
 
         return load_taxonomy(self.settings.taxonomy or None)
 
+    @cached_property
+    def classifier(self):
+        """The newest trained model under `home/models`, or None (keyword rules then)."""
+        from kho.classify.model import latest_model, load_model
+
+        path = latest_model(self.settings.home / "models")
+        return load_model(path) if path else None
+
     def close(self) -> None:
         for name in ("catalog", "index"):
             if name in self.__dict__:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC
 
 import cv2
@@ -94,8 +94,6 @@ def read_page(ctx: Context, doc: cat.Document, page: int) -> PageText:
         dpi = src.dpi(page - 1)
     opts = settings.ocr
     if doc.lang and doc.lang != opts.lang:
-        from dataclasses import replace
-
         opts = replace(opts, lang=doc.lang)
     text, view = read_image(image, opts, timeout=settings.limits.page_timeout_s, dpi=dpi)
     save_page_image(ctx, doc.id, page, view)
@@ -128,20 +126,21 @@ def process_document(ctx: Context, doc_id: str) -> DocReport:
     texts = {n: ctx.storage.read_page_text(doc_id, n) for n in done}
     write_searchable(ctx, doc, texts)
     full_text = "\n\n".join(texts[n].text for n in done)
-    from kho.classify.rules import classify_text
-
-    verdict = classify_text(full_text, ctx.taxonomy)
-    review = "pending" if verdict.confidence < ctx.taxonomy.review_threshold else ""
+    verdict, meta, level = classify_and_describe(ctx, doc, full_text, texts[done[0]].text)
+    access = Access(level=level, unit=doc.unit, groups=tuple(doc.groups or ()))
     page_docs = [
         PageDoc(
             doc_id=doc_id,
             page=n,
             text=texts[n].text,
             category=verdict.category,
-            title=title_of(full_text),
+            title=meta.subject or title_of(full_text),
             batch=str(doc.batch_id or ""),
             filename=doc.filename,
-            access=Access(level=doc.level, unit=doc.unit, groups=tuple(doc.groups or ())),
+            access=access,
+            doc_type=meta.doc_type,
+            issuer=meta.issuer,
+            doc_date=meta.date,
             ingested_at=doc.created_at.replace(tzinfo=UTC).isoformat(timespec="seconds"),
             lang=doc.lang,
             confidence=texts[n].confidence,
@@ -150,16 +149,38 @@ def process_document(ctx: Context, doc_id: str) -> DocReport:
     ]
     ctx.index.replace_document(doc_id, page_docs)
     reason = "; ".join(f"page {p.page}: {p.reason}" for p in failed)
-    ctx.catalog.set_document(
-        doc_id,
-        status=cat.INDEXED,
-        category=verdict.category,
-        confidence=verdict.confidence,
-        review=review,
-        reason=reason,
-        meta={"reasons": list(verdict.reasons)},
-    )
+    ctx.catalog.set_document(doc_id, status=cat.INDEXED, reason=reason)
     return DocReport(doc_id, cat.INDEXED, verdict.category, verdict.confidence, len(done), reason)
+
+
+def classify_and_describe(ctx: Context, doc: cat.Document, full_text: str, first_page: str):
+    """Category (unless a person decided it), header metadata, and the effective level.
+
+    A confidentiality mark printed on the record may raise the level set at ingest, never
+    lower it; a raise is logged and kept in the document's metadata.
+    """
+    from kho.classify.metadata import extract_metadata
+    from kho.classify.model import classify_document
+    from kho.classify.review import classification_values
+
+    verdict = classify_document(full_text, ctx.taxonomy, ctx.classifier)
+    meta = extract_metadata(first_page)
+    values = classification_values(doc, verdict, ctx.taxonomy.review_threshold)
+    info = {**(doc.meta or {}), **meta.to_json(), "reasons": list(verdict.reasons)}
+    level = doc.level
+    if meta.mark > level:
+        log.warning(
+            "doc %s: page is marked level %d above its ingest level %d: raised",
+            doc.id[:12],
+            meta.mark,
+            level,
+        )
+        info["level_raised_from"] = level
+        level = meta.mark
+    ctx.catalog.set_document(doc.id, level=level, meta=info, **values)
+    if not values:  # a person decided: keep their category
+        verdict = replace(verdict, category=doc.category, confidence=doc.confidence)
+    return verdict, meta, level
 
 
 def write_searchable(ctx: Context, doc: cat.Document, texts: dict[int, PageText]) -> None:
@@ -190,3 +211,24 @@ def title_of(text: str, limit: int = 160) -> str:
         if len(line) >= 8:
             return line[:limit]
     return text.strip()[:limit]
+
+
+def read_file(path, settings, opts=None):
+    """Read every page of a loose file (not ingested): yields (page, PageText) in order.
+
+    Born-digital pages give their text layer; others are cleaned and OCR'd with `opts`
+    (default: the settings' OCR options). Bad input raises BadInputError.
+    """
+    from kho.ocr.read import read_image
+
+    opts = opts or settings.ocr
+    with open_source(path, settings.limits) as src:
+        for i in range(src.page_count):
+            layer = src.text_layer(i) if src.kind == "pdf" else None
+            if layer is not None:
+                yield i + 1, layer
+                continue
+            text, _ = read_image(
+                src.render(i), opts, timeout=settings.limits.page_timeout_s, dpi=src.dpi(i)
+            )
+            yield i + 1, text

@@ -1,0 +1,122 @@
+"""The review queue: which classifications a person must check, and what their answer sets.
+
+Pure functions over catalog documents (anything with id, category, confidence, review and
+meta). They return the values to store (`Catalog.set_document(doc_id, **values)`), so the
+same rules serve the CLI, the web pages and the pipeline. A person's decision is never
+overwritten by a later automatic run, and only people's decisions train the model: the
+model's own unreviewed guesses would teach it its mistakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from kho.core.errors import BadInputError, NotFoundError
+from kho.core.types import Classification
+
+from .taxonomy import Taxonomy
+
+PENDING, ACCEPTED, RELABELED = "pending", "accepted", "relabeled"
+DECIDED = (ACCEPTED, RELABELED)  # states set by a person; these are training labels
+
+
+class Reviewable(Protocol):
+    id: str
+    category: str
+    confidence: float
+    review: str
+    meta: dict[str, Any]
+
+
+def needs_review(result: Classification, threshold: float) -> bool:
+    """True when the classifier is too unsure for its answer to stand unchecked."""
+    return result.confidence < threshold
+
+
+def classification_values(doc: Reviewable, result: Classification, threshold: float) -> dict:
+    """What an automatic classification sets on a document: nothing once a person decided."""
+    if doc.review in DECIDED:
+        return {}
+    return {
+        "category": result.category,
+        "confidence": result.confidence,
+        "review": PENDING if needs_review(result, threshold) else "",
+    }
+
+
+def accept(doc: Reviewable) -> dict:
+    """A person confirms the category the classifier gave."""
+    if not doc.category:
+        raise BadInputError(f"document {doc.id[:12]} has no category yet: classify it first")
+    return {"review": ACCEPTED}
+
+
+def relabel(doc: Reviewable, category: str, taxonomy: Taxonomy) -> dict:
+    """A person sets another category; the classifier's guess is kept in meta for analysis."""
+    if category not in taxonomy.ids:
+        raise NotFoundError(f"no category {category!r}: use one of {', '.join(taxonomy.ids)}")
+    guess = {"category": doc.category, "confidence": doc.confidence}
+    return {
+        "category": category,
+        "confidence": 1.0,
+        "review": RELABELED,
+        "meta": {**(doc.meta or {}), "predicted": guess},
+    }
+
+
+def review_queue(docs: Iterable[Reviewable], limit: int | None = None) -> list[Reviewable]:
+    """Documents waiting for a person, least confident first."""
+    waiting = sorted((d for d in docs if d.review == PENDING), key=lambda d: (d.confidence, d.id))
+    return waiting[:limit] if limit is not None else waiting
+
+
+def is_training_example(doc: Reviewable) -> bool:
+    """Only a category a person confirmed or set is a label to learn from."""
+    return doc.review in DECIDED and bool(doc.category)
+
+
+def training_examples(
+    docs: Iterable[Reviewable], text_of: Callable[[str], str]
+) -> tuple[list[str], list[str]]:
+    """(texts, labels) of the documents people decided; `text_of(doc_id)` reads a text.
+
+    Documents whose text is empty (nothing was read from them) are left out.
+    """
+    texts: list[str] = []
+    labels: list[str] = []
+    for doc in docs:
+        if not is_training_example(doc):
+            continue
+        text = text_of(doc.id)
+        if text.strip():
+            texts.append(text)
+            labels.append(doc.category)
+    return texts, labels
+
+
+def pending_reviews(catalog, limit: int = 50, offset: int = 0) -> list:
+    """The review queue from the catalog: least confident first, paginated."""
+    from sqlalchemy import select
+
+    from kho.core.catalog import Document
+
+    with catalog.session() as s:
+        q = (
+            select(Document)
+            .where(Document.review == PENDING)
+            .order_by(Document.confidence, Document.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return list(s.scalars(q))
+
+
+def decided_documents(catalog) -> list:
+    """Documents whose category a person accepted or set: the training labels."""
+    from sqlalchemy import select
+
+    from kho.core.catalog import Document
+
+    with catalog.session() as s:
+        return list(s.scalars(select(Document).where(Document.review.in_(DECIDED))))

@@ -1,0 +1,264 @@
+"""`kho classify ...` and `kho review ...`: train, evaluate, predict, and the review queue."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from kho.core.errors import NotFoundError
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+TEXT_SUFFIXES = {".txt"}
+
+
+def _ctx(click_ctx):
+    from kho.cli import _context
+
+    return _context(click_ctx)
+
+
+def _taxonomy(kctx, path: Path | None):
+    from kho.classify.taxonomy import load_taxonomy
+
+    return load_taxonomy(path) if path else kctx.taxonomy
+
+
+def file_text(path: Path, settings) -> str:
+    """A .txt file's text, or a scan's pages read (text layer or OCR) and joined."""
+    from kho.workers.pipeline import read_file
+
+    if path.suffix.lower() in TEXT_SUFFIXES:
+        return path.read_text(encoding="utf-8")
+    return "\n\n".join(t.text for _, t in read_file(path, settings))
+
+
+def document_text(kctx, doc_id: str) -> str:
+    pages = [p.page for p in kctx.catalog.pages(doc_id) if p.status == "done"]
+    return "\n\n".join(kctx.storage.read_page_text(doc_id, n).text for n in pages)
+
+
+@click.group("classify")
+def classify_group() -> None:
+    """Train, evaluate and run the business-process classifier."""
+
+
+@classify_group.command("train")
+@click.argument("directory", required=False, type=click.Path(path_type=Path))
+@click.option("--taxonomy", "taxonomy_path", type=click.Path(path_type=Path, exists=True))
+@click.option(
+    "--synthetic",
+    type=click.IntRange(0, 10_000),
+    default=0,
+    help="Add N generated documents per category (the shipped default model).",
+)
+@click.option(
+    "--reviews/--no-reviews",
+    default=True,
+    help="Add the categories people accepted or set in `kho review`.",
+)
+@click.pass_context
+def train_cmd(ctx, directory, taxonomy_path, synthetic, reviews):
+    """Train a model on DIRECTORY/<category>/*.txt (or scans) and confirmed reviews."""
+    from kho.classify.model import load_training_dir, train
+    from kho.classify.review import decided_documents, training_examples
+
+    kctx = _ctx(ctx)
+    taxonomy = _taxonomy(kctx, taxonomy_path)
+    texts: list[str] = []
+    labels: list[str] = []
+    if directory:
+        t, lab, skipped = load_training_dir(
+            directory, taxonomy, ocr_file=lambda p: file_text(p, kctx.settings)
+        )
+        texts += t
+        labels += lab
+        for line in skipped:
+            err.print(f"[yellow]skipped[/] {escape(line)}")
+    if synthetic:
+        from kho.synth.admin import generate_corpus
+
+        corpus = generate_corpus(synthetic, seed=0)
+        texts += [d.text for d in corpus]
+        labels += [d.category for d in corpus]
+    if reviews:
+        t, lab = training_examples(
+            decided_documents(kctx.catalog), lambda d: document_text(kctx, d)
+        )
+        texts += t
+        labels += lab
+        err.print(f"{len(t)} reviewed documents from the catalog")
+    if not texts:
+        raise NotFoundError(
+            "nothing to train on: give a folder, --synthetic N, or review some documents first"
+        )
+    model = train(texts, labels, taxonomy)
+    path = model.save(kctx.settings.home / "models")
+    out.print(f"trained on {len(texts)} documents, saved {path}")
+    if getattr(model, "metrics", None):
+        out.print(json.dumps(model.metrics, ensure_ascii=False))
+
+
+@classify_group.command("eval")
+@click.argument("directory", type=click.Path(path_type=Path, exists=True))
+@click.option("--rules", is_flag=True, help="Evaluate the keyword rules, not the model.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def eval_cmd(ctx, directory, rules, as_json):
+    """Accuracy, macro-F1, per-class precision/recall and the confusion matrix."""
+    from kho.classify.model import classify_document, evaluate, format_report, load_training_dir
+
+    kctx = _ctx(ctx)
+    texts, labels, skipped = load_training_dir(
+        directory, kctx.taxonomy, ocr_file=lambda p: file_text(p, kctx.settings)
+    )
+    model = None if rules else kctx.classifier
+    if model is None and not rules:
+        err.print("[yellow]no trained model: evaluating the keyword rules[/]")
+    report = evaluate(lambda t: classify_document(t, kctx.taxonomy, model), texts, labels)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        out.print(format_report(report))
+
+
+@classify_group.command("predict")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def predict_cmd(ctx, files, as_json):
+    """Category, probability, alternatives and why, for .txt files or scans."""
+    from kho.classify.metadata import extract_metadata
+    from kho.classify.model import classify_document
+
+    kctx = _ctx(ctx)
+    rows = []
+    for path in files:
+        text = file_text(path, kctx.settings)
+        c = classify_document(text, kctx.taxonomy, kctx.classifier)
+        rows.append(
+            {
+                "file": str(path),
+                "category": c.category,
+                "probability": round(c.confidence, 4),
+                "alternatives": [[k, round(v, 4)] for k, v in c.alternatives],
+                "why": list(c.reasons),
+                "metadata": extract_metadata(text).to_json(),
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    for r in rows:
+        alts = ", ".join(f"{k} {v:.2f}" for k, v in r["alternatives"])
+        out.print(
+            f"[bold]{escape(r['file'])}[/]: [cyan]{r['category']}[/] "
+            f"{r['probability']:.2f}  (then {alts})"
+        )
+        out.print(f"   why: {escape(', '.join(r['why'][:8]))}")
+
+
+@classify_group.command("apply")
+@click.option("--batch", "batch_name", help="Only this batch's documents.")
+@click.pass_context
+def apply_cmd(ctx, batch_name):
+    """Reclassify indexed documents with the current model; updates catalog and index."""
+    from sqlalchemy import select
+
+    from kho.core.catalog import BatchFile, Document
+    from kho.workers.pipeline import process_document
+
+    kctx = _ctx(ctx)
+    with kctx.catalog.session() as s:
+        q = select(Document.id).where(Document.status == "indexed")
+        if batch_name:
+            bid = kctx.catalog.batch_id(batch_name)
+            if bid is None:
+                raise NotFoundError(f"no batch named {batch_name!r}")
+            q = q.where(Document.id.in_(select(BatchFile.doc_id).where(BatchFile.batch_id == bid)))
+        ids = list(s.scalars(q))
+    changed = 0
+    for doc_id in ids:
+        before = kctx.catalog.get_document(doc_id).category
+        report = process_document(kctx, doc_id)
+        changed += report.category != before
+    out.print(f"reclassified {len(ids)} documents, {changed} changed category")
+
+
+@click.group("review")
+def review_group() -> None:
+    """The review queue: documents the classifier was unsure of."""
+
+
+@review_group.command("list")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50)
+@click.option("--page", "page_no", type=click.IntRange(1), default=1)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def review_list(ctx, limit, page_no, as_json):
+    """Documents waiting for a person, least confident first."""
+    from kho.classify.review import pending_reviews
+
+    docs = pending_reviews(_ctx(ctx).catalog, limit, (page_no - 1) * limit)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "doc_id": d.id,
+                        "filename": d.filename,
+                        "category": d.category,
+                        "confidence": d.confidence,
+                    }
+                    for d in docs
+                ],
+                ensure_ascii=False,
+            )
+        )
+        return
+    table = Table("doc", "file", "category", "confidence")
+    for d in docs:
+        table.add_row(d.id[:12], escape(d.filename), d.category, f"{d.confidence:.2f}")
+    out.print(table)
+
+
+def _decide(ctx, doc_id: str, values_of) -> None:
+    from kho.workers.pipeline import process_document
+
+    kctx = _ctx(ctx)
+    matches = kctx.catalog.find_documents(doc_id)
+    if len(matches) != 1:
+        raise NotFoundError(f"no document {doc_id}" if not matches else f"{doc_id} is ambiguous")
+    doc = matches[0]
+    kctx.catalog.set_document(doc.id, **values_of(doc))
+    if doc.status == "indexed":
+        process_document(kctx, doc.id)  # the index carries the person's category now
+    out.print(f"{doc.id[:12]}: {kctx.catalog.get_document(doc.id).category} (reviewed)")
+
+
+@review_group.command("accept")
+@click.argument("doc_ids", nargs=-1, required=True)
+@click.pass_context
+def review_accept(ctx, doc_ids):
+    """Confirm the category the classifier gave."""
+    from kho.classify.review import accept
+
+    for doc_id in doc_ids:
+        _decide(ctx, doc_id, accept)
+
+
+@review_group.command("relabel")
+@click.argument("doc_id")
+@click.argument("category")
+@click.pass_context
+def review_relabel(ctx, doc_id, category):
+    """Set another category; kept as training data for the next `kho classify train`."""
+    from kho.classify.review import relabel
+
+    kctx = _ctx(ctx)
+    _decide(ctx, doc_id, lambda d: relabel(d, category, kctx.taxonomy))

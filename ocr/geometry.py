@@ -1,0 +1,240 @@
+"""Page geometry: dark scanner margins, skew, and which way up the page is.
+
+Every measurement works on a downscaled copy; corrections are applied at full size by
+`clean_page`. Measuring an A4 page at 300 dpi takes a few tens of milliseconds, plus ~0.3 s
+for tesseract's orientation check on pages not plainly upright.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+import pytesseract
+
+from ..core.errors import MissingDependencyError, OcrError
+from .tesseract import run_tesseract
+
+OSD_LONG_SIDE = 2000  # px; orientation detection is as reliable at half size, twice as fast
+OSD_MIN_CONFIDENCE = 1.0  # tesseract's orientation confidence below which we keep the page
+UPRIGHT_RATIO = 2.5  # ink above / below the x-height band that proves a page upright
+SKEW_LONG_SIDE = 1200  # px; enough for 0.1 degree precision on a text line
+MAX_SKEW = 15.0  # degrees; larger angles are not searched
+MIN_SKEW = 0.1  # degrees; smaller corrections are not worth resampling the page
+BORDER_LONG_SIDE = 1000  # px
+
+
+def downscale(gray: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
+    """Shrink so the longer side is at most `long_side`; return the image and the factor."""
+    scale = min(1.0, long_side / max(gray.shape[:2]))
+    if scale >= 1.0:
+        return gray, 1.0
+    return cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), scale
+
+
+def paper(img: np.ndarray) -> tuple[int, ...] | int:
+    """The paper colour: the median of a sparse sample, since most of a page is background."""
+    sample = img[::16, ::16]
+    if sample.ndim == 2:
+        return int(np.median(sample))
+    return tuple(int(v) for v in np.median(sample.reshape(-1, sample.shape[2]), axis=0))
+
+
+def _runs(profile: np.ndarray) -> list[tuple[int, int]]:
+    """Stretches of a projection profile with ink (above 2% of its peak), 3+ long."""
+    on = np.r_[0, (profile > 0.02 * profile.max()).astype(np.int8), 0]
+    edges = np.flatnonzero(np.diff(on))
+    return [(s, e) for s, e in zip(edges[::2], edges[1::2], strict=True) if e - s >= 3]
+
+
+def _text_ink(ink: np.ndarray) -> np.ndarray:
+    """Drop dark blobs that touch the edge or are huge: scanner margins lie along the scanner
+    bed, not the text, and photos, stamps or shadows would outweigh the lines."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    h, w = ink.shape
+    x, y, bw, bh, area = (stats[:, i] for i in range(5))
+    edge = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
+    drop = (edge | (area > 0.01 * h * w)) & (np.arange(n) > 0)
+    if not drop[1:].any():
+        return ink
+    return np.where(drop[labels], 0, ink).astype(ink.dtype)
+
+
+def looks_upright(gray: np.ndarray) -> bool:
+    """True when the page is plainly upright Latin text, so tesseract's OSD can be skipped.
+
+    Lines must run across (many row bands, few column bands), and the ink above each line's
+    x-height band (ascenders, capitals, Vietnamese tone marks) must clearly outweigh the ink
+    below it (descenders, dot below): 3-6x on Vietnamese text. Upside down the ratio
+    inverts, so a page this accepts is never one turned 180; anything unclear goes to OSD.
+    Expects even lighting (see `tone.flatten`): a shadow would pass for ink.
+    """
+    _, ink = cv2.threshold(gray, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    ink = _text_ink(ink)
+    rows = ink.sum(axis=1, dtype=np.int64)
+    if rows.max() == 0:
+        return False
+    lines = _runs(rows)
+    if len(lines) < 5 or len(lines) < 2 * len(_runs(ink.sum(axis=0, dtype=np.int64))):
+        return False
+    above = below = 0
+    for start, end in lines:
+        band = rows[start:end]
+        core = np.flatnonzero(band >= 0.5 * band.max())  # the x-height band
+        above += int(band[: core[0]].sum())
+        below += int(band[core[-1] + 1 :].sum())
+    return above >= UPRIGHT_RATIO * max(below, 1)
+
+
+def detect_orientation(gray: np.ndarray, timeout: float = 60.0) -> int:
+    """Clockwise rotation (0/90/180/270) that makes the page upright.
+
+    Plainly upright pages are recognised in a few milliseconds; the rest go to tesseract's
+    OSD (~0.3 s). Pages with too little text for OSD and unsure answers give 0.
+    """
+    small, _ = downscale(gray, OSD_LONG_SIDE)
+    if looks_upright(small):
+        return 0
+    try:
+        osd = run_tesseract(
+            pytesseract.image_to_osd, small, timeout, config="-c min_characters_to_try=20"
+        )
+    except pytesseract.TesseractError as err:
+        if "Too few characters" in err.message or "Image too small" in err.message:
+            return 0
+        if "Failed loading language" in err.message:
+            raise MissingDependencyError(
+                "orientation data 'osd' missing: apt-get install tesseract-ocr-osd"
+            ) from err
+        raise OcrError(f"tesseract orientation check failed: {err.message}") from err
+    rotate = confidence = 0.0
+    for line in osd.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "Rotate":
+            rotate = float(value)
+        elif key.strip() == "Orientation confidence":
+            confidence = float(value)
+    if confidence < OSD_MIN_CONFIDENCE:
+        return 0
+    return int(rotate) % 360
+
+
+def rotate(img: np.ndarray, degrees: int) -> np.ndarray:
+    """Rotate clockwise by a multiple of 90 degrees, exactly (no resampling)."""
+    degrees %= 360
+    codes = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+    if degrees == 0:
+        return img
+    if degrees not in codes:
+        raise ValueError(f"rotation must be a multiple of 90 degrees, got {degrees}")
+    return cv2.rotate(img, codes[degrees])
+
+
+def _profile_score(ys: np.ndarray, xs: np.ndarray, degrees: float) -> float:
+    """How sharply ink falls into lines when the page is turned back by `degrees`."""
+    a = np.deg2rad(degrees)
+    rows = np.rint(ys * np.cos(a) + xs * np.sin(a)).astype(np.int64)
+    counts = np.bincount(rows - rows.min())
+    return float(np.dot(counts, counts))
+
+
+def _best(score: Callable[[float], float], angles: np.ndarray) -> float:
+    """The angle among `angles` with the highest score."""
+    return float(angles[int(np.argmax([score(a) for a in angles]))])
+
+
+def estimate_skew(gray: np.ndarray) -> float:
+    """Counter-clockwise tilt of the text lines in degrees, within +-15; 0 if none is found.
+
+    Projection profiles over the ink pixels of a downscaled page: 1 degree steps, then 0.25,
+    then 0.05 around the best. Lines may run across or down the page (a page lying on its
+    side): both are tried, and since rotations commute the angle is right for either.
+    """
+    small, _ = downscale(gray, SKEW_LONG_SIDE)
+    small = cv2.medianBlur(small, 3)  # specks would flatten the profile
+    _, ink = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    ys, xs = np.nonzero(_text_ink(ink))
+    if len(ys) < 1000 or len(ys) > 0.5 * ink.size:
+        return 0.0  # blank page, or mostly dark: no text lines to measure
+    if len(ys) > 400_000:  # keep it fast on dense pages; a sample shows the same lines
+        pick = np.random.default_rng(0).choice(len(ys), 400_000, replace=False)
+        ys, xs = ys[pick], xs[pick]
+    ys = ys.astype(np.float32) - small.shape[0] / 2
+    xs = xs.astype(np.float32) - small.shape[1] / 2
+    coarse = np.arange(-MAX_SKEW, MAX_SKEW + 0.01, 1.0)
+    best = None
+    for across, down in ((ys, xs), (xs, -ys)):  # lines across the page, then down it
+        scores = [_profile_score(across, down, a) for a in coarse]
+        i = int(np.argmax(scores))
+        if scores[i] >= 1.1 * np.mean(scores) and (best is None or scores[i] > best[2]):
+            best = (across, down, scores[i], float(coarse[i]))
+    if best is None:
+        return 0.0  # the profile is flat at every angle: no text lines
+    across, down, _, angle = best
+
+    def score(a: float) -> float:
+        return _profile_score(across, down, a)
+
+    for step, reach in ((0.25, 1.0), (0.05, 0.25)):
+        near = np.arange(angle - reach, angle + reach + step / 2, step)
+        angle = _best(score, near[np.abs(near) <= MAX_SKEW])
+    return round(angle, 2)
+
+
+def deskew(img: np.ndarray, angle: float) -> np.ndarray:
+    """Turn the page clockwise by `angle` degrees onto a larger canvas filled with paper."""
+    if abs(angle) < MIN_SKEW:
+        return img
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), -angle, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    new_w, new_h = int(np.ceil(w * cos + h * sin)), int(np.ceil(h * cos + w * sin))
+    m[0, 2] += (new_w - w) / 2
+    m[1, 2] += (new_h - h) / 2
+    return cv2.warpAffine(
+        img,
+        m,
+        (new_w, new_h),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=paper(img),
+    )
+
+
+def border_mask(gray: np.ndarray) -> np.ndarray | None:
+    """Mask of dark scanner margins: thick dark regions along the image edge, or None."""
+    small, scale = downscale(gray, BORDER_LONG_SIDE)
+    dark = (small < min(paper(small) * 0.5, 100)).astype(np.uint8)
+    # close: mend a margin's grain; open: drop what is thin (strokes, rules, a printed
+    # frame), since a margin is tens of pixels thick. Outside the image counts as paper, or
+    # a line along the edge would survive the opening
+    square = np.ones((3, 3), np.uint8)
+    dark = cv2.morphologyEx(dark, cv2.MORPH_CLOSE, square)
+    dark = cv2.morphologyEx(
+        dark, cv2.MORPH_OPEN, square, borderType=cv2.BORDER_CONSTANT, borderValue=0
+    )
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
+    h, w = small.shape
+    x, y, bw, bh, area = (stats[:, i] for i in range(5))
+    touches = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
+    large = (bw >= w / 4) | (bh >= h / 4) | (area >= 0.01 * h * w)  # runs along an edge
+    keep = touches & large & (np.arange(n) > 0)
+    if not keep.any():
+        return None
+    mask = keep[labels].astype(np.uint8)
+    if scale < 1.0:
+        mask = cv2.resize(mask, gray.shape[::-1], interpolation=cv2.INTER_NEAREST)
+    # grow a little to take the margin's soft edge with it
+    grow = max(3, int(round(3 / scale)))
+    return cv2.dilate(mask, np.ones((grow, grow), np.uint8)).astype(bool)
+
+
+def remove_borders(gray: np.ndarray) -> np.ndarray:
+    """Paint dark scanner margins white (a copy; the input is returned if there are none)."""
+    mask = border_mask(gray)
+    if mask is None:
+        return gray
+    out = gray.copy()
+    out[mask] = 255
+    return out

@@ -1,0 +1,153 @@
+"""Page tone: colour to gray, red seals, uneven light, noise, resolution, black and white.
+
+Each step comes with the cheap measurement that says whether the page needs it, so a clean
+page pays a few milliseconds of looking and nothing else (`clean_page` asks before it acts).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..core.errors import BadInputError
+
+FLATTEN_SCALE = 8  # background estimated at 1/8 size: a window far wider than any glyph
+UNEVEN_LIGHT = 12  # gray levels between the paper's lightest and darkest parts worth fixing
+RED_MARGIN = 60  # how far red must stand above green and blue for a pixel to be seal ink
+RED_MIN_SHARE = 0.0005  # share of the page in red ink below which there is no seal
+SPECK_SHARE = 0.0002  # share of isolated dark or light pixels that calls for a median filter
+SPECK_JUMP = 100  # gray levels a pixel must differ from its 3x3 median to be a speck
+NOISE_SIGMA = 3.0  # gray levels of sensor grain on the paper that calls for the filter
+MIN_INK_CONTRAST = 40  # gray levels between Otsu's two classes for them to be ink and paper
+FIXED_INK_LEVEL = 160  # threshold on the flattened page (paper ~255) when Otsu cannot tell
+LOW_DPI = 200  # below this tesseract misreads diacritics: scale up ...
+TARGET_DPI = 300  # ... to this
+
+
+def to_gray(img: np.ndarray) -> np.ndarray:
+    """Return a gray view of a gray, BGR or BGRA uint8 image (no copy when already gray)."""
+    if img.dtype != np.uint8:
+        raise BadInputError(f"page image must be 8-bit, got {img.dtype}: convert it first")
+    if img.ndim == 2:
+        return img
+    if img.ndim == 3 and img.shape[2] == 3:
+        return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    if img.ndim == 3 and img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2GRAY)
+    if img.ndim == 3 and img.shape[2] == 1:
+        return img[:, :, 0]
+    raise BadInputError(f"page image has unsupported shape {img.shape}: expected gray or BGR")
+
+
+def _redness(bgr: np.ndarray) -> np.ndarray:
+    """How far red stands above the larger of green and blue, per pixel (int16)."""
+    b, g, r = (bgr[:, :, i].astype(np.int16) for i in range(3))
+    return r - np.maximum(g, b)
+
+
+def has_red_ink(img: np.ndarray) -> bool:
+    """Whether a colour page carries red ink (a seal, a red heading) over a sizeable area."""
+    if img.ndim != 3 or img.shape[2] < 3:
+        return False
+    sample = img[::4, ::4, :3]
+    return bool((_redness(sample) > RED_MARGIN).mean() >= RED_MIN_SHARE)
+
+
+def drop_red_ink(img: np.ndarray) -> np.ndarray:
+    """Gray page with red ink turned to paper and black text under it kept black.
+
+    Red ink is light in the red channel and black ink is dark in every channel, so where a
+    pixel is red the red channel (scaled so the seal's red reads as paper) replaces the
+    luminance; elsewhere the page is the usual gray. Blends over the seal's soft edges.
+    """
+    bgr = img[:, :, :3]
+    gray = cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2GRAY)
+    redness = _redness(bgr)
+    red = bgr[:, :, 2]
+    strong = red[redness > 2 * RED_MARGIN]
+    ink_level = float(np.median(strong)) if strong.size else 200.0  # the seal's red, in R
+    lifted = np.minimum(red.astype(np.float32) * (255.0 / max(ink_level, 1.0)), 255.0)
+    weight = np.clip((redness.astype(np.float32) - RED_MARGIN / 2) / RED_MARGIN, 0.0, 1.0)
+    out = gray + weight * (lifted - gray)
+    return np.rint(out).astype(np.uint8)
+
+
+def background(gray: np.ndarray) -> np.ndarray:
+    """The paper's brightness at 1/8 size: a max-filter wider than any glyph, smoothed."""
+    h, w = gray.shape
+    small = cv2.resize(
+        gray, (max(1, w // FLATTEN_SCALE), max(1, h // FLATTEN_SCALE)), interpolation=cv2.INTER_AREA
+    )
+    back = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9)))
+    return cv2.GaussianBlur(back, (0, 0), 3)
+
+
+def is_unevenly_lit(back: np.ndarray) -> bool:
+    """Whether the paper's brightness varies enough over the page to mislead a threshold."""
+    low, high = np.percentile(back, (2, 98))
+    return bool(high - low >= UNEVEN_LIGHT)
+
+
+def flatten(gray: np.ndarray, back: np.ndarray | None = None) -> np.ndarray:
+    """Divide out the paper's shading so the paper is white everywhere and ink keeps contrast."""
+    if back is None:
+        back = background(gray)
+    h, w = gray.shape
+    full = cv2.resize(back, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.divide(gray, np.maximum(full, 1), scale=255)
+
+
+def noise_level(gray: np.ndarray) -> tuple[float, float]:
+    """(sensor grain sigma in gray levels, share of specks), measured on a band of rows.
+
+    Grain: the median absolute difference of horizontal neighbours, which on a page that is
+    mostly paper is the paper's own grain. Specks: pixels far from their 3x3 median.
+    """
+    h = gray.shape[0]
+    band = gray[h // 3 : h // 3 + min(256, h), :]
+    diff = np.abs(np.diff(band.astype(np.int16), axis=1))
+    sigma = 1.4826 * float(np.median(diff)) / np.sqrt(2)
+    jump = np.abs(band.astype(np.int16) - cv2.medianBlur(band, 3).astype(np.int16))
+    return sigma, float((jump > SPECK_JUMP).mean())
+
+
+def is_noisy(gray: np.ndarray) -> bool:
+    """Whether grain or specks are strong enough that a median filter helps tesseract."""
+    sigma, specks = noise_level(gray)
+    return sigma >= NOISE_SIGMA or specks >= SPECK_SHARE
+
+
+def denoise(gray: np.ndarray) -> np.ndarray:
+    """Remove salt-and-pepper specks with a 3x3 median: at 300 dpi diacritics are far larger."""
+    return cv2.medianBlur(gray, 3)
+
+
+def upscale_factor(dpi: int) -> float:
+    """How much to enlarge a page scanned at `dpi` before OCR (1.0: leave it)."""
+    if 0 < dpi < LOW_DPI:
+        return TARGET_DPI / dpi
+    return 1.0
+
+
+def upscale(gray: np.ndarray, factor: float) -> np.ndarray:
+    """Enlarge by `factor` with bicubic interpolation (smooth strokes, not blocky pixels)."""
+    if factor == 1.0:
+        return gray
+    return cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+
+
+def binarize(gray: np.ndarray) -> np.ndarray:
+    """Black text on white (0/255): flatten the paper's shading, then Otsu.
+
+    Dividing by the background flattens uneven light so one global threshold fits the whole
+    page; a page whose two Otsu classes are too close is paper grain and gets a fixed level.
+    """
+    flat = flatten(gray)
+    level, out = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    sample = flat[::4, ::4]
+    dark, light = sample[sample <= level], sample[sample > level]
+    if not len(dark) or not len(light) or light.mean() - dark.mean() < MIN_INK_CONTRAST:
+        # Otsu split the paper's own grain (a blank page, or a few marks): a fixed level
+        # keeps real ink and leaves the paper white
+        _, out = cv2.threshold(flat, FIXED_INK_LEVEL, 255, cv2.THRESH_BINARY)
+    return out
