@@ -134,24 +134,66 @@ def default_batch_name(paths) -> str:
 @click.argument("query", nargs=-1)
 @click.option("--category", multiple=True, help="Only these categories (ids).")
 @click.option("--unit", multiple=True, help="Only documents of these units (and sub-units).")
+@click.option("--type", "doc_type", multiple=True, help="Only these document types.")
+@click.option("--level", multiple=True, type=click.Choice(["0", "1", "2", "3"]))
+@click.option("--batch", multiple=True, help="Only these batches (ids).")
+@click.option("--from", "date_from", help="Document date on or after (YYYY-MM-DD).")
+@click.option("--to", "date_to", help="Document date on or before (YYYY-MM-DD).")
+@click.option("--sort", type=click.Choice(["relevance", "date"]), default="relevance")
 @click.option("--limit", type=click.IntRange(1, 1000), default=10)
 @click.option("--page", "page_no", type=click.IntRange(1, 10_000), default=1, help="Result page.")
+@click.option("--after", help="Cursor printed by the previous page (for deep paging).")
+@click.option("--facets", is_flag=True, help="Also print counts per category, type, unit, level.")
 @click.option("--as", "as_name", help="Search as this principal from the config.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of hits.")
 @click.pass_context
-def search(ctx, query, category, unit, limit, page_no, as_name, as_json):
-    """Search the archive (with or without Vietnamese diacritics)."""
+def search(
+    ctx,
+    query,
+    category,
+    unit,
+    doc_type,
+    level,
+    batch,
+    date_from,
+    date_to,
+    sort,
+    limit,
+    page_no,
+    after,
+    facets,
+    as_name,
+    as_json,
+):
+    """Search the archive (with or without Vietnamese diacritics).
+
+    Words are all required; "quoted phrases", word* prefixes and -word exclusions work.
+    """
     from kho.index.base import SearchQuery
 
     settings = _settings(ctx)
     principal = principal_for(settings, as_name)
-    filters = {}
-    if category:
-        filters["category"] = tuple(category)
-    if unit:
-        filters["unit"] = tuple(u.strip("/") for u in unit)
+    filters = {
+        k: tuple(v)
+        for k, v in [
+            ("category", category),
+            ("unit", unit),
+            ("doc_type", doc_type),
+            ("level", level),
+            ("batch", batch),
+        ]
+        if v
+    }
     q = SearchQuery(
-        text=" ".join(query), filters=filters, limit=limit, offset=(page_no - 1) * limit
+        text=" ".join(query),
+        filters=filters,
+        limit=limit,
+        sort=sort,
+        offset=0 if after else (page_no - 1) * limit,
+        after=after,
+        date_from=date_from,
+        date_to=date_to,
+        facets=("category", "doc_type", "unit", "level") if facets else (),
     )
     result = _context(ctx).index.search(q, principal)
     if as_json:
@@ -164,11 +206,26 @@ def search(ctx, query, category, unit, limit, page_no, as_name, as_json):
     for i, h in enumerate(result.hits, start=q.offset + 1):
         out.print(
             f"[bold]{i}. {h.doc_id[:12]}[/] p.{h.page}  [cyan]{h.category}[/]  "
-            f"score {h.score:.2f}  {escape(h.filename)}"
+            f"{escape(h.doc_type)} {h.doc_date}  score {h.score:.3f}  {escape(h.filename)}"
         )
         out.print("   " + render_snippet(h.snippet))
+    for key, counts in result.facets.items():
+        out.print(f"[bold]{key}[/]: " + ", ".join(f"{escape(v or '-')} ({n})" for v, n in counts))
     if not result.hits:
         out.print("no results")
+    elif result.next_cursor:
+        err_console.print(f"[dim]more: --after {result.next_cursor}[/]")
+
+
+@main.command()
+@click.pass_context
+def reindex(ctx):
+    """Rebuild the search index from the catalog (a new version, swapped in at the end)."""
+    from kho.workers.reindex import reindex as rebuild
+
+    kctx = _context(ctx)
+    pages = rebuild(kctx)
+    out.print(f"reindexed {pages} pages into {kctx.settings.backend} index")
 
 
 def hit_json(h) -> dict:
@@ -179,6 +236,10 @@ def hit_json(h) -> dict:
         "category": h.category,
         "snippet": h.snippet,
         "filename": h.filename,
+        "title": h.title,
+        "doc_type": h.doc_type,
+        "issuer": h.issuer,
+        "doc_date": h.doc_date,
         "unit": h.unit,
         "level": h.level,
     }

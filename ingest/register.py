@@ -8,7 +8,7 @@ executor's work. Re-running a batch skips what it already registered.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kho.core import catalog as cat
@@ -18,6 +18,7 @@ from kho.core.storage import Storage, sha256_file
 
 from .discover import Found, discover
 from .formats import open_source
+from .manifest import load_manifests
 
 EXT = {"tiff": "tif", "png": "png", "jpeg": "jpg", "pdf": "pdf"}
 
@@ -71,9 +72,13 @@ def register_batch(
         sources=[str(p.resolve()) for p in paths],
         operator=opts.operator,
     )
+    manifest = load_manifests(paths)
     result = Registration(batch_id)
     for item in found:
-        reg = register_file(catalog, storage, batch_id, item, opts, limits)
+        file_opts = opts
+        if item.path.resolve() in manifest:
+            file_opts = replace(opts, **manifest[item.path.resolve()])
+        reg = register_file(catalog, storage, batch_id, item, file_opts, limits)
         result.files.append(reg)
         if on_file:
             on_file(reg)

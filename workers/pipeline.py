@@ -126,35 +126,50 @@ def process_document(ctx: Context, doc_id: str) -> DocReport:
     texts = {n: ctx.storage.read_page_text(doc_id, n) for n in done}
     write_searchable(ctx, doc, texts)
     full_text = "\n\n".join(texts[n].text for n in done)
-    verdict, meta, level = classify_and_describe(ctx, doc, full_text, texts[done[0]].text)
-    access = Access(level=level, unit=doc.unit, groups=tuple(doc.groups or ()))
-    page_docs = [
+    classify_and_describe(ctx, doc, full_text, texts[done[0]].text)
+    doc = ctx.catalog.get_document(doc_id)  # with its category, metadata and level now
+    ctx.index.replace_document(doc_id, document_pages(doc, texts))
+    reason = "; ".join(f"page {p.page}: {p.reason}" for p in failed)
+    ctx.catalog.set_document(doc_id, status=cat.INDEXED, reason=reason)
+    return DocReport(doc_id, cat.INDEXED, doc.category, doc.confidence, len(done), reason)
+
+
+def document_pages(doc: cat.Document, texts: dict[int, PageText]) -> list[PageDoc]:
+    """The index's view of a document's pages, from its catalog record and page texts."""
+    meta = doc.meta or {}
+    full_text = "\n\n".join(t.text for _, t in sorted(texts.items()))
+    access = Access(level=doc.level, unit=doc.unit, groups=tuple(doc.groups or ()))
+    return [
         PageDoc(
-            doc_id=doc_id,
+            doc_id=doc.id,
             page=n,
-            text=texts[n].text,
-            category=verdict.category,
-            title=meta.subject or title_of(full_text),
+            text=text.text,
+            category=doc.category,
+            title=meta.get("subject") or title_of(full_text),
             batch=str(doc.batch_id or ""),
             filename=doc.filename,
             access=access,
-            doc_type=meta.doc_type,
-            issuer=meta.issuer,
-            doc_date=meta.date,
+            doc_type=meta.get("doc_type", ""),
+            issuer=meta.get("issuer", ""),
+            doc_date=meta.get("date", ""),
             ingested_at=doc.created_at.replace(tzinfo=UTC).isoformat(timespec="seconds"),
             lang=doc.lang,
-            confidence=texts[n].confidence,
+            confidence=text.confidence,
         )
-        for n in done
+        for n, text in sorted(texts.items())
     ]
-    ctx.index.replace_document(doc_id, page_docs)
-    reason = "; ".join(f"page {p.page}: {p.reason}" for p in failed)
-    ctx.catalog.set_document(doc_id, status=cat.INDEXED, reason=reason)
-    return DocReport(doc_id, cat.INDEXED, verdict.category, verdict.confidence, len(done), reason)
+
+
+def read_texts(ctx: Context, doc_id: str) -> dict[int, PageText]:
+    """Page number -> text of every page read so far."""
+    pages = ctx.catalog.pages(doc_id)
+    return {
+        p.page: ctx.storage.read_page_text(doc_id, p.page) for p in pages if p.status == cat.DONE
+    }
 
 
 def classify_and_describe(ctx: Context, doc: cat.Document, full_text: str, first_page: str):
-    """Category (unless a person decided it), header metadata, and the effective level.
+    """Record category (unless a person decided it), header metadata and effective level.
 
     A confidentiality mark printed on the record may raise the level set at ingest, never
     lower it; a raise is logged and kept in the document's metadata.
@@ -178,9 +193,7 @@ def classify_and_describe(ctx: Context, doc: cat.Document, full_text: str, first
         info["level_raised_from"] = level
         level = meta.mark
     ctx.catalog.set_document(doc.id, level=level, meta=info, **values)
-    if not values:  # a person decided: keep their category
-        verdict = replace(verdict, category=doc.category, confidence=doc.confidence)
-    return verdict, meta, level
+    return verdict
 
 
 def write_searchable(ctx: Context, doc: cat.Document, texts: dict[int, PageText]) -> None:

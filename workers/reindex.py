@@ -1,0 +1,44 @@
+"""Rebuild the search index from the catalog and the storage root (the source of truth).
+
+Elasticsearch: pages go into a new index version, then the alias swaps in one step, so
+searches never see a half-built index. Embedded: each document is replaced in its own
+transaction, so a search sees a document's old pages or its new ones, never neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select
+
+from kho.core import catalog as cat
+
+from .context import Context
+from .pipeline import document_pages, read_texts
+
+
+def indexed_documents(ctx: Context) -> list[str]:
+    with ctx.catalog.session() as s:
+        q = select(cat.Document.id).where(cat.Document.status == cat.INDEXED)
+        return list(s.scalars(q.order_by(cat.Document.id)))
+
+
+def reindex(ctx: Context, on_doc: Callable[[int, int], None] | None = None) -> int:
+    """Index every indexed document's pages afresh; returns the number of pages."""
+    doc_ids = indexed_documents(ctx)
+    index = ctx.index
+    target = index.build_version() if hasattr(index, "build_version") else None
+    pages = 0
+    for i, doc_id in enumerate(doc_ids, start=1):
+        doc = ctx.catalog.get_document(doc_id)
+        page_docs = document_pages(doc, read_texts(ctx, doc_id))
+        if target is None:
+            index.replace_document(doc_id, page_docs)
+        else:
+            index.index_pages(page_docs, index=target)
+        pages += len(page_docs)
+        if on_doc:
+            on_doc(i, len(doc_ids))
+    if target is not None:
+        index.swap_alias(target)
+    return pages
