@@ -110,6 +110,7 @@ def ingest(ctx, paths, batch_name, unit, level, groups, lang, jobs, quiet):
     )
     with BatchProgress(enabled=not quiet and err_console.is_terminal, console=err_console) as bar:
         stats = run_batch(kctx, reg.batch_id, jobs or settings.workers, bar.update)
+    kctx.index.refresh()  # what was indexed is searchable when the command returns
     for line in stats.failures:
         err_console.print(f"[red]failed[/] {escape(line)}")
     counts = kctx.catalog.batch_counts(reg.batch_id)
