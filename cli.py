@@ -52,8 +52,11 @@ def principal_for(settings: Settings, name: str | None) -> Principal:
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """kho — the archive store: scans in, a searchable archive out."""
+    from kho.core.logs import setup_logging
+
     ctx.ensure_object(dict)
     ctx.obj["settings"] = load_settings()
+    setup_logging(ctx.obj["settings"].home)
 
 
 # ingest ------------------------------------------------------------------------------------
@@ -366,72 +369,15 @@ def export(ctx, doc_id, fmt, out_path, as_name):
     err_console.print(f"wrote {out_path} ({len(data):,} bytes)")
 
 
-# status ------------------------------------------------------------------------------------
-@main.command()
-@click.option("--batch", "batch_name", help="One batch, with its failures.")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def status(ctx, batch_name, as_json):
-    """Batches and their progress; with --batch, the reasons of its failures."""
-    kctx = _context(ctx)
-    settings = _settings(ctx)
-    if batch_name:
-        batch_id = kctx.catalog.batch_id(batch_name)
-        if batch_id is None:
-            raise NotFoundError(f"no batch named {batch_name!r} (see: kho status)")
-        batches = [(batch_id, batch_name)]
-    else:
-        batches = [(b.id, b.name) for b in kctx.catalog.batches()]
-    rows = [kctx.catalog.batch_counts(bid) for bid, _ in batches]
-    failures = kctx.catalog.failures(batches[0][0]) if batch_name else []
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "home": str(settings.home),
-                    "index": settings.backend,
-                    "batches": [r.__dict__ for r in rows],
-                    "failures": [{"what": w, "kind": k, "reason": r} for w, k, r in failures],
-                },
-                ensure_ascii=False,
-            )
-        )
-        return
-    out.print(f"home {settings.home} · catalog {kctx.catalog.safe_url} · index {settings.backend}")
-    table = Table(
-        "batch",
-        "files",
-        "new",
-        "dup",
-        "failed",
-        "skipped",
-        "pages done/total",
-        "pages failed",
-        "docs indexed",
-    )
-    for r in rows:
-        table.add_row(
-            escape(r.name),
-            str(r.files),
-            str(r.new),
-            str(r.duplicate),
-            str(r.failed_files),
-            str(r.skipped),
-            f"{r.pages_done}/{r.pages_total}",
-            str(r.pages_failed),
-            f"{r.docs_indexed}/{r.docs_total}",
-        )
-    out.print(table)
-    for what, kind, reason in failures:
-        out.print(f"[red]{kind} failed[/] {escape(what)}: {escape(reason)}")
-
-
 def _register_commands() -> None:
     """Command groups that live beside this file, one module per area."""
     from kho.commands.classify import classify_group, review_group
+    from kho.commands.workers import failed, metrics, resume, status, worker
 
     main.add_command(classify_group)
     main.add_command(review_group)
+    for command in (worker, resume, failed, metrics, status):
+        main.add_command(command)
 
 
 _register_commands()
@@ -460,7 +406,7 @@ class BatchProgress:
 
     def __enter__(self):
         self.progress.__enter__()
-        self.task = self.progress.add_task("ingest", total=None, docs="0/0", failed=0, rate=0.0)
+        self.task = self.progress.add_task("ingest", total=0, docs="0/0", failed=0, rate=0.0)
         return self
 
     def __exit__(self, *exc):

@@ -15,6 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 
 from kho.core.errors import ServiceError
+from kho.core.logs import setup_logging
 from kho.core.settings import Settings
 
 from . import pipeline
@@ -26,6 +27,7 @@ _ctx: Context | None = None
 def _init_worker(settings: Settings) -> None:
     global _ctx
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # one tesseract thread per process
+    setup_logging(settings.home)
     _ctx = Context(settings)
 
 

@@ -131,6 +131,13 @@ def process_document(ctx: Context, doc_id: str) -> DocReport:
     ctx.index.replace_document(doc_id, document_pages(doc, texts))
     reason = "; ".join(f"page {p.page}: {p.reason}" for p in failed)
     ctx.catalog.set_document(doc_id, status=cat.INDEXED, reason=reason)
+    log.info(
+        "indexed doc %s: %d pages, category %s (%.2f)",
+        doc_id[:12],
+        len(done),
+        doc.category,
+        doc.confidence,
+    )
     return DocReport(doc_id, cat.INDEXED, doc.category, doc.confidence, len(done), reason)
 
 
