@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
 from ..core.errors import BadInputError
@@ -257,6 +258,11 @@ def parse_query(text: str) -> ParsedQuery:
     return ParsedQuery(tuple(include), tuple(exclude))
 
 
+# Snippets fold every word of every hit; words repeat a lot across pages.
+_normalize_word = lru_cache(maxsize=65536)(normalize)
+_fold_word = lru_cache(maxsize=65536)(fold)
+
+
 def _matches(word: str, want: str, prefix: bool) -> bool:
     return word.startswith(want) if prefix else word == want
 
@@ -274,13 +280,13 @@ def matched_tokens(
         last = len(term.exact) - 1
         for i, (e, f) in enumerate(zip(term.exact, term.folded, strict=True)):
             entries.append((e, f, term.prefix and i == last, ti))
-    words = [normalize(text[s:e]) for s, e in spans]
+    words = [_normalize_word(text[s:e]) for s, e in spans]
     exact_seen = {
         k for k, (e, _, pre, _) in enumerate(entries) if any(_matches(w, e, pre) for w in words)
     }
     hits = {}
     for pos, word in enumerate(words):
-        folded = fold(word)
+        folded = _fold_word(word)
         for k, (e, f, pre, ti) in enumerate(entries):
             if _matches(word, e, pre) or (
                 _matches(folded, f, pre) and (e == f or k not in exact_seen)

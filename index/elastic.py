@@ -321,11 +321,31 @@ class ElasticIndex:
         return ok
 
     def _drop_extra_pages(self, docs: dict[str, list[PageDoc]], index: str | None) -> None:
-        """Pages a document had before but not now (a re-read found fewer pages)."""
-        for doc_id, pages in docs.items():
-            keep = {f"{doc_id}:{p.page}" for p in pages}
-            stale = [i for i in self._page_ids(doc_id, index) if i not in keep]
+        """Pages the documents had before but not now (a re-read found fewer pages).
+
+        One query for the whole call: the documents' pages minus those just written.
+        """
+        keep = [f"{d}:{p.page}" for d, pages in docs.items() for p in pages]
+        query = {
+            "bool": {
+                "filter": [{"terms": {"doc_id": list(docs)}}],
+                "must_not": [{"ids": {"values": keep}}],
+            }
+        }
+        while True:
+            with self._errors():
+                res = self.es.search(
+                    index=index or self.alias, query=query, size=10_000, source=False
+                )
+            stale = [h["_id"] for h in res["hits"]["hits"]]
             self._delete_ids(stale, index)
+            if len(stale) < 10_000:
+                return
+            self.refresh_index(index)
+
+    def refresh_index(self, index: str | None) -> None:
+        with self._errors():
+            self.es.indices.refresh(index=index or self.alias)
 
     # reading -------------------------------------------------------------------------------
     def search(self, query: SearchQuery, principal: Principal) -> SearchResult:

@@ -22,11 +22,27 @@ def normalize(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).lower().split())
 
 
-def fold(text: str) -> str:
-    """Lowercase text without diacritics ('Đảng ủy' -> 'dang uy'), whitespace kept."""
+def _fold_slow(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", text)
     bare = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
     return unicodedata.normalize("NFC", bare.translate(_D_STROKE)).lower()
+
+
+# Per-character folding of the Basic Multilingual Plane, built once (~3,300 entries, 50 ms):
+# folding a page is then one str.translate instead of two normalisations.
+_FOLD_TABLE = {
+    cp: folded
+    for cp in range(0x10000)
+    if not 0xD800 <= cp <= 0xDFFF and (folded := _fold_slow(chr(cp))) != chr(cp)
+}
+
+
+def fold(text: str) -> str:
+    """Lowercase text without diacritics ('Đảng ủy' -> 'dang uy'), whitespace kept."""
+    folded = text.translate(_FOLD_TABLE)
+    if folded.isascii():
+        return folded
+    return unicodedata.normalize("NFC", folded)
 
 
 def tokens(text: str) -> list[str]:
