@@ -198,3 +198,29 @@ def test_interrupted_batch_resumes(tmp_path):
     assert pages == [("done", 6)]
     hits = search(home, "kết nạp")
     assert len(hits) == 6 and len({h["doc_id"] for h in hits}) == 6
+
+
+def test_page_over_a_limit_is_a_recorded_failure(tmp_path):
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    write_png(scans / "slow.png", small_page(TIFF_PAGES[0]).image, 300)
+    write_born_digital_pdf(scans / "fine.pdf", PDF_PAGES)
+    config = tmp_path / "kho.toml"
+    config.write_text("[limits]\npage_timeout_s = 0.01\n", encoding="utf-8")
+    home = tmp_path / "home"
+    proc = run_kho(
+        "ingest", str(scans), "--batch", "lim", home=home, env={"KHO_CONFIG": str(config)}, check=1
+    )
+    assert "longer than" in proc.stderr
+    rows = catalog_rows(
+        home,
+        "select d.filename, p.status, p.reason from pages p "
+        "join documents d on d.id = p.doc_id order by d.filename, p.page",
+    )
+    assert [(f, s) for f, s, _ in rows] == [
+        ("fine.pdf", "done"),
+        ("fine.pdf", "done"),
+        ("slow.png", "failed"),
+    ]
+    assert "page_timeout_s" in rows[2][2]
+    assert search(home, "Ủy ban Kiểm tra"), "the good file must still be searchable"
