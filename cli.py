@@ -84,16 +84,22 @@ def main(ctx: click.Context) -> None:
     help="Worker processes (default: one per core).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Distributed mode (KHO_REDIS_URL): follow the batch until the workers finish it.",
+)
 @click.pass_context
-def ingest(ctx, paths, batch_name, unit, level, groups, lang, jobs, quiet):
+def ingest(ctx, paths, batch_name, unit, level, groups, lang, jobs, quiet, wait):
     """Ingest scans (TIFF, PNG, JPEG, PDF) from files and folders, then OCR and index them."""
     from kho.ingest.register import BatchOptions, register_batch
     from kho.ocr.tesseract import check_tesseract
-    from kho.workers.local import run_batch
+    from kho.commands.workers import execute_batch
 
     settings = _settings(ctx)
     lang = lang or settings.ocr.lang
-    check_tesseract(lang)
+    if not settings.redis_url:  # distributed: the workers check it where they run
+        check_tesseract(lang)
     kctx = _context(ctx)
     name = batch_name or default_batch_name(paths)
     opts = BatchOptions(
@@ -112,7 +118,9 @@ def ingest(ctx, paths, batch_name, unit, level, groups, lang, jobs, quiet):
         f"{reg.count('skipped')} skipped"
     )
     with BatchProgress(enabled=not quiet and err_console.is_terminal, console=err_console) as bar:
-        stats = run_batch(kctx, reg.batch_id, jobs or settings.workers, bar.update)
+        stats = execute_batch(kctx, reg.batch_id, jobs or settings.workers, bar.update, wait=wait)
+    if stats is None:  # queued for `kho worker`, not waited for
+        return
     kctx.index.refresh()  # what was indexed is searchable when the command returns
     for line in stats.failures:
         err_console.print(f"[red]failed[/] {escape(line)}")

@@ -1,0 +1,335 @@
+"""The catalog's state moves and migrations, on SQLite and on PostgreSQL alike."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import inspect, select, text
+from sqlalchemy.engine import make_url
+
+from kho.core import catalog as cat
+from kho.core.catalog import Catalog, PageOutcome
+from kho.migrations import config, current_revision, head_revision
+
+from .conftest import need_service
+
+OUTCOME = PageOutcome(source="ocr", confidence=90.0, rotation=0, skew=0.0, chars=100, seconds=1.5)
+
+
+@contextlib.contextmanager
+def fresh_pg_database(url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database on the server of `url`; dropped afterwards."""
+    import psycopg2
+
+    base = make_url(url)
+    name = f"kho_t_{uuid.uuid4().hex[:10]}"
+    admin = dict(
+        host=base.host,
+        port=base.port,
+        user=base.username,
+        password=base.password,
+        dbname="postgres",
+    )
+
+    def execute(sql: str) -> None:  # a new connection each time: the server may restart
+        conn = psycopg2.connect(**admin)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql)
+        finally:
+            conn.close()
+
+    execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+        return
+    server = need_service("PostgreSQL", "KHO_DATABASE_URL")
+    with fresh_pg_database(server) as db:
+        yield db
+
+
+@pytest.fixture
+def catalog(url) -> Iterator[Catalog]:
+    c = Catalog(url)
+    yield c
+    c.close()
+
+
+def add_doc(c: Catalog, batch: str, doc_id: str, pages: int, path: str | None = None) -> int:
+    batch_id = c.batch_id(batch) or c.open_batch(batch, unit="", level=0, lang="vie", sources=[])
+    c.add_document(
+        cat.Document(id=doc_id, batch_id=batch_id, filename=f"{doc_id}.tif", page_count=pages)
+    )
+    c.record_file(batch_id, path or f"/scans/{doc_id}.tif", cat.FILE_NEW, doc_id)
+    return batch_id
+
+
+def test_upgrade_from_empty_gives_the_models_schema(url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    c = Catalog(url)
+    with c.engine.connect() as conn:
+        assert current_revision(conn) == head_revision()
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), cat.Base.metadata
+        )
+    assert diff == [], diff
+    Catalog(url).close()  # a second start finds the head and changes nothing
+    c.close()
+
+
+def test_catalog_made_before_migrations_is_stamped_and_upgraded(url):
+    from alembic import command
+
+    c = Catalog(url, migrate=False)
+    with c.engine.begin() as conn:  # what create_all made before Alembic: revision 0001
+        command.upgrade(config(conn), "0001")
+        conn.execute(text("DROP TABLE alembic_version"))
+        conn.execute(
+            text(
+                "INSERT INTO documents (id, filename, kind, size, page_count, unit, level, "
+                "groups, lang, category, confidence, review, meta, status, reason, created_at, "
+                "updated_at) VALUES ('d1', 'a.tif', 'tiff', 1, 1, '', 0, '[]', 'vie', '', 0, "
+                "'', '{}', 'registered', '', :t, :t)"
+            ),
+            {"t": cat.now()},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO pages (doc_id, page, status, source, confidence, rotation, skew, "
+                "chars, seconds, attempts, reason, updated_at) VALUES ('d1', 1, 'failed', '', "
+                "0, 0, 0, 0, 0, 1, 'cannot decode image', :t)"
+            ),
+            {"t": cat.now()},
+        )
+    c.close()
+    c = Catalog(url)
+    assert "audit_log" in inspect(c.engine).get_table_names()
+    rows, total = c.list_failures()
+    assert total == 1 and rows[0].reason == "cannot decode image" and rows[0].final
+    c.close()
+
+
+def test_page_moves_are_conditional(catalog):
+    add_doc(catalog, "b", "d1", 2)
+    assert catalog.finish_page("d1", 1, OUTCOME)
+    assert not catalog.finish_page("d1", 1, OUTCOME)  # a second worker changes nothing
+    catalog.fail_page("d1", 1, "late failure")  # never undoes a done page
+    assert catalog.page_status("d1", 1) == cat.DONE
+    soon = cat.now() + timedelta(seconds=30)
+    catalog.note_page_retry("d1", 2, "ServiceError: catalog down", soon)
+    rows, _ = catalog.list_failures()
+    assert [(r.page, r.final, r.retry_at) for r in rows] == [(2, False, soon)]
+    assert catalog.page_status("d1", 2) == cat.PENDING
+    assert catalog.batch_counts(catalog.batch_id("b")).pages_retrying == 1
+    catalog.fail_page("d1", 2, "gave up")
+    rows, _ = catalog.list_failures()
+    assert rows[0].final and rows[0].retry_at is None
+    assert catalog.pages("d1")[1].attempts == 2
+    reread = PageOutcome(source="ocr", confidence=97.0, rotation=0, skew=0.0, chars=90, seconds=2)
+    assert catalog.update_page("d1", 1, reread)  # a new reading replaces a done page's
+    assert catalog.pages("d1")[0].confidence == 97.0
+    assert not catalog.update_page("d1", 9, reread)
+
+
+def test_claim_for_index_happens_once_and_only_when_complete(catalog):
+    add_doc(catalog, "b", "d1", 2)
+    assert not catalog.claim_for_index("d1")  # a page is still pending
+    catalog.finish_page("d1", 1, OUTCOME)
+    catalog.fail_page("d1", 2, "unreadable")
+    calls = []
+
+    def broken_enqueue():
+        calls.append(1)
+        raise ConnectionError("queue unavailable")
+
+    with pytest.raises(ConnectionError):
+        catalog.claim_for_index("d1", then=broken_enqueue)
+    assert catalog.get_document("d1").status == cat.REGISTERED  # rolled back: claim again
+    assert catalog.claim_for_index("d1", then=lambda: calls.append(2))
+    assert not catalog.claim_for_index("d1", then=lambda: calls.append(3))
+    assert calls == [1, 2]
+    assert catalog.get_document("d1").status == cat.QUEUED
+    assert catalog.documents_to_index() == [("d1", cat.QUEUED)]
+    # the operator retries the failed page while the index job waits: back to registered
+    assert catalog.reset_failures().pages == [("d1", 2)]
+    assert catalog.get_document("d1").status == cat.REGISTERED
+    assert not catalog.unclaim_for_index("d1")  # only a queued document with unread pages
+    catalog.set_document("d1", status=cat.QUEUED)
+    assert catalog.unclaim_for_index("d1")
+    catalog.finish_page("d1", 2, OUTCOME)
+    assert catalog.claim_for_index("d1")  # the page's job claims it again, once
+    assert not catalog.unclaim_for_index("d1")
+
+
+def test_racing_workers_claim_each_document_once(url):
+    """Two 'workers' (own engines) finish the two pages of each document at the same time."""
+    setup = Catalog(url)
+    docs = [f"doc{i:02d}" for i in range(20)]
+    for d in docs:
+        add_doc(setup, "b", d, 2)
+    claims: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def work(page: int) -> None:
+        c = Catalog(url)
+        barrier.wait()
+        for d in docs:
+            c.finish_page(d, page, OUTCOME)
+            if c.claim_for_index(d):
+                claims.append(d)
+        c.close()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claims) == docs  # every document once, none twice
+    setup.close()
+
+
+def test_failures_list_retry_and_purge(catalog):
+    b1 = add_doc(catalog, "b1", "d1", 3)
+    add_doc(catalog, "b2", "d2", 1)
+    catalog.record_file(b1, "/scans/bad.pdf", cat.FILE_FAILED, reason="PDF is encrypted")
+    catalog.finish_page("d1", 1, OUTCOME)
+    catalog.fail_page("d1", 2, "image is empty")
+    catalog.fail_page("d1", 3, "tesseract timed out")
+    catalog.fail_page("d2", 1, "image is empty")
+    rows, total = catalog.list_failures()
+    assert total == 4
+    assert rows[0].doc_id == "d2"  # newest first
+    rows, total = catalog.list_failures(limit=2, offset=2)
+    assert total == 4 and len(rows) == 2
+    rows, total = catalog.list_failures(b1)
+    assert total == 3 and {r.kind for r in rows} == {"page", "file"}
+    assert {r.batch for r in rows} == {"b1"}
+    rows, total = catalog.list_failures(reason="EMPTY")
+    assert total == 2 and {r.doc_id for r in rows} == {"d1", "d2"}
+    # the document was indexed with its good page: a retry reads the failed one and re-indexes
+    catalog.set_document("d1", status=cat.INDEXED)
+    reset = catalog.reset_failures(b1, "timed out")
+    assert reset.pages == [("d1", 3)] and reset.documents == ["d1"]
+    assert catalog.page_status("d1", 3) == cat.PENDING
+    assert catalog.get_document("d1").status == cat.REGISTERED
+    assert catalog.pending_pages(b1) == [("d1", 3)]
+    assert catalog.purge_failures(b1) == 2  # page d1:2 and the file
+    counts = catalog.batch_counts(b1)
+    assert (counts.pages_failed, counts.pages_purged, counts.failed_files) == (0, 1, 0)
+    assert counts.pages_total == 2  # purged pages stop counting
+    _, total = catalog.list_failures()
+    assert total == 1  # d2's page is still there
+    purge, retry = catalog.audit_log()[:2]
+    assert purge.action == "purge" and purge.detail["pages"] == ["d1:2"]
+    assert purge.detail["files"] == ["/scans/bad.pdf"]
+    assert retry.action == "retry" and retry.detail["pages"] == ["d1:3"]
+
+
+def test_document_failures_settle_on_status(catalog):
+    add_doc(catalog, "b", "d1", 1)
+    catalog.finish_page("d1", 1, OUTCOME)
+    catalog.claim_for_index("d1")
+    catalog.note_document_retry("d1", "Elasticsearch is unavailable", cat.now())
+    rows, _ = catalog.list_failures()
+    assert rows[0].kind == "document" and not rows[0].final
+    catalog.set_document("d1", status=cat.INDEXED)
+    assert catalog.list_failures()[1] == 0
+    catalog.set_document("d1", status=cat.FAILED, reason="refused by the index")
+    rows, _ = catalog.list_failures()
+    assert rows[0].final and rows[0].reason == "refused by the index"
+
+
+@pytest.mark.slow
+def test_failure_listing_pages_through_many_rows(catalog):
+    """30k failed pages: the newest page of results and the total, through the indexes."""
+    n_docs, per_doc = 300, 100
+    batch_id = catalog.open_batch("big", unit="", level=0, lang="vie", sources=[])
+    t0 = cat.now()
+    with catalog.session() as s:
+        s.execute(
+            cat.Document.__table__.insert(),
+            [
+                dict(
+                    id=f"d{i:05d}",
+                    batch_id=batch_id,
+                    filename="",
+                    kind="tiff",
+                    size=0,
+                    page_count=per_doc,
+                    unit="",
+                    level=0,
+                    groups=[],
+                    lang="vie",
+                    category="",
+                    confidence=0.0,
+                    review="",
+                    meta={},
+                    status=cat.INDEXED,
+                    reason="",
+                    created_at=t0,
+                    updated_at=t0,
+                )
+                for i in range(n_docs)
+            ],
+        )
+        s.execute(
+            cat.BatchFile.__table__.insert(),
+            [
+                dict(
+                    batch_id=batch_id,
+                    path=f"/s/{i}",
+                    doc_id=f"d{i:05d}",
+                    status="new",
+                    reason="",
+                    created_at=t0,
+                )
+                for i in range(n_docs)
+            ],
+        )
+        s.execute(
+            cat.Page.__table__.insert(),
+            [
+                dict(
+                    doc_id=f"d{i:05d}",
+                    page=p,
+                    status=cat.FAILED,
+                    source="",
+                    confidence=0.0,
+                    rotation=0,
+                    skew=0.0,
+                    chars=0,
+                    seconds=0.0,
+                    attempts=1,
+                    reason=f"reason {p % 7}",
+                    updated_at=t0,
+                    failed_at=t0 + timedelta(seconds=i * per_doc + p),
+                )
+                for i in range(n_docs)
+                for p in range(1, per_doc + 1)
+            ],
+        )
+    rows, total = catalog.list_failures(batch_id, limit=20)
+    assert total == n_docs * per_doc
+    assert (rows[0].doc_id, rows[0].page) == (f"d{n_docs - 1:05d}", per_doc)
+    rows, total = catalog.list_failures(batch_id, "reason 3", limit=20, offset=20)
+    assert total == sum(1 for p in range(1, per_doc + 1) if p % 7 == 3) * n_docs
+    assert all(r.reason == "reason 3" for r in rows) and len(rows) == 20
+    with catalog.session() as s:
+        newest = s.scalar(select(cat.Page.failed_at).order_by(cat.Page.failed_at.desc()).limit(1))
+    assert rows[0].at < newest

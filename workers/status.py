@@ -1,0 +1,208 @@
+"""What an operator wants to know right now: batches, queues, workers.
+
+`collect_status` reads the catalog (progress, pages/min, ETA) and, in distributed mode,
+Redis (queue depths, rq's registries, the workers' heartbeats). It only reads; the CLI,
+the web page and the metrics exporter all render the same `Status` value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from kho.core import catalog as cat
+
+from .context import Context
+
+RATE_WINDOW_S = 300  # pages/min is measured over the pages finished in this many seconds
+MIN_SPAN_S = 10.0  # never divide by less: the first finished page gives no rate
+
+
+@dataclass(frozen=True)
+class BatchState:
+    id: int
+    name: str
+    pages_total: int
+    pages_done: int
+    pages_failed: int  # for good
+    pages_retrying: int
+    docs_total: int
+    docs_indexed: int
+    docs_failed: int
+    files_failed: int
+    pages_per_min: float
+    eta_s: float | None  # None: finished, or nothing finished lately to estimate from
+
+    @property
+    def finished(self) -> bool:
+        return (
+            self.pages_done + self.pages_failed >= self.pages_total
+            and self.docs_indexed >= self.docs_total
+        )
+
+
+@dataclass(frozen=True)
+class QueueState:
+    name: str
+    queued: int
+    started: int
+    failed: int
+    scheduled: int  # waiting for a retry's backoff
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    name: str
+    host: str
+    pid: int
+    state: str  # idle | busy | suspended | ...
+    job: str  # current job id, "" when idle
+    queues: tuple[str, ...]
+    uptime_s: float
+    heartbeat_age_s: float
+
+
+@dataclass(frozen=True)
+class Status:
+    mode: str  # "local" (no queues) | "distributed"
+    home: str
+    catalog: str
+    index: str
+    batches: tuple[BatchState, ...]
+    queues: tuple[QueueState, ...] = ()
+    workers: tuple[WorkerState, ...] = ()
+    queue_error: str = ""  # why the queues could not be read
+    failures: tuple[cat.Failure, ...] = field(default=())
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        for b, d in zip(self.batches, data["batches"], strict=True):
+            d["finished"] = b.finished
+        for f in data["failures"]:
+            f["what"] = f["name"] if f["kind"] == "file" else f"{f['doc_id'][:12]}:{f['page']}"
+            for key in ("retry_at", "at"):
+                f[key] = f[key].isoformat(timespec="seconds") + "Z" if f[key] else None
+        return data
+
+
+def page_rate(ctx: Context, batch_id: int, window_s: float = RATE_WINDOW_S) -> float:
+    """Pages finished per minute lately (done or failed for good), from the catalog."""
+    now = cat.now()
+    docs = select(cat.BatchFile.doc_id).where(
+        cat.BatchFile.batch_id == batch_id, cat.BatchFile.doc_id.is_not(None)
+    )
+    q = select(func.count(), func.min(cat.Page.updated_at)).where(
+        cat.Page.doc_id.in_(docs),
+        cat.Page.status.in_((cat.DONE, cat.FAILED)),
+        cat.Page.updated_at >= now - timedelta(seconds=window_s),
+    )
+    with ctx.catalog.session() as s:
+        count, first = s.execute(q).one()
+    if not count:
+        return 0.0
+    span = max((now - first).total_seconds(), MIN_SPAN_S)
+    return 60.0 * count / span
+
+
+def batch_state(ctx: Context, batch_id: int) -> BatchState:
+    c = ctx.catalog.batch_counts(batch_id)
+    rate = page_rate(ctx, batch_id)
+    left = c.pages_total - c.pages_done - c.pages_failed
+    eta = 60.0 * left / rate if left and rate > 0 else None
+    return BatchState(
+        id=batch_id,
+        name=c.name,
+        pages_total=c.pages_total,
+        pages_done=c.pages_done,
+        pages_failed=c.pages_failed,
+        pages_retrying=c.pages_retrying,
+        docs_total=c.docs_total,
+        docs_indexed=c.docs_indexed,
+        docs_failed=c.docs_failed,
+        files_failed=c.failed_files,
+        pages_per_min=round(rate, 2),
+        eta_s=round(eta, 1) if eta is not None else None,
+    )
+
+
+def queue_states(conn, names) -> tuple[QueueState, ...]:
+    from rq import Queue
+
+    out = []
+    for name in names:
+        q = Queue(name, connection=conn)
+        out.append(
+            QueueState(
+                name=name,
+                queued=q.count,
+                started=q.started_job_registry.get_job_count(cleanup=False),
+                failed=q.failed_job_registry.get_job_count(cleanup=False),
+                scheduled=q.scheduled_job_registry.get_job_count(cleanup=False),
+            )
+        )
+    return tuple(out)
+
+
+def worker_states(conn, names) -> tuple[WorkerState, ...]:
+    from rq import Worker
+
+    now = datetime.now(UTC)
+    out = []
+    for w in Worker.all(connection=conn):
+        queues = tuple(w.queue_names())
+        if not set(queues) & set(names):
+            continue
+        born = _aware(w.birth_date) or now
+        beat = _aware(w.last_heartbeat) or born
+        out.append(
+            WorkerState(
+                name=w.name,
+                host=w.hostname or "",
+                pid=int(w.pid or 0),
+                state=str(w.get_state()),
+                job=w.get_current_job_id() or "",
+                queues=queues,
+                uptime_s=round((now - born).total_seconds(), 1),
+                heartbeat_age_s=round((now - beat).total_seconds(), 1),
+            )
+        )
+    return tuple(sorted(out, key=lambda w: (w.host, w.name)))
+
+
+def _aware(t: datetime | None) -> datetime | None:
+    return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
+
+
+def collect_status(
+    ctx: Context,
+    conn=None,
+    batch_id: int | None = None,
+    batches: int = 20,
+    failures: int = 0,
+) -> Status:
+    """Progress of one batch (or the newest ones), and of the queues and workers if `conn`."""
+    from .queue import QUEUES
+
+    settings = ctx.settings
+    ids = [batch_id] if batch_id is not None else [b.id for b in ctx.catalog.batches(batches)]
+    listed = ctx.catalog.list_failures(batch_id, limit=failures)[0] if failures else []
+    base = Status(
+        mode="distributed" if settings.redis_url else "local",
+        home=str(settings.home),
+        catalog=ctx.catalog.safe_url,
+        index=settings.backend,
+        batches=tuple(batch_state(ctx, i) for i in ids),
+        failures=tuple(listed),
+    )
+    if conn is None:
+        return base
+    from redis.exceptions import RedisError
+
+    names = list(QUEUES.values())
+    try:
+        queues, workers = queue_states(conn, names), worker_states(conn, names)
+    except RedisError as err:
+        return replace(base, queue_error=f"Redis is unavailable: {err}")
+    return replace(base, queues=queues, workers=workers)
