@@ -92,9 +92,9 @@ def main(ctx: click.Context) -> None:
 @click.pass_context
 def ingest(ctx, paths, batch_name, unit, level, groups, lang, jobs, quiet, wait):
     """Ingest scans (TIFF, PNG, JPEG, PDF) from files and folders, then OCR and index them."""
+    from kho.commands.workers import execute_batch
     from kho.ingest.register import BatchOptions, register_batch
     from kho.ocr.tesseract import check_tesseract
-    from kho.commands.workers import execute_batch
 
     settings = _settings(ctx)
     lang = lang or settings.ocr.lang

@@ -18,6 +18,7 @@ import numpy as np
 
 from kho.core import catalog as cat
 from kho.core.errors import BadInputError
+from kho.core.settings import OcrOptions
 from kho.core.storage import atomic_write_bytes
 from kho.core.types import Access, PageDoc, PageText
 from kho.ingest.formats import open_source
@@ -79,8 +80,11 @@ def process_page(ctx: Context, doc_id: str, page: int) -> PageReport:
     return PageReport(doc_id, page, True, seconds, source=text.source, confidence=text.confidence)
 
 
-def read_page(ctx: Context, doc: cat.Document, page: int) -> PageText:
-    """A born-digital page's text layer, else the page image cleaned and OCR'd."""
+def read_page(
+    ctx: Context, doc: cat.Document, page: int, opts: OcrOptions | None = None
+) -> PageText:
+    """A born-digital page's text layer, else the page image cleaned and OCR'd with `opts`
+    (default: the settings' OCR options in the document's language)."""
     from kho.ocr.read import read_image
 
     settings = ctx.settings
@@ -92,9 +96,10 @@ def read_page(ctx: Context, doc: cat.Document, page: int) -> PageText:
                 return layer
         image = src.render(page - 1)
         dpi = src.dpi(page - 1)
-    opts = settings.ocr
-    if doc.lang and doc.lang != opts.lang:
-        opts = replace(opts, lang=doc.lang)
+    if opts is None:
+        opts = settings.ocr
+        if doc.lang and doc.lang != opts.lang:
+            opts = replace(opts, lang=doc.lang)
     text, view = read_image(image, opts, timeout=settings.limits.page_timeout_s, dpi=dpi)
     save_page_image(ctx, doc.id, page, view)
     return text

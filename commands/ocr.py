@@ -1,0 +1,307 @@
+"""`kho ocr FILE...` reads files without ingesting them; `kho reocr` re-reads ingested pages.
+
+`ocr` is the quick door: text (or hOCR, ALTO, JSON, a searchable PDF) of any file kho
+takes, every page, born-digital pages from their text layer. `reocr` is the operator's:
+read pages of ingested documents again with other OCR settings, e.g. every page of a batch
+that came out below a confidence, then rebuild each document's PDF, class and index entry.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import click
+import cv2
+import numpy as np
+from rich.console import Console
+from rich.markup import escape
+
+from kho.core.errors import BadInputError, ExitCode, NotFoundError
+from kho.core.settings import OcrOptions, Settings, get_settings
+from kho.core.types import PageText
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+EXTENSIONS = {"txt": "txt", "hocr": "hocr", "alto": "xml", "json": "json", "pdf": "pdf"}
+JPEG_QUALITY = 85
+
+Page = tuple[int, PageText, np.ndarray | None]
+
+
+def _settings(ctx: click.Context) -> Settings:
+    """The settings the `kho` group loaded, or the environment's when run on its own."""
+    return (ctx.obj or {}).get("settings") or get_settings()
+
+
+def ocr_options(base: OcrOptions, lang: str | None, psm: int | None, no_clean: bool) -> OcrOptions:
+    """The configured OCR options with the command line's overrides."""
+    changes: dict = {}
+    if lang:
+        changes["lang"] = lang
+    if psm is not None:
+        changes["psm"] = psm
+    if no_clean:
+        changes["clean"] = False
+    return replace(base, **changes)
+
+
+def read_pages(path: Path, settings: Settings, opts: OcrOptions, images: bool) -> Iterator[Page]:
+    """(page, text, image) for every page of a file: text layer or cleanup + OCR.
+
+    `image` is the page as the text's boxes describe it (upright, deskewed), or None unless
+    `images`. Bad input raises BadInputError; a missing file OSError.
+    """
+    from kho.ingest.formats import open_source
+    from kho.ocr.read import read_image
+
+    with open_source(path, settings.limits) as src:
+        for i in range(src.page_count):
+            layer = src.text_layer(i) if src.kind == "pdf" else None
+            if layer is not None:
+                yield i + 1, layer, src.render(i) if images else None
+                continue
+            text, view = read_image(
+                src.render(i), opts, timeout=settings.limits.page_timeout_s, dpi=src.dpi(i)
+            )
+            yield i + 1, text, view if images else None
+
+
+def render(pages: list[Page], fmt: str, name: str) -> bytes:
+    """The pages of one file in a text format (txt, hocr, alto, json)."""
+    from kho.ocr.export import to_alto, to_hocr
+
+    texts = [t for _, t, _ in pages]
+    if fmt == "txt":
+        body = "\n\f".join(t.text.rstrip("\n") + "\n" for t in texts)  # form feed between pages
+    elif fmt == "hocr":
+        body = to_hocr(texts, title=name)
+    elif fmt == "alto":
+        body = to_alto(texts, filename=name)
+    else:
+        body = json.dumps(
+            {"file": name, "pages": [page_json(n, t) for n, t, _ in pages]},
+            ensure_ascii=False,
+            indent=1,
+        )
+        body += "\n"
+    return body.encode("utf-8")
+
+
+def page_json(number: int, text: PageText) -> dict:
+    return {
+        "page": number,
+        "text": text.text,
+        "confidence": text.confidence,
+        "rotation": text.rotation,
+        "skew": text.skew,
+        "source": text.source,
+    }
+
+
+def write_pdf(pages: list[Page], target: Path) -> None:
+    """A searchable PDF of the pages: each page image under its invisible text."""
+    from kho.ocr.searchable_pdf import write_searchable_pdf
+
+    with tempfile.TemporaryDirectory(prefix="kho-ocr-pdf-") as tmp:
+        items = []
+        for n, text, image in pages:
+            jpeg = Path(tmp) / f"page-{n:05d}.jpg"
+            ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            if not ok:
+                raise BadInputError(f"cannot encode page {n} as JPEG")
+            jpeg.write_bytes(buf.tobytes())
+            items.append((jpeg, text))
+        write_searchable_pdf(items, target)
+
+
+@click.command("ocr")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(sorted(EXTENSIONS)),
+    default="txt",
+    show_default=True,
+    help="Output: plain text, hOCR, ALTO XML, JSON per page, or a searchable PDF.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write <stem>.<ext> files here (default: print to standard output).",
+)
+@click.option("--lang", default=None, help="Tesseract languages (default from config: vie+eng).")
+@click.option("--psm", type=click.IntRange(0, 13), default=None, help="Page segmentation mode.")
+@click.option("--no-clean", is_flag=True, help="OCR the page as it is, without cleanup.")
+@click.pass_context
+def ocr(ctx, files, fmt, out_dir, lang, psm, no_clean):
+    """OCR files (TIFF, PNG, JPEG, PDF) without ingesting them; every page is read."""
+    from kho.core.storage import atomic_write_bytes
+    from kho.ocr.tesseract import check_tesseract
+
+    settings = _settings(ctx)
+    opts = ocr_options(settings.ocr, lang, psm, no_clean)
+    check_tesseract(opts.lang)
+    if fmt == "pdf" and out_dir is None:
+        raise click.UsageError("--format pdf writes files: give --out DIR")
+    failed = 0
+    for path in files:
+        try:
+            pages = list(read_pages(path, settings, opts, images=fmt == "pdf"))
+            if out_dir is None:
+                if len(files) > 1:
+                    click.echo(f"==> {path} <==")
+                click.echo(render(pages, fmt, path.name).decode("utf-8"), nl=False)
+                continue
+            target = Path(out_dir) / f"{path.stem}.{EXTENSIONS[fmt]}"
+            if fmt == "pdf":
+                target.parent.mkdir(parents=True, exist_ok=True)
+                write_pdf(pages, target)
+            else:
+                atomic_write_bytes(target, render(pages, fmt, path.name))
+            err.print(f"wrote {escape(str(target))} ({len(pages)} pages)")
+        except (BadInputError, OSError) as error:
+            failed += 1
+            reason = error.strerror or str(error) if isinstance(error, OSError) else str(error)
+            err.print(f"[red]failed[/] {escape(str(path))}: {escape(reason)}")
+    if failed:
+        ctx.exit(ExitCode.files_failed)
+
+
+# --- reocr -----------------------------------------------------------------------------------
+def _pages_below(kctx, batch_id: int, below: float | None) -> dict[str, list[int]]:
+    """OCR'd pages of a batch's documents (below a confidence if given), by document."""
+    from sqlalchemy import select
+
+    from kho.core import catalog as cat
+
+    docs = select(cat.BatchFile.doc_id).where(
+        cat.BatchFile.batch_id == batch_id, cat.BatchFile.doc_id.is_not(None)
+    )
+    query = select(cat.Page.doc_id, cat.Page.page).where(
+        cat.Page.doc_id.in_(docs), cat.Page.status == cat.DONE, cat.Page.source == "ocr"
+    )
+    if below is not None:
+        query = query.where(cat.Page.confidence < below)
+    found: dict[str, list[int]] = {}
+    with kctx.catalog.session() as s:
+        for doc_id, page in s.execute(query.order_by(cat.Page.doc_id, cat.Page.page)):
+            found.setdefault(doc_id, []).append(page)
+    return found
+
+
+def _document_pages(kctx, prefix: str, below: float | None) -> tuple[str, list[int]]:
+    """The document a (short) id names and its pages to read again."""
+    from kho.core import catalog as cat
+
+    docs = kctx.catalog.find_documents(prefix, limit=2)
+    if not docs:
+        raise NotFoundError(f"no document {prefix!r} in the catalog (see: kho status)")
+    if len(docs) > 1:
+        raise click.UsageError(f"document id {prefix!r} is ambiguous: give more characters")
+    doc = docs[0]
+    pages = [
+        p.page
+        for p in kctx.catalog.pages(doc.id)
+        if p.status in (cat.DONE, cat.FAILED)
+        and (below is None or (p.status == cat.DONE and p.source == "ocr" and p.confidence < below))
+    ]
+    return doc.id, pages
+
+
+def reread_document(
+    kctx, doc_id: str, pages: list[int], opts: OcrOptions, doc_lang: bool = False
+) -> list[str]:
+    """Read `pages` again with `opts` (in the document's own language if `doc_lang`), record
+    each, then rebuild the document (PDF, class, index). Returns the reasons of pages that
+    could not be read (they keep their old text)."""
+    import time
+
+    from kho.core import catalog as cat
+    from kho.workers.pipeline import process_document, read_page
+
+    doc = kctx.catalog.get_document(doc_id)
+    if doc is None:
+        raise NotFoundError(f"document {doc_id[:12]} is not in the catalog")
+    if doc_lang and doc.lang:
+        opts = replace(opts, lang=doc.lang)
+    problems = []
+    for page in pages:
+        t0 = time.perf_counter()
+        try:
+            text = read_page(kctx, doc, page, opts)
+        except BadInputError as error:
+            problems.append(f"page {page}: {error}")
+            continue
+        kctx.storage.write_page_text(doc_id, page, text)  # atomic: .part, then rename
+        kctx.catalog.update_page(
+            doc_id,
+            page,
+            cat.PageOutcome(
+                source=text.source,
+                confidence=text.confidence,
+                rotation=text.rotation,
+                skew=text.skew,
+                chars=len(text.text),
+                seconds=time.perf_counter() - t0,
+            ),
+        )
+    process_document(kctx, doc_id)  # replaces the document's pages in the index
+    return problems
+
+
+@click.command("reocr")
+@click.argument("doc_ids", nargs=-1)
+@click.option("--batch", "batch_name", help="Re-read pages of this batch's documents.")
+@click.option(
+    "--below", type=click.FloatRange(0, 100), help="Only OCR'd pages below this confidence."
+)
+@click.option("--lang", default=None, help="Tesseract languages (default from config).")
+@click.option("--psm", type=click.IntRange(0, 13), default=None, help="Page segmentation mode.")
+@click.option("--no-clean", is_flag=True, help="OCR the pages as they are, without cleanup.")
+@click.pass_context
+def reocr(ctx, doc_ids, batch_name, below, lang, psm, no_clean):
+    """Re-read ingested documents' pages with other OCR settings; replace their text."""
+    from kho.cli import _context
+    from kho.ocr.tesseract import check_tesseract
+
+    if not doc_ids and not batch_name:
+        raise click.UsageError("name documents (DOC_ID...) or a batch (--batch NAME)")
+    settings = _settings(ctx)
+    opts = ocr_options(settings.ocr, lang, psm, no_clean)
+    check_tesseract(opts.lang)
+    kctx = _context(ctx)
+    targets: dict[str, list[int]] = {}
+    if batch_name:
+        batch_id = kctx.catalog.batch_id(batch_name)
+        if batch_id is None:
+            raise NotFoundError(f"no batch named {batch_name!r} (see: kho status)")
+        targets.update(_pages_below(kctx, batch_id, below))
+    for prefix in doc_ids:
+        doc_id, pages = _document_pages(kctx, prefix, below)
+        targets[doc_id] = sorted(set(targets.get(doc_id, [])) | set(pages))
+    targets = {d: p for d, p in targets.items() if p}
+    if not targets:
+        out.print("nothing to re-read")
+        return
+    failed = 0
+    for doc_id, pages in targets.items():
+        before = {p.page: p.confidence for p in kctx.catalog.pages(doc_id)}
+        problems = reread_document(kctx, doc_id, pages, opts, doc_lang=not lang)
+        after = {p.page: p.confidence for p in kctx.catalog.pages(doc_id)}
+        was = sum(before[n] for n in pages) / len(pages)
+        now = sum(after[n] for n in pages) / len(pages)
+        out.print(
+            f"{doc_id[:12]}: {len(pages) - len(problems)}/{len(pages)} pages re-read, "
+            f"mean confidence {was:.1f} -> {now:.1f}"
+        )
+        for line in problems:
+            failed += 1
+            err.print(f"[red]failed[/] {doc_id[:12]} {escape(line)}")
+    kctx.index.refresh()  # what was re-indexed is searchable when the command returns
+    if failed:
+        ctx.exit(ExitCode.files_failed)
