@@ -380,11 +380,12 @@ def export(ctx, doc_id, fmt, out_path, as_name):
 def _register_commands() -> None:
     """Command groups that live beside this file, one module per area."""
     from kho.commands.classify import classify_group, review_group
+    from kho.commands.ocr import ocr, reocr
     from kho.commands.workers import failed, metrics, resume, status, worker
 
     main.add_command(classify_group)
     main.add_command(review_group)
-    for command in (worker, resume, failed, metrics, status):
+    for command in (ocr, reocr, worker, resume, failed, metrics, status):
         main.add_command(command)
 
 

@@ -236,7 +236,7 @@ def ablation_variants() -> dict[str, Steps]:
         mode = getattr(base, f.name)
         if mode != "off":
             out[f"{f.name} off"] = replace(base, **{f.name: "off"})
-        if mode != "on" and f.name not in ("borders", "deskew", "orientation"):
+        if mode != "on" and f.name not in ("borders", "deskew", "orientation", "crop"):
             out[f"{f.name} on"] = replace(base, **{f.name: "on"})
     return out
 
@@ -257,8 +257,13 @@ def run(args: argparse.Namespace) -> dict:
         variants = ablation_variants() if args.ablation else {}
         ablation = pool.map(
             read_variant,
-            [(lv, s, name, st) for name, st in variants.items() if name != "default"
-             for lv in args.levels for s in range(args.pages)],  # fmt: skip
+            [
+                (lv, s, name, st)
+                for name, st in variants.items()
+                if name != "default"
+                for lv in args.levels
+                for s in range(args.pages)
+            ],
             chunksize=1,
         )
         wall = time.perf_counter() - t0

