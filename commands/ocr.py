@@ -221,8 +221,7 @@ def reread_document(
     could not be read (they keep their old text)."""
     import time
 
-    from kho.core import catalog as cat
-    from kho.workers.pipeline import process_document, read_page
+    from kho.workers.pipeline import outcome_of, process_document, read_page
 
     doc = kctx.catalog.get_document(doc_id)
     if doc is None:
@@ -238,18 +237,7 @@ def reread_document(
             problems.append(f"page {page}: {error}")
             continue
         kctx.storage.write_page_text(doc_id, page, text)  # atomic: .part, then rename
-        kctx.catalog.update_page(
-            doc_id,
-            page,
-            cat.PageOutcome(
-                source=text.source,
-                confidence=text.confidence,
-                rotation=text.rotation,
-                skew=text.skew,
-                chars=len(text.text),
-                seconds=time.perf_counter() - t0,
-            ),
-        )
+        kctx.catalog.update_page(doc_id, page, outcome_of(text, time.perf_counter() - t0))
     process_document(kctx, doc_id)  # replaces the document's pages in the index
     return problems
 

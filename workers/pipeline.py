@@ -65,19 +65,20 @@ def process_page(ctx: Context, doc_id: str, page: int) -> PageReport:
         return PageReport(doc_id, page, False, time.perf_counter() - t0, reason=str(err))
     seconds = time.perf_counter() - t0
     ctx.storage.write_page_text(doc_id, page, text)
-    ctx.catalog.finish_page(
-        doc_id,
-        page,
-        cat.PageOutcome(
-            source=text.source,
-            confidence=text.confidence,
-            rotation=text.rotation,
-            skew=text.skew,
-            chars=len(text.text),
-            seconds=seconds,
-        ),
-    )
+    ctx.catalog.finish_page(doc_id, page, outcome_of(text, seconds))
     return PageReport(doc_id, page, True, seconds, source=text.source, confidence=text.confidence)
+
+
+def outcome_of(text: PageText, seconds: float) -> cat.PageOutcome:
+    """What the catalog keeps of a page reading."""
+    return cat.PageOutcome(
+        source=text.source,
+        confidence=text.confidence,
+        rotation=text.rotation,
+        skew=text.skew,
+        chars=len(text.text),
+        seconds=seconds,
+    )
 
 
 def read_page(
