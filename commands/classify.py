@@ -35,7 +35,7 @@ def file_text(path: Path, settings) -> str:
 
     if path.suffix.lower() in TEXT_SUFFIXES:
         return path.read_text(encoding="utf-8")
-    return "\n\n".join(t.text for _, t in read_file(path, settings))
+    return "\n\n".join(t.text for _, t, _ in read_file(path, settings))
 
 
 def document_text(kctx, doc_id: str) -> str:

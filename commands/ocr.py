@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -47,27 +46,6 @@ def ocr_options(base: OcrOptions, lang: str | None, psm: int | None, no_clean: b
     if no_clean:
         changes["clean"] = False
     return replace(base, **changes)
-
-
-def read_pages(path: Path, settings: Settings, opts: OcrOptions, images: bool) -> Iterator[Page]:
-    """(page, text, image) for every page of a file: text layer or cleanup + OCR.
-
-    `image` is the page as the text's boxes describe it (upright, deskewed), or None unless
-    `images`. Bad input raises BadInputError; a missing file OSError.
-    """
-    from kho.ingest.formats import open_source
-    from kho.ocr.read import read_image
-
-    with open_source(path, settings.limits) as src:
-        for i in range(src.page_count):
-            layer = src.text_layer(i) if src.kind == "pdf" else None
-            if layer is not None:
-                yield i + 1, layer, src.render(i) if images else None
-                continue
-            text, view = read_image(
-                src.render(i), opts, timeout=settings.limits.page_timeout_s, dpi=src.dpi(i)
-            )
-            yield i + 1, text, view if images else None
 
 
 def render(pages: list[Page], fmt: str, name: str) -> bytes:
@@ -142,6 +120,7 @@ def ocr(ctx, files, fmt, out_dir, lang, psm, no_clean):
     """OCR files (TIFF, PNG, JPEG, PDF) without ingesting them; every page is read."""
     from kho.core.storage import atomic_write_bytes
     from kho.ocr.tesseract import check_tesseract
+    from kho.workers.pipeline import read_file
 
     settings = _settings(ctx)
     opts = ocr_options(settings.ocr, lang, psm, no_clean)
@@ -151,7 +130,7 @@ def ocr(ctx, files, fmt, out_dir, lang, psm, no_clean):
     failed = 0
     for path in files:
         try:
-            pages = list(read_pages(path, settings, opts, images=fmt == "pdf"))
+            pages = list(read_file(path, settings, opts, images=fmt == "pdf"))
             if out_dir is None:
                 if len(files) > 1:
                     click.echo(f"==> {path} <==")

@@ -239,11 +239,12 @@ def title_of(text: str, limit: int = 160) -> str:
     return text.strip()[:limit]
 
 
-def read_file(path, settings, opts=None):
-    """Read every page of a loose file (not ingested): yields (page, PageText) in order.
+def read_file(path, settings, opts=None, images: bool = False):
+    """Read every page of a loose file (not ingested): yields (page, PageText, image).
 
     Born-digital pages give their text layer; others are cleaned and OCR'd with `opts`
-    (default: the settings' OCR options). Bad input raises BadInputError.
+    (default: the settings' OCR options). `image` is the page as the text's boxes describe
+    it (upright, deskewed), or None unless `images`. Bad input raises BadInputError.
     """
     from kho.ocr.read import read_image
 
@@ -252,9 +253,9 @@ def read_file(path, settings, opts=None):
         for i in range(src.page_count):
             layer = src.text_layer(i) if src.kind == "pdf" else None
             if layer is not None:
-                yield i + 1, layer
+                yield i + 1, layer, src.render(i) if images else None
                 continue
-            text, _ = read_image(
+            text, view = read_image(
                 src.render(i), opts, timeout=settings.limits.page_timeout_s, dpi=src.dpi(i)
             )
-            yield i + 1, text
+            yield i + 1, text, view if images else None
