@@ -156,9 +156,9 @@ def predict_cmd(ctx, files, as_json):
         return
     for r in rows:
         alts = ", ".join(f"{k} {v:.2f}" for k, v in r["alternatives"])
+        then = f"  (then {alts})" if alts else ""
         out.print(
-            f"[bold]{escape(r['file'])}[/]: [cyan]{r['category']}[/] "
-            f"{r['probability']:.2f}  (then {alts})"
+            f"[bold]{escape(r['file'])}[/]: [cyan]{r['category']}[/] {r['probability']:.2f}{then}"
         )
         out.print(f"   why: {escape(', '.join(r['why'][:8]))}")
 
