@@ -51,8 +51,8 @@ def _layout_from_text(text: str, words: list[Word]) -> list[Block]:
     return [b for b in blocks if b]
 
 
-def _layout_from_boxes(words: list[Word]) -> list[Block]:
-    """Group words into lines (same band, moving right) and lines into blocks (by gaps)."""
+def group_lines(words: Sequence[Word]) -> list[Line]:
+    """Group words (in reading order) into text lines: same band, moving right."""
     lines: list[Line] = []
     for w in words:
         if lines:
@@ -62,6 +62,12 @@ def _layout_from_boxes(words: list[Word]) -> list[Block]:
                 lines[-1].append(w)
                 continue
         lines.append([w])
+    return lines
+
+
+def _layout_from_boxes(words: list[Word]) -> list[Block]:
+    """Group words into lines (same band, moving right) and lines into blocks (by gaps)."""
+    lines = group_lines(words)
     blocks: list[Block] = []
     for line in lines:
         if blocks:

@@ -19,7 +19,8 @@ from pikepdf import Array, Dictionary, Name
 from PIL import Image
 
 from ..core.errors import BadInputError, MissingDependencyError
-from ..core.types import PageText, Word
+from ..core.types import PageText
+from .export import group_lines
 from .tesseract import tessdata_dir
 
 FONT = "/F1"
@@ -136,25 +137,11 @@ def _image(pdf: pikepdf.Pdf, path: Path) -> tuple[pikepdf.Object, int, int]:
     return image, width, height
 
 
-def _lines(words: Sequence[Word]) -> list[list[Word]]:
-    """Group words (in reading order) into text lines: same band, moving right."""
-    lines: list[list[Word]] = []
-    for w in words:
-        if lines:
-            last = lines[-1][-1]
-            overlap = min(last.top + last.height, w.top + w.height) - max(last.top, w.top)
-            if overlap >= 0.5 * min(last.height, w.height) and w.left >= last.left:
-                lines[-1].append(w)
-                continue
-        lines.append([w])
-    return lines
-
-
 def _text_ops(text: PageText, codes: _Codes, sx: float, sy: float, page_h: float) -> list[str]:
     """Invisible text (render mode 3): each line one font size, each word stretched (Tz)
     to its box; a space after each word but the last keeps words apart when extracted."""
     ops = ["BT", "3 Tr"]
-    for line in _lines([w for w in text.words if w.text.strip()]):
+    for line in group_lines([w for w in text.words if w.text.strip()]):
         top = min(w.top for w in line)
         bottom = max(w.top + w.height for w in line)
         size = max((bottom - top) * sy, 1.0)
