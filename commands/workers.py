@@ -115,10 +115,12 @@ def worker(ctx, queues, burst, name, maintenance_interval, verbose):
             "pages itself"
         )
     names = parse_queues(queues)
+    reader = ""
     if OCR_QUEUE in names:
-        from kho.ocr.tesseract import check_tesseract
+        from kho.ocr.tesseract import check_tesseract, engine_name
 
         check_tesseract(settings.ocr.lang)
+        reader = f"; OCR {engine_name(settings.ocr.engine)}"
     conn = _redis(settings)
     level = logging.DEBUG if verbose else logging.INFO
     _log_to_stderr(level)
@@ -128,7 +130,7 @@ def worker(ctx, queues, burst, name, maintenance_interval, verbose):
     )
     err.print(
         f"worker {w.name} on {socket.gethostname()} (pid {os.getpid()}): queues "
-        f"{', '.join(names)}; catalog {kctx.catalog.safe_url}; index {settings.backend}"
+        f"{', '.join(names)}; catalog {kctx.catalog.safe_url}; index {settings.backend}{reader}"
     )
     try:
         w.work(burst=burst, with_scheduler=True, logging_level=logging.getLevelName(level))

@@ -44,6 +44,11 @@ class OcrOptions:
     sharpen: bool = True  # unsharp mask on gray pages of 150 dpi or more
     crop: bool = True  # OCR only the text area: faster, same text
     review_confidence: float = 60.0  # pages below this mean confidence are flagged
+    engine: str = "auto"  # "library" (tesserocr, in-process) | "cli" (the program) | "auto"
+
+    def __post_init__(self):
+        if self.engine not in ("auto", "library", "cli"):
+            raise ConfigError(f"[ocr] engine must be auto, library or cli, got {self.engine!r}")
 
 
 @dataclass(frozen=True)

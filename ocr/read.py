@@ -35,6 +35,7 @@ def read_image(
         oem=opts.oem,
         timeout=timeout,
         dpi=round(dpi * cleaned.scale),
+        engine=opts.engine,
     )
     view = cleaned.view_image
     words = text.words

@@ -1,5 +1,16 @@
-"""The tesseract wrapper: one process per page image, words with boxes and confidences.
+"""The tesseract wrapper: a page image in, words with boxes and confidences out.
 
+Two ways to run the same tesseract recognition, chosen by `OcrOptions.engine`:
+
+- "library": tesseract's C++ API in this process (tesserocr). The language models load once
+  per process, not once per page, and a forked rq work horse inherits them loaded: a page
+  costs about half of what the program costs (bench/pipeline_bench.py prints both).
+- "cli": the `tesseract` program through pytesseract, one process per page (the image goes
+  through an uncompressed TIFF file). Always available where tesseract-ocr is installed.
+
+"auto" (the default) uses the library when tesserocr imports, else the program. Both return
+tesseract's TSV, read by the one `parse_tsv`. The program also serves what runs rarely:
+orientation detection (OSD) for pages that do not look upright, and the version check.
 Tesseract runs single-threaded (`OMP_THREAD_LIMIT=1`): kho runs one tesseract per core,
 which is faster overall than one process using every core through OpenMP.
 """
@@ -14,14 +25,14 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytesseract
 
-from ..core.errors import LimitExceededError, MissingDependencyError, OcrError
+from ..core.errors import ConfigError, LimitExceededError, MissingDependencyError, OcrError
 from ..core.types import PageText, Word
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
@@ -29,6 +40,7 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 TIMEOUT_MESSAGE = "Tesseract process timeout"  # what pytesseract raises as RuntimeError
 IMAGE_PREFIX = "kho-ocr-"
 TIFF_UNCOMPRESSED = 1  # libtiff's COMPRESSION_NONE
+ENGINES = ("auto", "library", "cli")
 STALE_AFTER_S = 3600  # tesseract reads its input at start: an hour-old image is an orphan
 
 
@@ -83,7 +95,7 @@ def tessdata_dir() -> Path:
 
 
 @cache
-def _sweep_orphans() -> None:
+def sweep_orphans() -> None:
     """Once per process: delete page images left by workers killed mid-page."""
     cutoff = time.time() - STALE_AFTER_S
     for path in Path(tempfile.gettempdir()).glob(IMAGE_PREFIX + "*"):
@@ -103,7 +115,7 @@ def image_file(img: np.ndarray) -> Iterator[str]:
     """
     if img.dtype != np.uint8 or img.ndim not in (2, 3):
         raise OcrError(f"expected a uint8 gray or BGR image, got {img.dtype} {img.shape}")
-    _sweep_orphans()
+    sweep_orphans()
     fd, path = tempfile.mkstemp(prefix=IMAGE_PREFIX, suffix=".tif")
     os.close(fd)
     try:
@@ -138,14 +150,20 @@ def ocr_image(
     oem: int = 1,
     timeout: float = 300.0,
     dpi: int = 300,
+    engine: str = "auto",
 ) -> PageText:
-    """Read one page image (gray, binary or BGR) with one tesseract call."""
+    """Read one page image (gray, binary or BGR) with tesseract (see the module's engines)."""
     check_tesseract(lang)
-    config = f"--psm {psm} --oem {oem} --dpi {dpi}"
-    try:
-        tsv = run_tesseract(pytesseract.image_to_data, img, timeout, lang=lang, config=config)
-    except pytesseract.TesseractError as err:
-        raise OcrError(f"tesseract failed ({err.status}): {err.message}") from err
+    if img.dtype != np.uint8 or img.ndim not in (2, 3):
+        raise OcrError(f"expected a uint8 gray or BGR image, got {img.dtype} {img.shape}")
+    if resolve_engine(engine) == "library":
+        tsv = _library_tsv(img, lang, psm, oem, timeout, dpi)
+    else:
+        config = f"--psm {psm} --oem {oem} --dpi {dpi}"
+        try:
+            tsv = run_tesseract(pytesseract.image_to_data, img, timeout, lang=lang, config=config)
+        except pytesseract.TesseractError as err:
+            raise OcrError(f"tesseract failed ({err.status}): {err.message}") from err
     text, words = parse_tsv(tsv)
     return PageText(
         text=text,
@@ -156,6 +174,80 @@ def ocr_image(
         source="ocr",
         dpi=dpi,
     )
+
+
+# the library engine ---------------------------------------------------------------------
+
+
+def resolve_engine(engine: str) -> str:
+    """ "library" or "cli": what `engine` ("auto", "library", "cli") means on this machine."""
+    if engine not in ENGINES:
+        raise ConfigError(f"ocr.engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "cli":
+        return "cli"
+    if library_version():
+        return "library"
+    if engine == "library":
+        raise MissingDependencyError(
+            "ocr.engine = 'library' needs tesserocr: pip install tesserocr (or set engine 'cli')"
+        )
+    return "cli"
+
+
+@cache
+def library_version() -> str:
+    """The version of the tesseract library tesserocr carries, or "" if it does not import."""
+    try:
+        import tesserocr
+    except ImportError:
+        return ""
+    return tesserocr.tesseract_version().split()[1]
+
+
+def engine_name(engine: str = "auto") -> str:
+    """What reads pages here, for people: 'tesseract 5.5.4 (library)'."""
+    if resolve_engine(engine) == "library":
+        return f"tesseract {library_version()} (library)"
+    return f"tesseract {pytesseract.get_tesseract_version()} (program)"
+
+
+@lru_cache(maxsize=4)
+def library_api(lang: str, psm: int, oem: int):
+    """This process's tesseract for these settings, models loaded (~80 ms, then reused).
+
+    A forked child inherits it ready; each process then recognises on its own copy.
+    """
+    import tesserocr
+
+    try:
+        return tesserocr.PyTessBaseAPI(path=f"{tessdata_dir()}/", lang=lang, psm=psm, oem=oem)
+    except RuntimeError as err:
+        raise MissingDependencyError(
+            f"tesseract could not load '{lang}' from {tessdata_dir()}: {err}; "
+            "apt-get install the tesseract-ocr-<lang> packages"
+        ) from err
+
+
+def _library_tsv(img: np.ndarray, lang: str, psm: int, oem: int, timeout: float, dpi: int):
+    api = library_api(lang, psm, oem)
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    data = np.ascontiguousarray(img)
+    height, width = data.shape[:2]
+    depth = 1 if data.ndim == 2 else 3
+    t0 = time.monotonic()
+    try:
+        api.SetImageBytes(data.tobytes(), width, height, depth, width * depth)
+        api.SetSourceResolution(dpi)
+        if not api.Recognize(timeout=max(1, int(timeout * 1000))):
+            if time.monotonic() - t0 >= 0.9 * timeout:
+                raise LimitExceededError(
+                    f"OCR took longer than {timeout:g} s on this page; raise limits.page_timeout_s"
+                )
+            raise OcrError("tesseract could not recognise this page image")
+        return api.GetTSVText(0)
+    finally:
+        api.Clear()  # the page's image and results; the models stay
 
 
 def page_confidence(words: Sequence[Word]) -> float:
@@ -176,7 +268,7 @@ def parse_tsv(tsv: str) -> tuple[str, list[Word]]:
     out: list[str] = []
     line: list[str] = []
     last_line = last_block = None
-    for row in tsv.splitlines()[1:]:
+    for row in tsv.splitlines():  # the program's first line is a header: not level 5
         cols = row.split("\t")
         if len(cols) < 12 or cols[0] != "5":  # level 5: a word
             continue

@@ -335,6 +335,17 @@ def test_elasticsearch_stopped_during_a_batch(cluster, scans):
         listed = cluster.kho("failed", "list", "--batch", "b").stdout
         assert "Elasticsearch is unavailable" in listed and "retry" in listed
         assert cluster.counts(batch_id).pages_done >= 1  # reading goes on meanwhile
+        # what an operator sees of the live batch: unfinished, a retry scheduled, the worker
+        st = json.loads(cluster.kho("status", "--batch", "b", "--json").stdout)
+        (batch,) = st["batches"]
+        assert not batch["finished"] and batch["pages_done"] >= 1
+        assert batch["docs_indexed"] < batch["docs_total"]
+        queues = {q["name"]: q for q in st["queues"]}
+        assert queues[INDEX_QUEUE]["scheduled"] >= 1
+        assert [w["name"] for w in st["workers"]] == ["w"]
+        assert any(f["retry_at"] and not f["final"] for f in st["failures"])
+        table = cluster.kho("status", "--batch", "b").stdout
+        assert "b" in table and "kho-index" in table and "w" in table
     finally:
         services("up", "elasticsearch")
     cluster.wait_done(batch_id)

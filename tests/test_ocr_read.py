@@ -13,7 +13,7 @@ import pytesseract
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from kho.core.errors import LimitExceededError, MissingDependencyError
+from kho.core.errors import ConfigError, LimitExceededError, MissingDependencyError
 from kho.core.settings import OcrOptions
 from kho.core.types import Word
 from kho.ocr import tesseract
@@ -135,18 +135,61 @@ def test_page_on_its_side_is_turned_upright(damaged):
     assert cer(text.text) < 0.05
 
 
-def test_ocr_image_reads_colour_and_gray_alike():
+ENGINES = ("library", "cli")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_ocr_image_reads_colour_and_gray_alike(engine):
     page = render(PARAGRAPH[:3], height=400)
-    gray = ocr_image(page)
-    colour = ocr_image(cv2.cvtColor(page, cv2.COLOR_GRAY2BGR))
+    gray = ocr_image(page, engine=engine)
+    colour = ocr_image(cv2.cvtColor(page, cv2.COLOR_GRAY2BGR), engine=engine)
     assert gray.text == colour.text
     assert cer(gray.text, " ".join(PARAGRAPH[:3])) < 0.02
     assert all(0 <= w.conf <= 100 for w in gray.words)
 
 
-def test_ocr_timeout_is_a_limit_with_advice():
+def test_both_engines_read_the_same_words_in_the_same_boxes():
+    page = render(PARAGRAPH)
+    lib, cli = (ocr_image(page, engine=e) for e in ENGINES)
+    assert cer(lib.text) < 0.02 and cer(cli.text) < 0.02
+    assert lib.text.splitlines() == cli.text.splitlines()
+    assert [(w.text, w.left, w.top, w.width, w.height) for w in lib.words] == [
+        (w.text, w.left, w.top, w.width, w.height) for w in cli.words
+    ]
+    assert abs(lib.confidence - cli.confidence) < 2
+
+
+def test_library_engine_is_chosen_by_auto_and_named():
+    assert tesseract.resolve_engine("auto") == "library"  # tesserocr is a dependency
+    assert tesseract.resolve_engine("cli") == "cli"
+    assert "(library)" in tesseract.engine_name("auto")
+    assert "(program)" in tesseract.engine_name("cli")
+    with pytest.raises(ConfigError, match="engine"):
+        OcrOptions(engine="gpu")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_ocr_timeout_is_a_limit_with_advice(engine):
     with pytest.raises(LimitExceededError, match="page_timeout_s"):
-        ocr_image(render(PARAGRAPH), timeout=0.01)
+        ocr_image(render(PARAGRAPH), timeout=0.01, engine=engine)
+
+
+def test_library_engine_keeps_working_in_a_forked_child():
+    # rq forks a work horse per job from a worker that loaded the models once
+    page = render(PARAGRAPH[:2], height=300)
+    parent = ocr_image(page, engine="library").text
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: read with the inherited engine, report, leave at once
+        try:
+            os.write(write, ocr_image(page, engine="library").text.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as f:
+        child = f.read().decode()
+    os.waitpid(pid, 0)
+    assert child == parent and "Đảng ủy" in child
 
 
 def test_check_tesseract_reports_version_and_missing_language():
@@ -166,7 +209,7 @@ def test_page_images_are_removed_even_when_a_worker_was_killed(tmp_path, monkeyp
     recent.write_bytes(b"P5 1 1 255 x")
     old = time.time() - 2 * tesseract.STALE_AFTER_S
     os.utime(orphan, (old, old))
-    tesseract._sweep_orphans.__wrapped__()  # the once-per-process sweep, run again
+    tesseract.sweep_orphans.__wrapped__()  # the once-per-process sweep, run again
     assert not orphan.exists() and recent.exists()
 
 

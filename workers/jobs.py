@@ -14,6 +14,8 @@ rebuilds the queues from the catalog after Redis lost them (`kho resume`).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import os
 import time
@@ -28,7 +30,7 @@ from rq.timeouts import JobTimeoutException
 from rq.worker import Worker
 
 from kho.core import catalog as cat
-from kho.core.errors import ServiceError
+from kho.core.errors import MissingDependencyError, ServiceError
 from kho.core.settings import Settings, load_settings
 
 from . import pipeline
@@ -104,6 +106,20 @@ def warm_up() -> Context:
         f"kho.index.{backend}",
     ):
         importlib.import_module(module)
+    from kho.classify.model import classify_document
+    from kho.ocr.tesseract import library_api, resolve_engine, sweep_orphans, tessdata_dir
+
+    classify_document("", ctx.taxonomy, ctx.classifier)  # compiles the keyword rules
+    opts = ctx.settings.ocr
+    with contextlib.suppress(MissingDependencyError):  # an index-only host may lack tesseract
+        tessdata_dir()
+        if resolve_engine(opts.engine) == "library":  # models loaded once, not per horse
+            library_api(opts.lang, opts.psm, opts.oem)
+    sweep_orphans()
+    # what the parent built stays untouched in every horse: without this the horse's first
+    # garbage collection walks (and so copies) every object the parent made
+    gc.collect()
+    gc.freeze()
     return ctx
 
 
