@@ -236,6 +236,61 @@ def test_retries_run_out_into_a_failure_for_good(env, scans, elastic, monkeypatc
     assert failed.count == 0
 
 
+def dead_pid() -> int:
+    import subprocess
+
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize("started", [True, False])
+def test_job_of_a_worker_killed_on_this_host_is_requeued(env, started):
+    # killed after taking the job off the queue: with its work horse running (started), or
+    # before the horse marked it started (rq has registered the execution, status queued)
+    from rq import Worker
+    from rq.executions import prepare_execution
+
+    q = Queue(OCR_QUEUE, connection=env)
+    q.enqueue(time.time, job_id="page-abc-1", retry=queue.retry_policy())
+    ghost = Worker([q], connection=env, name="ghost")
+    ghost.register_birth()
+    job, _ = Queue.dequeue_any([q], None, connection=env)
+    prepare_execution(ghost, job)
+    if started:
+        with env.pipeline() as pipe:
+            job.prepare_for_execution("ghost", pipe)
+            pipe.execute()
+    env.hset(ghost.key, "pid", dead_pid())  # the worker is gone; its key has not expired
+    assert q.count == 0 and job.id in q.started_job_registry
+    seen: list[str] = []
+    assert queue.reap_abandoned(env, [OCR_QUEUE], lambda j, why: seen.append(why)) == 1
+    assert seen == [
+        f"abandoned: worker ghost (pid {int(env.hget(ghost.key, 'pid'))}) died "
+        "while running this job"
+    ]
+    assert q.job_ids == [job.id] and job.id not in q.started_job_registry
+    again = Job.fetch(job.id, connection=env)
+    assert again.get_status() == JobStatus.QUEUED
+    assert again.retries_left == len(queue.RETRY_INTERVALS_S) - 1
+    assert queue.reap_abandoned(env, [OCR_QUEUE]) == 0  # nothing left to take back
+    work(env, OCR_QUEUE)
+    assert Job.fetch(job.id, connection=env).get_status() == JobStatus.FINISHED
+
+
+def test_resume_takes_back_a_job_lost_between_dequeue_and_start(env):
+    # a worker popped the job and died before registering it: "queued", yet in no queue
+    def enqueue() -> bool:
+        return queue.enqueue_unique(env, OCR_QUEUE, time.time, (), "page-abc-2", 60)
+
+    assert enqueue()
+    assert not enqueue()  # waiting in its queue: not doubled
+    env.lrem(Queue(OCR_QUEUE, connection=env).key, 0, "page-abc-2")
+    assert Job.fetch("page-abc-2", connection=env).get_status() == JobStatus.QUEUED
+    assert enqueue()  # lost: enqueued again
+    assert Queue(OCR_QUEUE, connection=env).job_ids == ["page-abc-2"]
+
+
 def test_worker_needs_redis(tmp_path):
     proc = run_kho("worker", "--burst", home=tmp_path, check=5)
     assert "KHO_REDIS_URL" in proc.stderr

@@ -10,7 +10,9 @@ its job "started" for ever; rq notices only after the job's heartbeat lease runs
 then schedules the retry through the scheduler, whose lock the dead worker may also hold.
 `reap_abandoned` finds such jobs at once when the dead worker ran on this host (its pid is
 gone) or its Redis key expired, and puts them back at the front of their queue (using up
-one retry, so a page that kills every worker ends as a failure instead of looping).
+one retry, so a page that kills every worker ends as a failure instead of looping). That
+includes a job the worker had dequeued but not yet handed to a work horse (still "queued"
+in rq's eyes, though in no queue): rq itself would only fail it after a minute.
 """
 
 from __future__ import annotations
@@ -124,9 +126,9 @@ def enqueue_unique(
     except NoSuchJobError:
         old = None
     if old is not None:
-        if old.get_status(refresh=False) in ACTIVE:
+        if old.get_status(refresh=False) in ACTIVE and not _lost(conn, queue, old):
             return False
-        old.delete()  # the finished or failed run's record, and its registry entries
+        old.delete()  # the finished, failed or lost run's record, and its registry entries
     try:
         Queue(queue, connection=conn).enqueue_call(
             func,
@@ -143,6 +145,19 @@ def enqueue_unique(
     except DuplicateJobError:
         return False
     return True
+
+
+def _lost(conn: Redis, queue: str, job: Job) -> bool:
+    """A job rq calls queued that is in no queue and not running: its worker took it off the
+    queue and died before registering it anywhere. Nothing else would ever run it."""
+    if job.get_status(refresh=False) != JobStatus.QUEUED:
+        return False
+    q = Queue(queue, connection=conn)
+    return (
+        conn.lpos(q.key, job.id) is None
+        and conn.lpos(q.intermediate_queue_key, job.id) is None
+        and job.id not in q.started_job_registry
+    )
 
 
 def _pid_alive(pid: int) -> bool:
@@ -200,12 +215,20 @@ def reap_abandoned(
                 job = Job.fetch(job_id, connection=conn)
             except NoSuchJobError:
                 continue
-            if job.get_status() != JobStatus.STARTED:
-                continue
+            status = job.get_status()
+            # QUEUED here: the worker took it off the queue and died before its work horse
+            # marked it started (rq registers the execution first): requeue it all the same
+            if status == JobStatus.QUEUED and conn.lpos(queue.key, job_id) is not None:
+                continue  # already back in its queue
+            if status not in (JobStatus.STARTED, JobStatus.QUEUED):
+                continue  # finished, failed or scheduled meanwhile
             reason = f"abandoned: {why} while running this job"
             log.warning("job %s %s", job_id, reason)
             if on_abandoned is not None:
                 on_abandoned(job, reason)
+            # a worker on one queue keeps the job in rq's intermediate list until its horse
+            # starts it; left there, rq would fail the requeued job a minute later as stuck
+            conn.lrem(queue.intermediate_queue_key, 0, job_id)
             with conn.pipeline() as pipe:
                 if job.retries_left:
                     job.retries_left -= 1
