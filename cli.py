@@ -207,7 +207,11 @@ def search(
         date_to=date_to,
         facets=("category", "doc_type", "unit", "level") if facets else (),
     )
-    result = _context(ctx).index.search(q, principal)
+    kctx = _context(ctx)
+    result = kctx.index.search(q, principal)
+    from kho.index.guard import audit
+
+    audit(kctx.catalog, principal, "search", cli_door(), **search_detail(q, result))
     if as_json:
         click.echo(json.dumps([hit_json(h) for h in result.hits], ensure_ascii=False, indent=1))
         return
@@ -238,6 +242,17 @@ def reindex(ctx):
     kctx = _context(ctx)
     pages = rebuild(kctx)
     out.print(f"reindexed {pages} pages into {kctx.settings.backend} index")
+
+
+def search_detail(q, result) -> dict:
+    """What the audit log keeps of a search: the question and which documents it showed."""
+    return {
+        "query": q.text,
+        "filters": {k: list(v) for k, v in q.filters.items()},
+        "dates": [q.date_from or "", q.date_to or ""],
+        "total": result.total,
+        "shown": sorted({h.doc_id for h in result.hits}),
+    }
 
 
 def hit_json(h) -> dict:
@@ -272,19 +287,26 @@ def render_snippet(snippet: str) -> str:
 
 
 # show / export -----------------------------------------------------------------------------
-def _visible_document(ctx, doc_id: str, as_name: str | None):
-    from kho.index.guard import require_visible
+def cli_door() -> dict:
+    """How a CLI reader came, for the audit log: the OS account behind the principal."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = ""
+    return {"via": "cli", "os_user": user}
+
+
+def _visible_document(ctx, doc_id: str, as_name: str | None, action: str, **detail):
+    """The document if the principal may see it (audited as `action`), else NotFoundError
+    (audited as denied)."""
+    from kho.index.guard import audit, visible_document
 
     kctx = _context(ctx)
-    matches = kctx.catalog.find_documents(doc_id)
-    if len(matches) != 1:
-        raise NotFoundError(
-            f"no document {doc_id}"
-            if not matches
-            else f"{doc_id} is ambiguous: give more characters"
-        )
-    doc = matches[0]
-    require_visible(kctx.index, doc.id, principal_for(_settings(ctx), as_name))
+    principal = principal_for(_settings(ctx), as_name)
+    doc = visible_document(kctx.catalog, kctx.index, doc_id, principal, cli_door())
+    audit(kctx.catalog, principal, action, cli_door(), doc_id=doc.id, **detail)
     return kctx, doc
 
 
@@ -295,7 +317,7 @@ def _visible_document(ctx, doc_id: str, as_name: str | None):
 @click.pass_context
 def show(ctx, doc_id, with_text, as_name):
     """A document's record: file, category, level, pages and their confidence."""
-    kctx, doc = _visible_document(ctx, doc_id, as_name)
+    kctx, doc = _visible_document(ctx, doc_id, as_name, "view", text=with_text)
     table = Table(show_header=False, box=None)
     for k, v in [
         ("id", doc.id),
@@ -345,7 +367,7 @@ def export(ctx, doc_id, fmt, out_path, as_name):
     """Write a document as a searchable PDF, plain text, or JSON (text, words, metadata)."""
     from kho.core.storage import atomic_write_bytes
 
-    kctx, doc = _visible_document(ctx, doc_id, as_name)
+    kctx, doc = _visible_document(ctx, doc_id, as_name, "export", format=fmt)
     pages = [p for p in kctx.catalog.pages(doc.id) if p.status == "done"]
     if fmt == "pdf":
         pdf = kctx.storage.searchable_pdf(doc.id)
@@ -379,13 +401,15 @@ def export(ctx, doc_id, fmt, out_path, as_name):
 
 def _register_commands() -> None:
     """Command groups that live beside this file, one module per area."""
+    from kho.commands.audit import audit_log
     from kho.commands.classify import classify_group, review_group
     from kho.commands.ocr import ocr, reocr
+    from kho.commands.web import web_group
     from kho.commands.workers import failed, metrics, resume, status, worker
 
     main.add_command(classify_group)
     main.add_command(review_group)
-    for command in (ocr, reocr, worker, resume, failed, metrics, status):
+    for command in (ocr, reocr, worker, resume, failed, metrics, status, audit_log, web_group):
         main.add_command(command)
 
 

@@ -137,9 +137,14 @@ class Page(Base):
 
 
 class AuditEntry(Base):
-    """What an operator did to the catalog by hand (retry, purge), for the record."""
+    """For the record: what an operator did by hand (retry, purge) and every read of the
+    archive (search, view, page, file, export) or refusal (denied), by whom."""
 
     __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_actor_at", "actor", "at"),
+        Index("ix_audit_log_action_at", "action", "at"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(DateTime, default=now, index=True)
     actor: Mapped[str] = mapped_column(String(100), default="")
@@ -254,9 +259,24 @@ class Catalog:
         """In a forked child: drop the parent's pooled connections without closing them."""
         self.engine.dispose(close=False)
 
-    def audit_log(self, limit: int = 50) -> list[AuditEntry]:
+    def audit_log(
+        self, limit: int = 50, actor: str = "", action: str = "", before_id: int | None = None
+    ) -> list[AuditEntry]:
+        """Newest first; `before_id` pages on from the last entry of the previous page."""
+        q = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+        if actor:
+            q = q.where(AuditEntry.actor == actor)
+        if action:
+            q = q.where(AuditEntry.action == action)
+        if before_id is not None:
+            q = q.where(AuditEntry.id < before_id)
         with self.session() as s:
-            return list(s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)))
+            return list(s.scalars(q))
+
+    def record_access(self, actor: str, action: str, **detail) -> None:
+        """One line of the access audit: who read what (or was refused), through which door."""
+        with self.session() as s:
+            s.add(AuditEntry(actor=actor, action=action, detail=detail))
 
     # batches -----------------------------------------------------------------------------
     def open_batch(

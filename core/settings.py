@@ -52,6 +52,28 @@ class OcrOptions:
 
 
 @dataclass(frozen=True)
+class WebOptions:
+    """`kho web`: who is reading is decided here, never by the browser.
+
+    auth "password": a login form checked against `password` hashes under [principals.NAME]
+    (`kho web passwd` makes one); "header": an authenticating proxy in front sets
+    `user_header` to the principal's name (the port must then be reachable only by it);
+    "none": everyone is the default principal, allowed on a loopback address only;
+    "" (default): "password" if any principal has one, else "none".
+    """
+
+    auth: str = ""
+    user_header: str = "X-Remote-User"
+    secret_key: str = ""  # signs session cookies; default: a random key kept in home/web.key
+    secure_cookies: bool = False  # set when served over HTTPS (it should be, past loopback)
+    session_hours: float = 8.0
+
+    def __post_init__(self):
+        if self.auth not in ("", "password", "header", "none"):
+            raise ConfigError(f"[web] auth must be password, header or none, got {self.auth!r}")
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path = DEFAULT_HOME
     database_url: str = ""  # default: sqlite under home
@@ -65,6 +87,9 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     ocr: OcrOptions = field(default_factory=OcrOptions)
     principals: dict[str, Principal] = field(default_factory=dict)
+    web: WebOptions = field(default_factory=WebOptions)
+    passwords: dict[str, str] = field(default_factory=dict, repr=False)  # name -> hash
+    operators: frozenset[str] = frozenset()  # principals who may see queues and the audit log
 
     @property
     def catalog_url(self) -> str:
@@ -133,8 +158,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             raise ConfigError(f"cannot read config {path}: {err}") from err
     elif env.get("KHO_CONFIG"):
         raise ConfigError(f"config file {path} does not exist (KHO_CONFIG)")
-    top = {k: v for k, v in data.items() if k not in ("limits", "ocr", "principals")}
-    known = {f.name for f in fields(Settings)}
+    top = {k: v for k, v in data.items() if k not in ("limits", "ocr", "principals", "web")}
+    known = {f.name for f in fields(Settings)} - {"passwords", "operators"}
     unknown = set(top) - known
     if unknown:
         raise ConfigError(f"unknown keys in {path}: {', '.join(sorted(unknown))}")
@@ -143,6 +168,15 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         limits=_sub(Limits, data.get("limits", {}), "limits"),
         ocr=_sub(OcrOptions, data.get("ocr", {}), "ocr"),
         principals=_principals(data.get("principals", {})),
+        web=_sub(WebOptions, data.get("web", {}), "web"),
+        passwords={
+            n: str(p["password"])
+            for n, p in data.get("principals", {}).items()
+            if p.get("password")
+        },
+        operators=frozenset(
+            n for n, p in data.get("principals", {}).items() if p.get("operator") is True
+        ),
     )
     overrides = {}
     for var, (name, conv) in _ENV.items():

@@ -1,4 +1,8 @@
-"""Read paths outside search (show, export, page images) ask here before touching a file."""
+"""Read paths outside search (show, export, page images) ask here before touching a file.
+
+Every door (CLI, web) records what it served in the catalog's audit log through `audit`,
+and a refusal as "denied": who tried to read what is kept as well as who read it.
+"""
 
 from __future__ import annotations
 
@@ -14,3 +18,30 @@ def require_visible(index, doc_id: str, principal: Principal) -> None:
     access = index.document_access(doc_id)
     if access is None or not can_see(principal, access):
         raise NotFoundError(f"no document {doc_id[:12]} (or you may not see it)")
+
+
+def visible_document(catalog, index, doc_id: str, principal: Principal, door: dict):
+    """The catalog record of the document `doc_id` (a full id or a unique prefix of 6+
+    characters) if the principal may see it; else NotFoundError, recorded as denied."""
+    doc_id = doc_id.strip().lower()
+    matches = catalog.find_documents(doc_id, limit=10) if len(doc_id) >= 6 else []
+    visible = []
+    for doc in matches:
+        try:
+            require_visible(index, doc.id, principal)
+        except NotFoundError:
+            continue
+        visible.append(doc)
+    if len(visible) != 1:
+        audit(catalog, principal, "denied", door, doc_id=doc_id)
+        raise NotFoundError(
+            f"no document {doc_id} (or you may not see it)"
+            if not visible
+            else f"{doc_id} is ambiguous: give more characters"
+        )
+    return visible[0]
+
+
+def audit(catalog, principal: Principal, action: str, door: dict, **detail) -> None:
+    """One audit line: `door` says how the reader came (via cli/web, OS user, address)."""
+    catalog.record_access(principal.name, action, **door, **detail)

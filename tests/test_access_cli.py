@@ -115,6 +115,20 @@ def test_hidden_documents_are_not_found_by_any_door(archive):
         proc = run_kho(*args, home=home, env=env, check=3)
         assert "no document" in proc.stderr
     assert not (home / "x.txt").exists()
+    # the audit trail: who searched, read and was refused what, through the CLI
+    out = run_kho("audit", "--json", "--limit", "100", home=home, env=env).stdout
+    rows = [json.loads(line) for line in out.splitlines()]
+    seen = [(r["actor"], r["action"], r["detail"].get("doc_id")) for r in reversed(rows)]
+    assert seen[-4:] == [
+        ("f9", "view", doc),
+        ("clerk", "denied", doc),
+        ("qk9", "denied", doc),
+        ("clerk", "denied", doc),
+    ]
+    search = next(r for r in rows if r["action"] == "search")
+    assert search["actor"] == "f9" and search["detail"]["query"] == "Sư đoàn 9"
+    assert search["detail"]["shown"] == [doc] and search["detail"]["via"] == "cli"
+    assert all(r["detail"]["os_user"] for r in rows)
 
 
 def test_reindex_gives_the_same_answers(archive):

@@ -1,0 +1,306 @@
+"""The web pages through Flask's test client on a real archive (ingested by the real CLI):
+who may log in, what each principal sees on every door, operators' pages, the audit trail."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from kho.core.errors import ConfigError
+from kho.core.settings import load_settings
+from kho.synth.pages import render_page, write_born_digital_pdf, write_png
+from kho.web.app import create_app
+from kho.web.auth import check_bind, hash_password, verify_password
+
+from .conftest import run_kho
+
+DOCS = {  # file: (text, level, unit)
+    "public.pdf": ("Kế hoạch công tác dân vận năm 2024 của Sư đoàn 9.", 0, "qk7/f9"),
+    "other-region.pdf": ("Kế hoạch công tác dân vận năm 2024 của Quân khu 9.", 0, "qk9"),
+    "secret.png": ("BÁO CÁO MẬT\nCông tác dân vận và bảo vệ nội bộ Quân khu 7.", 2, "qk7"),
+}
+PASSWORDS = {"chief": "chief-pw-1", "clerk": "clerk-pw-1"}
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("web")
+    scans = root / "scans"
+    scans.mkdir()
+    rows = ["file,level,unit"]
+    for name, (text, level, unit) in DOCS.items():
+        if name.endswith(".pdf"):
+            write_born_digital_pdf(scans / name, [text])
+        else:
+            page = render_page(text, height_in=3)
+            write_png(scans / name, page.image, page.dpi)
+        rows.append(f"{name},{level},{unit}")
+    (scans / "kho-manifest.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    config = root / "kho.toml"
+    config.write_text(
+        f"""
+[principals.chief]
+clearance = 2
+units = ["qk7"]
+operator = true
+password = "{hash_password(PASSWORDS["chief"])}"
+
+[principals.clerk]
+clearance = 0
+units = ["qk7/f9"]
+password = "{hash_password(PASSWORDS["clerk"])}"
+""",
+        encoding="utf-8",
+    )
+    home = root / "home"
+    env = {"KHO_CONFIG": str(config)}
+    run_kho("ingest", str(scans), "--batch", "web-batch", "-q", home=home, env=env)
+    out = run_kho("search", "dân vận", "--json", "--as", "chief", home=home, env=env).stdout
+    ids = {h["filename"]: h["doc_id"] for h in json.loads(out)}
+    assert set(ids) == {"public.pdf", "secret.png"}  # chief: qk7 and below, clearance 2
+    out = run_kho("search", "Quân khu 9", "--json", home=home, env=env).stdout
+    ids["other-region.pdf"] = json.loads(out)[0]["doc_id"]  # the default principal: local
+    return {"home": home, "env": env, "ids": ids, "config": config}
+
+
+def settings_for(archive, **web) -> object:
+    env = {"KHO_HOME": str(archive["home"]), **archive["env"]}
+    s = load_settings(env)
+    if web:
+        from dataclasses import replace
+
+        s = replace(s, web=replace(s.web, **web))
+    return s
+
+
+@pytest.fixture(scope="module")
+def app(archive):
+    app = create_app(settings_for(archive))
+    app.config["TESTING"] = True
+    return app
+
+
+def csrf_of(client) -> str:
+    page = client.get("/login").get_data(as_text=True)
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+def login(app, name: str, password: str | None = None):
+    client = app.test_client()
+    token = csrf_of(client)
+    resp = client.post(
+        "/login",
+        data={"name": name, "password": password or PASSWORDS[name], "csrf": token, "next": "/"},
+    )
+    assert resp.status_code == 302 and resp.headers["Location"] == "/", resp.get_data(as_text=True)
+    return client
+
+
+def hits(client, query: str) -> set[str]:
+    resp = client.get("/api/search", query_string={"q": query})
+    assert resp.status_code == 200
+    return {h["filename"] for h in resp.get_json()["hits"]}
+
+
+def test_nothing_is_served_before_login(app, archive):
+    client = app.test_client()
+    resp = client.get("/?q=dan+van")
+    assert resp.status_code == 302 and resp.headers["Location"].startswith("/login")
+    doc = archive["ids"]["public.pdf"]
+    for path in ("/api/search?q=dan", "/api/status"):
+        assert client.get(path).status_code == 401
+    for path in (f"/doc/{doc}", f"/doc/{doc}/pdf", "/status", "/audit"):
+        assert client.get(path).status_code == 302
+    assert client.get("/health").get_json() == {"ok": True}
+
+
+def test_wrong_password_is_refused_and_recorded(app, archive):
+    client = app.test_client()
+    token = csrf_of(client)
+    resp = client.post("/login", data={"name": "clerk", "password": "nope", "csrf": token})
+    assert resp.status_code == 200 and "Sai tên đăng nhập" in resp.get_data(as_text=True)
+    resp = client.post("/login", data={"name": "ghost", "password": "x", "csrf": token})
+    assert "Sai tên đăng nhập" in resp.get_data(as_text=True)
+    assert client.get("/?q=dan").status_code == 302  # still not logged in
+    no_csrf = client.post("/login", data={"name": "clerk", "password": PASSWORDS["clerk"]})
+    assert no_csrf.status_code == 400
+    out = run_kho("audit", "--action", "login-failed", "--json", home=archive["home"])
+    actors = [json.loads(line)["actor"] for line in out.stdout.splitlines()]
+    assert {"clerk", "ghost"} <= set(actors)
+
+
+def test_each_principal_sees_only_its_documents_on_every_door(app, archive):
+    ids = archive["ids"]
+    clerk, chief = login(app, "clerk"), login(app, "chief")
+    assert hits(clerk, "dan van") == {"public.pdf"}  # typed without diacritics
+    assert hits(chief, "dân vận") == {"public.pdf", "secret.png"}
+    page = clerk.get("/", query_string={"q": "dân vận"}).get_data(as_text=True)
+    assert "1 trang phù hợp" in page and "<mark>" in page
+    assert "Tối mật" not in page and "qk9" not in page  # nothing hidden leaks via facets
+    facets = clerk.get("/api/search", query_string={"q": "dân vận"}).get_json()["facets"]
+    assert dict(facets["level"]) == {"0": 1}
+    secret, other = ids["secret.png"], ids["other-region.pdf"]
+    for path in (
+        f"/doc/{secret}",
+        f"/doc/{secret}/page/1.jpg",
+        f"/doc/{secret}/pdf",
+        f"/doc/{secret[:12]}",
+        f"/doc/{other}",
+        "/doc/0000000000000000",
+    ):
+        resp = clerk.get(path)
+        assert resp.status_code == 404, path
+        assert secret not in resp.get_data(as_text=True)
+    doc = chief.get(f"/doc/{secret[:12]}")
+    assert doc.status_code == 200
+    text = doc.get_data(as_text=True)
+    assert "Tối mật" in text and "Công tác dân vận" in text
+    image = chief.get(f"/doc/{secret}/page/1.jpg")
+    assert image.status_code == 200 and image.data[:3] == b"\xff\xd8\xff"
+    pdf = chief.get(f"/doc/{secret}/pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    assert "attachment" in pdf.headers["Content-Disposition"]
+    assert chief.get(f"/doc/{other}").status_code == 404  # qk9 is not under qk7
+
+
+def test_operators_pages_and_the_audit_trail(app, archive):
+    clerk, chief = login(app, "clerk"), login(app, "chief")
+    secret = archive["ids"]["secret.png"]
+    clerk.get(f"/doc/{secret}")  # refused, and recorded
+    for path in ("/status", "/api/status", "/audit"):
+        assert clerk.get(path).status_code == 403
+    status = chief.get("/status")
+    assert status.status_code == 200
+    body = status.get_data(as_text=True)
+    assert "web-batch" in body and "<progress" in body
+    st = chief.get("/api/status").get_json()
+    (batch,) = [b for b in st["batches"] if b["name"] == "web-batch"]
+    assert batch["finished"] and batch["pages_done"] == 3 and batch["docs_indexed"] == 3
+    audit = chief.get("/audit", query_string={"actor": "clerk", "action": "denied"})
+    assert secret[:16] in audit.get_data(as_text=True)
+    out = run_kho("audit", "--actor", "clerk", "--json", "--limit", "500", home=archive["home"])
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    denied = [r for r in rows if r["action"] == "denied"]
+    assert any(r["detail"]["doc_id"] == secret and r["detail"]["via"] == "web" for r in denied)
+    assert all(r["detail"].get("client") == "127.0.0.1" for r in rows)
+    searches = [r for r in rows if r["action"] == "search"]
+    assert searches and all(secret not in r["detail"]["shown"] for r in searches)
+
+
+def test_session_expires_and_logout_needs_the_form_token(app):
+    client = login(app, "clerk")
+    assert client.post("/logout").status_code == 400  # no token: a forged form
+    assert client.get("/?q=dan").status_code == 200
+    with client.session_transaction() as s:
+        s["since"] = time.time() - 9 * 3600  # past session_hours (8)
+    assert client.get("/?q=dan").status_code == 302
+    client = login(app, "clerk")
+    page = client.get("/").get_data(as_text=True)
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    assert client.post("/logout", data={"csrf": token}).status_code == 302
+    assert client.get("/?q=dan").status_code == 302
+
+
+def test_pages_carry_security_headers(app):
+    resp = login(app, "clerk").get("/?q=dan")
+    assert "default-src 'self'" in resp.headers["Content-Security-Policy"]
+    assert resp.headers["X-Frame-Options"] == "DENY"
+    assert resp.headers["Cache-Control"] == "no-store"
+    cookie = resp.headers.get("Set-Cookie", "") or ""
+    assert "kho_session" not in cookie or "HttpOnly" in cookie
+
+
+def test_query_text_is_escaped(app):
+    page = login(app, "clerk").get("/", query_string={"q": "<script>alert(1)</script> dân"})
+    body = page.get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in body and "&lt;script&gt;" in body
+
+
+def test_header_mode_takes_the_proxys_principal(archive):
+    app = create_app(settings_for(archive, auth="header"))
+    client = app.test_client()
+    assert client.get("/api/search?q=dan+van").status_code == 401
+    assert client.get("/api/search?q=dan", headers={"X-Remote-User": "nobody"}).status_code == 401
+    resp = client.get("/api/search?q=dan+van", headers={"X-Remote-User": "clerk"})
+    assert {h["filename"] for h in resp.get_json()["hits"]} == {"public.pdf"}
+    assert client.get("/status", headers={"X-Remote-User": "clerk"}).status_code == 403
+    assert client.get("/status", headers={"X-Remote-User": "chief"}).status_code == 200
+
+
+def test_no_auth_only_on_loopback(archive, tmp_path):
+    s = load_settings({"KHO_HOME": str(tmp_path)})  # no principals, no passwords
+    check_bind(s, "127.0.0.1")
+    check_bind(s, "::1")
+    with pytest.raises(ConfigError, match="needs \\[web\\] auth"):
+        check_bind(s, "0.0.0.0")
+    check_bind(settings_for(archive), "0.0.0.0")  # passwords configured: allowed
+
+
+def test_password_hashes():
+    stored = hash_password("mật khẩu")
+    assert stored.startswith("scrypt$") and "mật" not in stored
+    assert verify_password("mật khẩu", stored) and not verify_password("mat khau", stored)
+    assert not verify_password("x", "garbage") and hash_password("a") != hash_password("a")
+    out = subprocess.run(
+        [sys.executable, "-m", "kho", "web", "passwd", "clerk", "--password-stdin"],
+        input="s3cret\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = out.splitlines()[-1]
+    assert line.startswith('password = "scrypt$')
+    assert verify_password("s3cret", line.split('"')[1])
+
+
+@pytest.mark.slow
+def test_kho_web_serve_answers_over_http(archive):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"KHO_HOME": str(archive["home"]), "KHO_CONFIG": str(archive["config"])}
+    import os
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kho", "web", "serve", "--port", str(port)],
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("KHO_")}, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    assert json.load(r) == {"ok": True}
+                break
+            except OSError as err:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError(
+                        proc.stdout.read().decode() if proc.poll() else "slow"
+                    ) from err
+                time.sleep(0.2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as r:
+            assert "Đăng nhập" in r.read().decode()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    refused = subprocess.run(
+        [sys.executable, "-m", "kho", "web", "serve", "--host", "0.0.0.0", "--port", str(port)],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("KHO_")},
+            "KHO_HOME": str(Path(archive["home"]).parent / "empty-home"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 5 and "needs [web] auth" in refused.stderr
