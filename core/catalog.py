@@ -410,6 +410,20 @@ class Catalog:
                 then()
         return True
 
+    def finish_index(self, doc_id: str, reason: str = "") -> bool:
+        """Mark the document indexed, unless a page became unread meanwhile (`kho failed
+        retry` while its index job ran): then it stays registered, and that page's job
+        claims it again when the page is read. Returns whether it was marked."""
+        unread = select(Page.doc_id).where(Page.doc_id == doc_id, Page.status == PENDING)
+        with self.session() as s:
+            res = s.execute(
+                update(Document)
+                .where(Document.id == doc_id, ~unread.exists())
+                .values(status=INDEXED, reason=reason, failed_at=None, retry_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            return res.rowcount == 1
+
     def unclaim_for_index(self, doc_id: str) -> bool:
         """Back from queued to registered while a page is unread again (a retried failure),
         so that page's job claims the document anew when it is read."""

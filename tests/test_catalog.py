@@ -177,6 +177,21 @@ def test_claim_for_index_happens_once_and_only_when_complete(catalog):
     assert not catalog.unclaim_for_index("d1")
 
 
+def test_an_index_job_racing_a_retry_leaves_the_document_to_be_indexed_again(catalog):
+    add_doc(catalog, "b", "d1", 2)
+    catalog.finish_page("d1", 1, OUTCOME)
+    catalog.fail_page("d1", 2, "unreadable")
+    assert catalog.claim_for_index("d1")  # its index job starts with page 1 only
+    catalog.reset_failures()  # meanwhile `kho failed retry`: page 2 is to be read again
+    assert not catalog.finish_index("d1", "page 2: unreadable")  # the job ends: not indexed
+    assert catalog.get_document("d1").status == cat.REGISTERED
+    catalog.finish_page("d1", 2, OUTCOME)
+    assert catalog.claim_for_index("d1")  # page 2's job claims the document again
+    assert catalog.finish_index("d1")
+    doc = catalog.get_document("d1")
+    assert doc.status == cat.INDEXED and doc.reason == "" and doc.failed_at is None
+
+
 def test_racing_workers_claim_each_document_once(url):
     """Two 'workers' (own engines) finish the two pages of each document at the same time."""
     setup = Catalog(url)

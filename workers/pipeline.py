@@ -136,7 +136,9 @@ def process_document(ctx: Context, doc_id: str) -> DocReport:
     doc = ctx.catalog.get_document(doc_id)  # with its category, metadata and level now
     ctx.index.replace_document(doc_id, document_pages(doc, texts))
     reason = "; ".join(f"page {p.page}: {p.reason}" for p in failed)
-    ctx.catalog.set_document(doc_id, status=cat.INDEXED, reason=reason)
+    if not ctx.catalog.finish_index(doc_id, reason):
+        log.info("doc %s: a page is to be read again; indexed again after it", doc_id[:12])
+        return DocReport(doc_id, "waiting")
     log.info(
         "indexed doc %s: %d pages, category %s (%.2f)",
         doc_id[:12],
