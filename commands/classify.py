@@ -192,7 +192,8 @@ def apply_cmd(ctx, batch_name):
 
 @click.group("review")
 def review_group() -> None:
-    """The review queue: documents the classifier was unsure of."""
+    """The review queues: documents the classifier was unsure of (list), pages OCR was
+    unsure of (ocr)."""
 
 
 @review_group.command("list")
@@ -225,6 +226,57 @@ def review_list(ctx, limit, page_no, as_json):
     for d in docs:
         table.add_row(d.id[:12], escape(d.filename), d.category, f"{d.confidence:.2f}")
     out.print(table)
+
+
+@review_group.command("ocr")
+@click.option("--batch", "batch_name", help="Only this batch.")
+@click.option(
+    "--below",
+    type=click.FloatRange(0, 100),
+    default=None,
+    help="Mean word confidence under this (default: [ocr] review_confidence).",
+)
+@click.option("--limit", type=click.IntRange(1, 1000), default=50)
+@click.option("--page", "page_no", type=click.IntRange(1), default=1)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def review_ocr(ctx, batch_name, below, limit, page_no, as_json):
+    """Pages OCR read with low confidence, least confident first: look at them, or re-read
+    them with other settings (kho reocr)."""
+    kctx = _ctx(ctx)
+    below = kctx.settings.ocr.review_confidence if below is None else below
+    batch_id = None
+    if batch_name:
+        batch_id = kctx.catalog.batch_id(batch_name)
+        if batch_id is None:
+            raise NotFoundError(f"no batch named {batch_name!r} (see: kho status)")
+    rows = kctx.catalog.low_confidence_pages(below, batch_id, limit, (page_no - 1) * limit)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "doc_id": p.doc_id,
+                        "page": p.page,
+                        "confidence": p.confidence,
+                        "chars": p.chars,
+                        "filename": name,
+                    }
+                    for p, name in rows
+                ],
+                ensure_ascii=False,
+            )
+        )
+        return
+    table = Table("doc", "page", "confidence", "chars", "file")
+    for p, name in rows:
+        table.add_row(p.doc_id[:12], str(p.page), f"{p.confidence:.1f}", str(p.chars), escape(name))
+    out.print(table)
+    if rows:
+        hint = f"--batch {batch_name} " if batch_name else ""
+        out.print(f"[dim]re-read them: kho reocr {hint}--below {below:g} [--psm 6] [--lang ...][/]")
+    else:
+        out.print(f"no OCR page below confidence {below:g}")
 
 
 def _decide(ctx, doc_id: str, values_of) -> None:

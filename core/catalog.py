@@ -485,6 +485,24 @@ class Catalog:
             BatchFile.batch_id == batch_id, BatchFile.doc_id.is_not(None)
         )
 
+    def low_confidence_pages(
+        self, below: float, batch_id: int | None = None, limit: int = 50, offset: int = 0
+    ) -> list[tuple[Page, str]]:
+        """OCR'd pages read with a mean confidence under `below`, least confident first,
+        with their document's file name: the pages a person should look at (or re-read)."""
+        q = (
+            select(Page, Document.filename)
+            .join(Document, Document.id == Page.doc_id)
+            .where(Page.status == DONE, Page.source == "ocr", Page.confidence < below)
+            .order_by(Page.confidence, Page.doc_id, Page.page)
+            .limit(limit)
+            .offset(offset)
+        )
+        if batch_id is not None:
+            q = q.where(Page.doc_id.in_(self._batch_doc_ids(batch_id)))
+        with self.session() as s:
+            return [(page, name) for page, name in s.execute(q)]
+
     def finish_page(self, doc_id: str, page: int, outcome: PageOutcome) -> bool:
         """Mark a page done; False if another worker already did (nothing changes then)."""
         return self._record_page(doc_id, page, outcome, Page.status != DONE)

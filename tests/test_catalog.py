@@ -192,6 +192,23 @@ def test_an_index_job_racing_a_retry_leaves_the_document_to_be_indexed_again(cat
     assert doc.status == cat.INDEXED and doc.reason == "" and doc.failed_at is None
 
 
+def test_low_confidence_pages_least_confident_first(catalog):
+    from dataclasses import replace
+
+    add_doc(catalog, "b", "d1", 3)
+    add_doc(catalog, "other", "d2", 1)
+    catalog.finish_page("d1", 1, replace(OUTCOME, confidence=41.5))
+    catalog.finish_page("d1", 2, replace(OUTCOME, confidence=88.0))
+    catalog.finish_page("d1", 3, replace(OUTCOME, confidence=12.0, source="text-layer"))
+    catalog.finish_page("d2", 1, replace(OUTCOME, confidence=20.0))
+    got = [(p.doc_id, p.page, name) for p, name in catalog.low_confidence_pages(60.0)]
+    assert got == [("d2", 1, "d2.tif"), ("d1", 1, "d1.tif")]  # text layers are not OCR
+    only_b = catalog.low_confidence_pages(60.0, catalog.batch_id("b"))
+    assert [(p.doc_id, p.page) for p, _ in only_b] == [("d1", 1)]
+    assert [p.doc_id for p, _ in catalog.low_confidence_pages(30.0)] == ["d2"]
+    assert [p.page for p, _ in catalog.low_confidence_pages(60.0, limit=1, offset=1)] == [1]
+
+
 def test_racing_workers_claim_each_document_once(url):
     """Two 'workers' (own engines) finish the two pages of each document at the same time."""
     setup = Catalog(url)

@@ -165,6 +165,24 @@ def test_show_and_unknown_document(archive):
     assert "no document" in missing.stderr
 
 
+def test_ocr_review_lists_ocr_pages_under_the_threshold(archive):
+    home = archive["home"]
+
+    def listed(*args: str) -> list[dict]:
+        return json.loads(run_kho("review", "ocr", "--json", *args, home=home).stdout)
+
+    every = listed("--below", "100", "--batch", "b1")
+    assert len(every) == 4  # the PNG and TIFF pages; the PDF's text layer is not OCR
+    assert [r["confidence"] for r in every] == sorted(r["confidence"] for r in every)
+    assert {r["filename"] for r in every} == {*PAGES, "plan.tif"}
+    assert all(r["confidence"] > 60 for r in every)  # clean generated pages read well
+    assert listed() == []  # under the configured review_confidence (60): none
+    lowest = every[0]["confidence"]
+    assert listed("--below", str(lowest + 0.01)) == every[:1]
+    text = run_kho("review", "ocr", "--below", "100", home=home).stdout
+    assert "kho reocr" in text
+
+
 def test_interrupted_batch_resumes(tmp_path):
     scans = tmp_path / "scans"
     scans.mkdir()

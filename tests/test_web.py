@@ -224,6 +224,21 @@ def test_query_text_is_escaped(app):
     assert "<script>alert(1)</script>" not in body and "&lt;script&gt;" in body
 
 
+def test_document_page_flags_pages_read_with_low_confidence(archive):
+    from dataclasses import replace
+
+    secret = archive["ids"]["secret.png"]
+    headers = {"X-Remote-User": "chief"}
+    s = settings_for(archive, auth="header")
+    for below, flagged in ((0.0, False), (100.0, True)):
+        app = create_app(replace(s, ocr=replace(s.ocr, review_confidence=below)))
+        page = app.test_client().get(f"/doc/{secret}", headers=headers).get_data(as_text=True)
+        assert ("độ tin cậy thấp" in page) is flagged
+    public = archive["ids"]["public.pdf"]
+    page = app.test_client().get(f"/doc/{public}", headers=headers).get_data(as_text=True)
+    assert "lớp văn bản của PDF" in page and "độ tin cậy thấp" not in page
+
+
 def test_header_mode_takes_the_proxys_principal(archive):
     app = create_app(settings_for(archive, auth="header"))
     client = app.test_client()

@@ -214,6 +214,7 @@ def create_app(settings: Settings) -> Flask:
             label=labels.get(doc.category, doc.category),
             has_pdf=c.storage.searchable_pdf(doc.id).exists(),
             images={p.page for p in pages if c.storage.page_image(doc.id, p.page).exists()},
+            review_below=settings.ocr.review_confidence,
         )
 
     @app.get("/doc/<doc_id>/page/<int:page>.jpg")
