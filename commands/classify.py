@@ -280,7 +280,7 @@ def review_ocr(ctx, batch_name, below, limit, page_no, as_json):
 
 
 def _decide(ctx, doc_id: str, values_of) -> None:
-    from kho.workers.pipeline import process_document
+    from kho.workers.reindex import refresh_document
 
     kctx = _ctx(ctx)
     matches = kctx.catalog.find_documents(doc_id)
@@ -288,8 +288,7 @@ def _decide(ctx, doc_id: str, values_of) -> None:
         raise NotFoundError(f"no document {doc_id}" if not matches else f"{doc_id} is ambiguous")
     doc = matches[0]
     kctx.catalog.set_document(doc.id, **values_of(doc))
-    if doc.status == "indexed":
-        process_document(kctx, doc.id)  # the index carries the person's category now
+    refresh_document(kctx, doc.id)  # the index carries the person's category now
     out.print(f"{doc.id[:12]}: {kctx.catalog.get_document(doc.id).category} (reviewed)")
 
 

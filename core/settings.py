@@ -90,6 +90,7 @@ class Settings:
     web: WebOptions = field(default_factory=WebOptions)
     passwords: dict[str, str] = field(default_factory=dict, repr=False)  # name -> hash
     operators: frozenset[str] = frozenset()  # principals who may see queues and the audit log
+    reviewers: frozenset[str] = frozenset()  # principals who may settle classifications (web)
 
     @property
     def catalog_url(self) -> str:
@@ -159,7 +160,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     elif env.get("KHO_CONFIG"):
         raise ConfigError(f"config file {path} does not exist (KHO_CONFIG)")
     top = {k: v for k, v in data.items() if k not in ("limits", "ocr", "principals", "web")}
-    known = {f.name for f in fields(Settings)} - {"passwords", "operators"}
+    known = {f.name for f in fields(Settings)} - {"passwords", "operators", "reviewers"}
     unknown = set(top) - known
     if unknown:
         raise ConfigError(f"unknown keys in {path}: {', '.join(sorted(unknown))}")
@@ -176,6 +177,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         },
         operators=frozenset(
             n for n, p in data.get("principals", {}).items() if p.get("operator") is True
+        ),
+        reviewers=frozenset(
+            n for n, p in data.get("principals", {}).items() if p.get("reviewer") is True
         ),
     )
     overrides = {}

@@ -56,6 +56,7 @@ password = "{hash_password(PASSWORDS["chief"])}"
 [principals.clerk]
 clearance = 0
 units = ["qk7/f9"]
+reviewer = true
 password = "{hash_password(PASSWORDS["clerk"])}"
 """,
         encoding="utf-8",
@@ -237,6 +238,37 @@ def test_document_page_flags_pages_read_with_low_confidence(archive):
     public = archive["ids"]["public.pdf"]
     page = app.test_client().get(f"/doc/{public}", headers=headers).get_data(as_text=True)
     assert "lớp văn bản của PDF" in page and "độ tin cậy thấp" not in page
+
+
+def test_reviewers_settle_the_classifications_they_may_see(app, archive):
+    from kho.core.catalog import Catalog
+
+    ids = archive["ids"]
+    public, secret = ids["public.pdf"], ids["secret.png"]
+    catalog = Catalog(settings_for(archive).catalog_url)
+    for doc_id in (public, secret):  # the classifier was unsure of both
+        catalog.set_document(doc_id, review="pending", category="hanh_chinh", confidence=0.2)
+    clerk, chief = login(app, "clerk"), login(app, "chief")
+    assert chief.get("/review").status_code == 403  # an operator, not a reviewer
+    page = clerk.get("/review").get_data(as_text=True)
+    assert public in page and secret not in page  # the queue shows only what clerk may see
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    form = {"decision": "relabel", "category": "dan_van", "csrf": token}
+    assert clerk.post(f"/review/{secret}", data=form).status_code == 404
+    assert clerk.post(f"/review/{public}", data={**form, "csrf": ""}).status_code == 400
+    resp = clerk.post(f"/review/{public}", data=form)
+    assert resp.status_code == 302
+    doc = catalog.get_document(public)
+    assert (doc.category, doc.review) == ("dan_van", "relabeled")
+    assert doc.meta["predicted"]["category"] == "hanh_chinh"
+    found = clerk.get("/api/search", query_string={"q": "dân vận", "category": "dan_van"})
+    assert [h["doc_id"] for h in found.get_json()["hits"]] == [public]  # the index follows
+    assert public not in clerk.get("/review").get_data(as_text=True)
+    assert catalog.get_document(secret).review == "pending"  # untouched
+    out = run_kho("audit", "--action", "review", "--json", home=archive["home"]).stdout
+    (row,) = [json.loads(line) for line in out.splitlines()]
+    assert row["actor"] == "clerk" and row["detail"]["doc_id"] == public
+    catalog.close()
 
 
 def test_header_mode_takes_the_proxys_principal(archive):

@@ -30,6 +30,7 @@ from . import auth
 FACETS = ("category", "doc_type", "unit", "level")
 FILTERS = ("category", "doc_type", "unit", "level")
 PAGE_SIZE = 20
+REVIEW_PAGE = 50
 MAX_QUERY = 500
 
 
@@ -53,7 +54,7 @@ def create_app(settings: Settings) -> Flask:
     # who is reading ----------------------------------------------------------------------
     @app.before_request
     def identify():
-        g.principal, g.operator = None, False
+        g.principal, g.operator, g.reviewer = None, False, False
         if request.endpoint in ("login", "static", "health"):
             return None
         if mode == "none":
@@ -76,6 +77,7 @@ def create_app(settings: Settings) -> Flask:
             g.principal = settings.principals[name]
         if mode != "none":
             g.operator = g.principal.name in settings.operators
+        g.reviewer = mode == "none" or g.principal.name in settings.reviewers
         if request.method == "POST" and request.form.get("csrf") != session.get("csrf"):
             abort(400)
         return None
@@ -115,6 +117,7 @@ def create_app(settings: Settings) -> Flask:
         return {
             "principal": g.get("principal"),
             "operator": g.get("operator", False),
+            "reviewer": g.get("reviewer", False),
             "auth_mode": mode,
             "level_names": LEVEL_NAMES,
             "csrf": session["csrf"],
@@ -234,6 +237,52 @@ def create_app(settings: Settings) -> Flask:
         name = Path(doc.filename).stem + ".pdf"
         return send_file(path, mimetype="application/pdf", as_attachment=True, download_name=name)
 
+    # reviewers: the classification review queue ------------------------------------------
+    def reviewers_only(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not g.reviewer:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    @app.get("/review")
+    @reviewers_only
+    def review():
+        c = ctx()
+        docs = _visible_reviews(c, g.principal, REVIEW_PAGE)
+        categories = c.taxonomy.categories
+        return render_template(
+            "review.html",
+            docs=docs,
+            categories=categories,
+            labels={cat.id: cat.label for cat in categories},
+            decided=request.args.get("decided", ""),
+        )
+
+    @app.post("/review/<doc_id>")
+    @reviewers_only
+    def review_decide(doc_id):
+        from kho.classify.review import accept, relabel
+        from kho.workers.reindex import refresh_document
+
+        c = ctx()
+        decision = request.form.get("decision", "")
+        if decision not in ("accept", "relabel"):
+            abort(400)
+        category = request.form.get("category", "")
+        c, doc = visible(doc_id, "review", decision=decision, category=category or None)
+        before = doc.category
+        values = accept(doc) if decision == "accept" else relabel(doc, category, c.taxonomy)
+        c.catalog.set_document(doc.id, **values)
+        refresh_document(c, doc.id)
+        return redirect(
+            flask_url_for(
+                "review", decided=f"{doc.id[:12]}: {before} → {values.get('category', before)}"
+            )
+        )
+
     # operators ---------------------------------------------------------------------------
     @app.get("/status")
     @operators_only
@@ -313,6 +362,25 @@ def _run_search(ctx: Context, principal: Principal, door: dict):
         return q, None, str(err)
     audit(ctx.catalog, principal, "search", door, **search_detail(q, result))
     return q, result, ""
+
+
+def _visible_reviews(ctx: Context, principal: Principal, limit: int) -> list:
+    """The review queue as far as the principal may see it, least confident first."""
+    from kho.classify.review import pending_reviews
+    from kho.core.types import Access, can_see
+
+    out, offset, step = [], 0, max(limit, 100)
+    while len(out) < limit:
+        docs = pending_reviews(ctx.catalog, step, offset)
+        out += [
+            d
+            for d in docs
+            if can_see(principal, Access(level=d.level, unit=d.unit, groups=tuple(d.groups or ())))
+        ]
+        if len(docs) < step:
+            break
+        offset += step
+    return out[:limit]
 
 
 def _status(ctx: Context):

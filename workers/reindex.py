@@ -23,6 +23,15 @@ def indexed_documents(ctx: Context) -> list[str]:
         return list(s.scalars(q.order_by(cat.Document.id)))
 
 
+def refresh_document(ctx: Context, doc_id: str) -> int:
+    """Put an indexed document's catalog fields (category after a review, level...) into the
+    index again, pages unchanged; returns pages written (0: not indexed yet, nothing to do)."""
+    doc = ctx.catalog.get_document(doc_id)
+    if doc is None or doc.status != cat.INDEXED:
+        return 0
+    return ctx.index.replace_document(doc_id, document_pages(doc, read_texts(ctx, doc_id)))
+
+
 def reindex(ctx: Context, on_doc: Callable[[int, int], None] | None = None) -> int:
     """Index every indexed document's pages afresh; returns the number of pages."""
     doc_ids = indexed_documents(ctx)
