@@ -289,6 +289,7 @@ def _decide(ctx, doc_id: str, values_of) -> None:
     doc = matches[0]
     kctx.catalog.set_document(doc.id, **values_of(doc))
     refresh_document(kctx, doc.id)  # the index carries the person's category now
+    kctx.index.refresh()
     out.print(f"{doc.id[:12]}: {kctx.catalog.get_document(doc.id).category} (reviewed)")
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from kho.synth.pages import render_page, write_born_digital_pdf, write_png
 from kho.web.app import create_app
 from kho.web.auth import check_bind, hash_password, verify_password
 
-from .conftest import run_kho
+from .conftest import need_service, run_kho
 
 DOCS = {  # file: (text, level, unit)
     "public.pdf": ("Kế hoạch công tác dân vận năm 2024 của Sư đoàn 9.", 0, "qk7/f9"),
@@ -30,8 +31,10 @@ DOCS = {  # file: (text, level, unit)
 PASSWORDS = {"chief": "chief-pw-1", "clerk": "clerk-pw-1"}
 
 
-@pytest.fixture(scope="module")
-def archive(tmp_path_factory) -> dict:
+@pytest.fixture(
+    scope="module", params=["embedded", pytest.param("elasticsearch", marks=pytest.mark.services)]
+)
+def archive(request, tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("web")
     scans = root / "scans"
     scans.mkdir()
@@ -63,13 +66,22 @@ password = "{hash_password(PASSWORDS["clerk"])}"
     )
     home = root / "home"
     env = {"KHO_CONFIG": str(config)}
+    if request.param == "elasticsearch":
+        env["KHO_ELASTICSEARCH_URL"] = need_service("Elasticsearch", "KHO_ELASTICSEARCH_URL")
+        env["KHO_INDEX_NAME"] = f"kho-web-{uuid.uuid4().hex[:10]}"
     run_kho("ingest", str(scans), "--batch", "web-batch", "-q", home=home, env=env)
     out = run_kho("search", "dân vận", "--json", "--as", "chief", home=home, env=env).stdout
     ids = {h["filename"]: h["doc_id"] for h in json.loads(out)}
     assert set(ids) == {"public.pdf", "secret.png"}  # chief: qk7 and below, clearance 2
     out = run_kho("search", "Quân khu 9", "--json", home=home, env=env).stdout
     ids["other-region.pdf"] = json.loads(out)[0]["doc_id"]  # the default principal: local
-    return {"home": home, "env": env, "ids": ids, "config": config}
+    yield {"home": home, "env": env, "ids": ids, "config": config}
+    if request.param == "elasticsearch":
+        from elasticsearch import Elasticsearch
+
+        Elasticsearch(env["KHO_ELASTICSEARCH_URL"]).indices.delete(
+            index=f"{env['KHO_INDEX_NAME']}-v*"
+        )
 
 
 def settings_for(archive, **web) -> object:
@@ -313,7 +325,7 @@ def test_kho_web_serve_answers_over_http(archive):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {"KHO_HOME": str(archive["home"]), "KHO_CONFIG": str(archive["config"])}
+    env = {"KHO_HOME": str(archive["home"]), **archive["env"]}
     import os
 
     proc = subprocess.Popen(

@@ -277,6 +277,7 @@ def create_app(settings: Settings) -> Flask:
         values = accept(doc) if decision == "accept" else relabel(doc, category, c.taxonomy)
         c.catalog.set_document(doc.id, **values)
         refresh_document(c, doc.id)
+        c.index.refresh()  # the reviewer's next search already shows the decision
         return redirect(
             flask_url_for(
                 "review", decided=f"{doc.id[:12]}: {before} → {values.get('category', before)}"
