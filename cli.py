@@ -13,14 +13,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from kho.core.errors import ConfigError, ExitCode, KhoError, NotFoundError
+from kho.core.errors import ExitCode, KhoError, NotFoundError
 from kho.core.settings import Settings, load_settings
-from kho.core.types import LEVEL_NAMES, Principal
+from kho.core.types import LEVEL_NAMES
 
 err_console = Console(stderr=True)
 out = Console(highlight=False, soft_wrap=True)
-
-LOCAL_PRINCIPAL = Principal(name="local", clearance=0, units=("*",))
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -34,17 +32,6 @@ def _context(ctx: click.Context):
         ctx.obj["context"] = Context(_settings(ctx))
         ctx.call_on_close(ctx.obj["context"].close)
     return ctx.obj["context"]
-
-
-def principal_for(settings: Settings, name: str | None) -> Principal:
-    """`--as NAME`, else the config's default principal, else 'local' (unclassified only)."""
-    name = name or settings.default_principal
-    if not name:
-        return LOCAL_PRINCIPAL
-    if name not in settings.principals:
-        known = ", ".join(sorted(settings.principals)) or "none configured"
-        raise ConfigError(f"unknown principal {name!r} (known: {known}); add [principals.{name}]")
-    return settings.principals[name]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -184,7 +171,7 @@ def search(
     from kho.index.base import SearchQuery
 
     settings = _settings(ctx)
-    principal = principal_for(settings, as_name)
+    principal = settings.principal(as_name)
     filters = {
         k: tuple(v)
         for k, v in [
@@ -209,11 +196,11 @@ def search(
     )
     kctx = _context(ctx)
     result = kctx.index.search(q, principal)
-    from kho.index.guard import audit
+    from kho.index.guard import audit_search
 
-    audit(kctx.catalog, principal, "search", cli_door(), **search_detail(q, result))
+    audit_search(kctx.catalog, principal, cli_door(), q, result)
     if as_json:
-        click.echo(json.dumps([hit_json(h) for h in result.hits], ensure_ascii=False, indent=1))
+        click.echo(json.dumps([h.to_json() for h in result.hits], ensure_ascii=False, indent=1))
         return
     err_console.print(
         f"[dim]as {principal.name} (clearance {principal.clearance}); "
@@ -242,34 +229,6 @@ def reindex(ctx):
     kctx = _context(ctx)
     pages = rebuild(kctx)
     out.print(f"reindexed {pages} pages into {kctx.settings.backend} index")
-
-
-def search_detail(q, result) -> dict:
-    """What the audit log keeps of a search: the question and which documents it showed."""
-    return {
-        "query": q.text,
-        "filters": {k: list(v) for k, v in q.filters.items()},
-        "dates": [q.date_from or "", q.date_to or ""],
-        "total": result.total,
-        "shown": sorted({h.doc_id for h in result.hits}),
-    }
-
-
-def hit_json(h) -> dict:
-    return {
-        "doc_id": h.doc_id,
-        "page": h.page,
-        "score": round(h.score, 4),
-        "category": h.category,
-        "snippet": h.snippet,
-        "filename": h.filename,
-        "title": h.title,
-        "doc_type": h.doc_type,
-        "issuer": h.issuer,
-        "doc_date": h.doc_date,
-        "unit": h.unit,
-        "level": h.level,
-    }
 
 
 def render_snippet(snippet: str) -> str:
@@ -304,7 +263,7 @@ def _visible_document(ctx, doc_id: str, as_name: str | None, action: str, **deta
     from kho.index.guard import audit, visible_document
 
     kctx = _context(ctx)
-    principal = principal_for(_settings(ctx), as_name)
+    principal = _settings(ctx).principal(as_name)
     doc = visible_document(kctx.catalog, kctx.index, doc_id, principal, cli_door())
     audit(kctx.catalog, principal, action, cli_door(), doc_id=doc.id, **detail)
     return kctx, doc

@@ -16,6 +16,8 @@ from .errors import ConfigError
 from .types import Principal
 
 DEFAULT_HOME = Path.home() / ".local" / "share" / "kho"
+# who the doors act as when the config names nobody: every unit, unclassified records only
+LOCAL_PRINCIPAL = Principal(name="local", clearance=0, units=("*",))
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,18 @@ class Settings:
     @property
     def workers(self) -> int:
         return self.jobs or os.cpu_count() or 1
+
+    def principal(self, name: str | None = None) -> Principal:
+        """The principal called `name`, else the default one, else 'local' (clearance 0)."""
+        name = name or self.default_principal
+        if not name:
+            return LOCAL_PRINCIPAL
+        if name not in self.principals:
+            known = ", ".join(sorted(self.principals)) or "none configured"
+            raise ConfigError(
+                f"unknown principal {name!r} (known: {known}); add [principals.{name}]"
+            )
+        return self.principals[name]
 
 
 _ENV = {

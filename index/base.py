@@ -135,6 +135,14 @@ class SearchHit:
     issuer: str
     doc_date: str
 
+    def to_json(self) -> dict:
+        """The hit as the doors print or serve it (`kho search --json`, /api/search)."""
+        fields = ("doc_id", "page", "category", "snippet", "filename", "title", "doc_type")
+        out = {f: getattr(self, f) for f in fields}
+        out.update(issuer=self.issuer, doc_date=self.doc_date, unit=self.unit, level=self.level)
+        out["score"] = round(self.score, 4)
+        return out
+
 
 @dataclass(frozen=True)
 class SearchResult:

@@ -45,3 +45,18 @@ def visible_document(catalog, index, doc_id: str, principal: Principal, door: di
 def audit(catalog, principal: Principal, action: str, door: dict, **detail) -> None:
     """One audit line: `door` says how the reader came (via cli/web, OS user, address)."""
     catalog.record_access(principal.name, action, **door, **detail)
+
+
+def audit_search(catalog, principal: Principal, door: dict, query, result) -> None:
+    """A search in the audit log: the question, and which documents it showed."""
+    audit(
+        catalog,
+        principal,
+        "search",
+        door,
+        query=query.text,
+        filters={k: list(v) for k, v in query.filters.items()},
+        dates=[query.date_from or "", query.date_to or ""],
+        total=result.total,
+        shown=sorted({h.doc_id for h in result.hits}),
+    )

@@ -22,7 +22,7 @@ from kho.core.errors import KhoError, NotFoundError, ServiceError
 from kho.core.settings import Settings
 from kho.core.types import LEVEL_NAMES, Principal
 from kho.index.base import SearchQuery
-from kho.index.guard import audit, visible_document
+from kho.index.guard import audit, audit_search, visible_document
 from kho.workers.context import Context
 
 from . import auth
@@ -58,9 +58,7 @@ def create_app(settings: Settings) -> Flask:
         if request.endpoint in ("login", "static", "health"):
             return None
         if mode == "none":
-            from kho.cli import principal_for
-
-            g.principal, g.operator = principal_for(settings, None), True
+            g.principal, g.operator = settings.principal(), True
         elif mode == "header":
             g.principal = auth.header_principal(
                 settings, request.headers.get(settings.web.user_header)
@@ -177,14 +175,12 @@ def create_app(settings: Settings) -> Flask:
 
     @app.get("/api/search")
     def api_search():
-        from kho.cli import hit_json
-
         q, result, error = _run_search(ctx(), g.principal, door())
         if error:
             return jsonify(error=error), 400
         return jsonify(
             total=result.total if result else 0,
-            hits=[hit_json(h) for h in result.hits] if result else [],
+            hits=[h.to_json() for h in result.hits] if result else [],
             facets=result.facets if result else {},
             next=result.next_cursor if result else None,
         )
@@ -334,8 +330,6 @@ def create_app(settings: Settings) -> Flask:
 
 def _run_search(ctx: Context, principal: Principal, door: dict):
     """(query, result or None, error) for the request's arguments; audited when run."""
-    from kho.cli import search_detail
-
     args = request.args
     text = args.get("q", "")[:MAX_QUERY].strip()
     filters = {k: tuple(v[:200] for v in args.getlist(k) if v) for k in FILTERS}
@@ -361,7 +355,7 @@ def _run_search(ctx: Context, principal: Principal, door: dict):
         if isinstance(err, ServiceError):
             raise
         return q, None, str(err)
-    audit(ctx.catalog, principal, "search", door, **search_detail(q, result))
+    audit_search(ctx.catalog, principal, door, q, result)
     return q, result, ""
 
 
