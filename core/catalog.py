@@ -12,199 +12,42 @@ failed, with its reason). `purge_failures` moves the ones given up on to `purged
 
 from __future__ import annotations
 
-import getpass
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import (
-    JSON,
-    DateTime,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-    and_,
-    case,
-    cast,
-    create_engine,
-    event,
-    func,
-    literal,
-    null,
-    select,
-    tuple_,
-    union_all,
-    update,
-)
+from sqlalchemy import and_, case, create_engine, event, func, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import ServiceError
-
-# document and page states; a document is QUEUED once all its pages are read and its index
-# job was handed to a queue (distributed mode only)
-REGISTERED, QUEUED, DONE, FAILED, INDEXED = "registered", "queued", "done", "failed", "indexed"
-PENDING, PURGED = "pending", "purged"
-# batch file states
-FILE_NEW, FILE_DUPLICATE, FILE_FAILED, FILE_SKIPPED = "new", "duplicate", "failed", "skipped"
-
-
-def now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class Batch(Base):
-    __tablename__ = "batches"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
-    operator: Mapped[str] = mapped_column(String(100), default="")
-    unit: Mapped[str] = mapped_column(String(200), default="")
-    level: Mapped[int] = mapped_column(Integer, default=0)
-    lang: Mapped[str] = mapped_column(String(50), default="vie+eng")
-    sources: Mapped[list] = mapped_column(JSON, default=list)
-
-
-class Document(Base):
-    __tablename__ = "documents"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the bytes
-    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), index=True)
-    filename: Mapped[str] = mapped_column(String(500), default="")
-    kind: Mapped[str] = mapped_column(String(10), default="")  # tiff png jpeg pdf
-    size: Mapped[int] = mapped_column(Integer, default=0)
-    page_count: Mapped[int] = mapped_column(Integer, default=0)
-    unit: Mapped[str] = mapped_column(String(200), default="")
-    level: Mapped[int] = mapped_column(Integer, default=0)
-    groups: Mapped[list] = mapped_column(JSON, default=list)
-    lang: Mapped[str] = mapped_column(String(50), default="vie+eng")
-    category: Mapped[str] = mapped_column(String(100), default="", index=True)
-    confidence: Mapped[float] = mapped_column(Float, default=0.0)
-    review: Mapped[str] = mapped_column(String(20), default="")  # "" | pending | accepted
-    meta: Mapped[dict] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(20), default=REGISTERED, index=True)
-    reason: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=now, onupdate=now)
-    failed_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
-    retry_at: Mapped[datetime | None] = mapped_column(DateTime)  # next attempt, if retrying
-
-
-class BatchFile(Base):
-    """One source path seen by one batch: the batch's manifest of what happened to it."""
-
-    __tablename__ = "batch_files"
-    __table_args__ = (
-        UniqueConstraint("batch_id", "path"),
-        Index("ix_batch_files_status_created", "status", "created_at"),
-    )
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
-    path: Mapped[str] = mapped_column(Text)
-    doc_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    status: Mapped[str] = mapped_column(String(20))
-    reason: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
-
-
-class Page(Base):
-    __tablename__ = "pages"
-    __table_args__ = (Index("ix_pages_status_updated", "status", "updated_at"),)
-    doc_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), primary_key=True)
-    page: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1-based
-    status: Mapped[str] = mapped_column(String(20), default=PENDING, index=True)
-    source: Mapped[str] = mapped_column(String(20), default="")  # ocr | text-layer
-    confidence: Mapped[float] = mapped_column(Float, default=0.0)
-    rotation: Mapped[int] = mapped_column(Integer, default=0)
-    skew: Mapped[float] = mapped_column(Float, default=0.0)
-    chars: Mapped[int] = mapped_column(Integer, default=0)
-    seconds: Mapped[float] = mapped_column(Float, default=0.0)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    reason: Mapped[str] = mapped_column(Text, default="")
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=now, onupdate=now)
-    failed_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
-    retry_at: Mapped[datetime | None] = mapped_column(DateTime)  # next attempt, if retrying
-
-
-class AuditEntry(Base):
-    """For the record: what an operator did by hand (retry, purge) and every read of the
-    archive (search, view, page, file, export) or refusal (denied), by whom."""
-
-    __tablename__ = "audit_log"
-    __table_args__ = (
-        Index("ix_audit_log_actor_at", "actor", "at"),
-        Index("ix_audit_log_action_at", "action", "at"),
-    )
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime, default=now, index=True)
-    actor: Mapped[str] = mapped_column(String(100), default="")
-    action: Mapped[str] = mapped_column(String(50))
-    detail: Mapped[dict] = mapped_column(JSON, default=dict)
-
-
-@dataclass(frozen=True)
-class PageOutcome:
-    """What a finished page tells the catalog."""
-
-    source: str
-    confidence: float
-    rotation: int
-    skew: float
-    chars: int
-    seconds: float
-
-
-@dataclass(frozen=True)
-class BatchCounts:
-    name: str
-    files: int
-    new: int
-    duplicate: int
-    failed_files: int
-    skipped: int
-    pages_total: int
-    pages_done: int
-    pages_failed: int
-    docs_total: int
-    docs_indexed: int
-    docs_failed: int
-    pages_retrying: int = 0  # pending, with a failure noted and a retry to come
-    pages_purged: int = 0
-    docs_queued: int = 0
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One failure an operator can act on: a page, a document, or a file of a batch."""
-
-    kind: str  # page | document | file
-    batch: str
-    doc_id: str
-    page: int  # 0 for documents and files
-    name: str  # file name (pages, documents) or source path (files)
-    reason: str
-    final: bool  # failed for good; False: a retry is coming at `retry_at`
-    attempts: int
-    retry_at: datetime | None
-    at: datetime
-
-
-@dataclass(frozen=True)
-class Reset:
-    """What `reset_failures` put back to work: pages to read, documents to index."""
-
-    pages: list[tuple[str, int]]
-    documents: list[str]
+from .failures import FailureQueries
+from .models import (  # noqa: F401 - the catalog's names, as callers know them (cat.Page)
+    DONE,
+    FAILED,
+    FILE_DUPLICATE,
+    FILE_FAILED,
+    FILE_NEW,
+    FILE_SKIPPED,
+    INDEXED,
+    PENDING,
+    PURGED,
+    QUEUED,
+    REGISTERED,
+    AuditEntry,
+    Base,
+    Batch,
+    BatchCounts,
+    BatchFile,
+    Document,
+    Failure,
+    Page,
+    PageOutcome,
+    Reset,
+    now,
+)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -216,7 +59,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-class Catalog:
+class Catalog(FailureQueries):
     def __init__(self, url: str, *, migrate: bool = True):
         self.url = url
         if url.startswith("sqlite:///"):
@@ -630,214 +473,6 @@ class Catalog:
             pages_purged=pages.get(PURGED, 0),
             docs_queued=dstates.get(QUEUED, 0),
         )
-
-    def failures(self, batch_id: int | None = None, limit: int = 100) -> list[tuple[str, str, str]]:
-        """(path or doc:page, kind, reason) of failed files and pages, newest first."""
-        rows, _ = self.list_failures(batch_id, limit=limit)
-        return [
-            (f.name if f.kind == "file" else f"{f.doc_id[:12]}:{f.page}", f.kind, f.reason)
-            for f in rows
-        ]
-
-    def _failure_selects(self, batch_id: int | None, reason: str):
-        """One SELECT per kind of failure, with the same columns, for a UNION ALL."""
-        in_batch = self._batch_doc_ids(batch_id) if batch_id is not None else None
-        pages = (
-            _failure_columns(
-                "page",
-                Document.batch_id,
-                Page.doc_id,
-                Page.page,
-                Document.filename,
-                Page.reason,
-                case((Page.status == FAILED, 1), else_=0),
-                Page.attempts,
-                Page.retry_at,
-                Page.failed_at,
-            )
-            .join(Document, Document.id == Page.doc_id)
-            .where(Page.failed_at.is_not(None), Page.status.in_((PENDING, FAILED)))
-        )
-        docs = _failure_columns(
-            "document",
-            Document.batch_id,
-            Document.id,
-            literal(0),
-            Document.filename,
-            Document.reason,
-            case((Document.status == FAILED, 1), else_=0),
-            literal(0),
-            Document.retry_at,
-            Document.failed_at,
-        ).where(
-            Document.failed_at.is_not(None),
-            Document.status.in_((FAILED, REGISTERED, QUEUED)),
-            Document.page_count > 0,
-        )
-        files = _failure_columns(
-            "file",
-            BatchFile.batch_id,
-            func.coalesce(BatchFile.doc_id, ""),
-            literal(0),
-            BatchFile.path,
-            BatchFile.reason,
-            literal(1),
-            literal(1),
-            cast(null(), DateTime),
-            BatchFile.created_at,
-        ).where(BatchFile.status == FILE_FAILED)
-        if in_batch is not None:
-            pages = pages.where(Page.doc_id.in_(in_batch))
-            docs = docs.where(Document.id.in_(in_batch))
-            files = files.where(BatchFile.batch_id == batch_id)
-        if reason:
-            pages = pages.where(_contains(Page.reason, reason))
-            docs = docs.where(_contains(Document.reason, reason))
-            files = files.where(_contains(BatchFile.reason, reason))
-        return pages, docs, files
-
-    def list_failures(
-        self, batch_id: int | None = None, reason: str = "", limit: int = 50, offset: int = 0
-    ) -> tuple[list[Failure], int]:
-        """Failures (retrying or for good), newest first, one page of them; and their total."""
-        both = union_all(*self._failure_selects(batch_id, reason)).subquery()
-        q = (
-            select(both)
-            .order_by(both.c.at.desc(), both.c.doc_id, both.c.page)
-            .limit(limit)
-            .offset(offset)
-        )
-        with self.session() as s:
-            total = s.scalar(select(func.count()).select_from(both)) or 0
-            rows = s.execute(q).all()
-        names = self.batch_names({r.batch_id for r in rows if r.batch_id is not None})
-        return [
-            Failure(
-                kind=r.kind,
-                batch=names.get(r.batch_id, ""),
-                doc_id=r.doc_id or "",
-                page=r.page,
-                name=r.name,
-                reason=r.reason,
-                final=bool(r.final),
-                attempts=r.attempts,
-                retry_at=r.retry_at,
-                at=r.at,
-            )
-            for r in rows
-        ], total
-
-    def reset_failures(self, batch_id: int | None = None, reason: str = "") -> Reset:
-        """Put failed pages and documents back to work (pending / registered); returns them.
-
-        Files that failed registration are not touched: re-run `kho ingest` on them.
-        """
-        page_q, doc_q, _ = self._failure_selects(batch_id, reason)
-        again = {"status": PENDING, "reason": "", "failed_at": None, "retry_at": None}
-        with self.session() as s:
-            pages = {(r.doc_id, r.page) for r in s.execute(page_q)}
-            failed_docs = [r.doc_id for r in s.execute(doc_q)]
-            for part in _chunks(sorted(pages)):
-                s.execute(
-                    update(Page)
-                    .where(tuple_(Page.doc_id, Page.page).in_(part), Page.status != DONE)
-                    .values(**again)
-                )
-            for part in _chunks(failed_docs):  # their failed pages too, else they fail again
-                s.execute(
-                    update(Page).where(Page.doc_id.in_(part), Page.status == FAILED).values(**again)
-                )
-            docs = sorted(set(failed_docs) | {d for d, _ in pages})
-            reread = sorted({d for d, _ in pages})
-            for part in _chunks(reread):  # indexed again once their pages are read
-                s.execute(
-                    update(Document)
-                    .where(Document.id.in_(part), Document.status.in_((FAILED, INDEXED, QUEUED)))
-                    .values(status=REGISTERED, reason="")
-                )
-            for part in _chunks(docs):
-                s.execute(
-                    update(Document)
-                    .where(Document.id.in_(part), Document.status == FAILED)
-                    .values(status=REGISTERED, reason="")
-                )
-                s.execute(
-                    update(Document)
-                    .where(Document.id.in_(part), Document.status.in_((REGISTERED, QUEUED)))
-                    .values(failed_at=None, retry_at=None)
-                )
-            s.add(_audit("retry", batch_id, reason, pages, docs, []))
-        return Reset(pages=sorted(pages), documents=docs)
-
-    def purge_failures(self, batch_id: int | None = None, reason: str = "") -> int:
-        """Mark failures given up on as purged: they stop counting; an audit line remains.
-
-        Only failures for good are purged; one still retrying is left to its retry.
-        """
-        page_q, doc_q, file_q = self._failure_selects(batch_id, reason)
-        with self.session() as s:
-            pages = sorted((r.doc_id, r.page) for r in s.execute(page_q) if r.final)
-            docs = sorted(r.doc_id for r in s.execute(doc_q) if r.final)
-            files = [(r.batch_id, r.name) for r in s.execute(file_q)]
-            for part in _chunks(pages):
-                s.execute(
-                    update(Page)
-                    .where(tuple_(Page.doc_id, Page.page).in_(part), Page.status == FAILED)
-                    .values(status=PURGED)
-                )
-            for part in _chunks(docs):
-                s.execute(
-                    update(Document)
-                    .where(Document.id.in_(part), Document.status == FAILED)
-                    .values(status=PURGED)
-                )
-            for bid, path in files:
-                s.execute(
-                    update(BatchFile)
-                    .where(BatchFile.batch_id == bid, BatchFile.path == path)
-                    .values(status=PURGED)
-                )
-            s.add(_audit("purge", batch_id, reason, pages, docs, [p for _, p in files]))
-        return len(pages) + len(docs) + len(files)
-
-
-def _audit(action: str, batch_id, reason: str, pages, docs, files) -> AuditEntry:
-    detail = {
-        "batch_id": batch_id,
-        "reason": reason,
-        "pages": [f"{d}:{n}" for d, n in pages],
-        "docs": list(docs),
-        "files": list(files),
-    }
-    return AuditEntry(actor=_actor(), action=action, detail=detail)
-
-
-def _chunks(items: list, size: int = 500) -> Iterator[list]:
-    """Bounded IN lists: SQLite caps the number of bound parameters."""
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-_FAILURE_FIELDS = ("batch_id", "doc_id", "page", "name", "reason", "final", "attempts")
-_FAILURE_FIELDS += ("retry_at", "at")
-
-
-def _failure_columns(kind: str, *columns):
-    """A SELECT of one kind of failure with the columns every kind shares, by name."""
-    labelled = [c.label(n) for c, n in zip(columns, _FAILURE_FIELDS, strict=True)]
-    return select(literal(kind).label("kind"), *labelled)
-
-
-def _contains(column, text: str):
-    """Case-insensitive substring match, portable (LIKE with escaping, no ILIKE)."""
-    return func.lower(column).contains(text.lower(), autoescape=True)
-
-
-def _actor() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return ""
 
 
 def dumps(value) -> str:

@@ -1,0 +1,183 @@
+"""The catalog's tables (SQLAlchemy 2 models) and the plain values its queries return.
+
+States: a page is pending, done, failed or purged; a document registered, queued (its index
+job handed to a queue), indexed, failed or purged. The queries that move them are in
+`catalog.Catalog` (and `failures.FailureQueries`); Alembic migrations in `kho.migrations`
+keep databases in step with these models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# document and page states; a document is QUEUED once all its pages are read and its index
+# job was handed to a queue (distributed mode only)
+REGISTERED, QUEUED, DONE, FAILED, INDEXED = "registered", "queued", "done", "failed", "indexed"
+PENDING, PURGED = "pending", "purged"
+# batch file states
+FILE_NEW, FILE_DUPLICATE, FILE_FAILED, FILE_SKIPPED = "new", "duplicate", "failed", "skipped"
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Batch(Base):
+    __tablename__ = "batches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+    operator: Mapped[str] = mapped_column(String(100), default="")
+    unit: Mapped[str] = mapped_column(String(200), default="")
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    lang: Mapped[str] = mapped_column(String(50), default="vie+eng")
+    sources: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class Document(Base):
+    __tablename__ = "documents"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the bytes
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(500), default="")
+    kind: Mapped[str] = mapped_column(String(10), default="")  # tiff png jpeg pdf
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    page_count: Mapped[int] = mapped_column(Integer, default=0)
+    unit: Mapped[str] = mapped_column(String(200), default="")
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    groups: Mapped[list] = mapped_column(JSON, default=list)
+    lang: Mapped[str] = mapped_column(String(50), default="vie+eng")
+    category: Mapped[str] = mapped_column(String(100), default="", index=True)
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    review: Mapped[str] = mapped_column(String(20), default="")  # "" | pending | accepted
+    meta: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default=REGISTERED, index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=now, onupdate=now)
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    retry_at: Mapped[datetime | None] = mapped_column(DateTime)  # next attempt, if retrying
+
+
+class BatchFile(Base):
+    """One source path seen by one batch: the batch's manifest of what happened to it."""
+
+    __tablename__ = "batch_files"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "path"),
+        Index("ix_batch_files_status_created", "status", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    doc_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+
+
+class Page(Base):
+    __tablename__ = "pages"
+    __table_args__ = (Index("ix_pages_status_updated", "status", "updated_at"),)
+    doc_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    page: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1-based
+    status: Mapped[str] = mapped_column(String(20), default=PENDING, index=True)
+    source: Mapped[str] = mapped_column(String(20), default="")  # ocr | text-layer
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    rotation: Mapped[int] = mapped_column(Integer, default=0)
+    skew: Mapped[float] = mapped_column(Float, default=0.0)
+    chars: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=now, onupdate=now)
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    retry_at: Mapped[datetime | None] = mapped_column(DateTime)  # next attempt, if retrying
+
+
+class AuditEntry(Base):
+    """For the record: what an operator did by hand (retry, purge) and every read of the
+    archive (search, view, page, file, export) or refusal (denied), by whom."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_actor_at", "actor", "at"),
+        Index("ix_audit_log_action_at", "action", "at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=now, index=True)
+    actor: Mapped[str] = mapped_column(String(100), default="")
+    action: Mapped[str] = mapped_column(String(50))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+@dataclass(frozen=True)
+class PageOutcome:
+    """What a finished page tells the catalog."""
+
+    source: str
+    confidence: float
+    rotation: int
+    skew: float
+    chars: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class BatchCounts:
+    name: str
+    files: int
+    new: int
+    duplicate: int
+    failed_files: int
+    skipped: int
+    pages_total: int
+    pages_done: int
+    pages_failed: int
+    docs_total: int
+    docs_indexed: int
+    docs_failed: int
+    pages_retrying: int = 0  # pending, with a failure noted and a retry to come
+    pages_purged: int = 0
+    docs_queued: int = 0
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failure an operator can act on: a page, a document, or a file of a batch."""
+
+    kind: str  # page | document | file
+    batch: str
+    doc_id: str
+    page: int  # 0 for documents and files
+    name: str  # file name (pages, documents) or source path (files)
+    reason: str
+    final: bool  # failed for good; False: a retry is coming at `retry_at`
+    attempts: int
+    retry_at: datetime | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Reset:
+    """What `reset_failures` put back to work: pages to read, documents to index."""
+
+    pages: list[tuple[str, int]]
+    documents: list[str]
