@@ -339,8 +339,14 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
         return
-    docs_n = -(-pages // args.doc_pages)
-    print(f"{pages} pages in {docs_n} documents ({args.height_in} in tall, 300 dpi), {cores} cores")
+    report(result, table, per_job, args.height_in)
+
+
+def report(result: dict, table: list, per_job: dict, height_in: float) -> None:
+    """The table and the ratios, for people."""
+    pages, cores = result["pages"], result["cores"]
+    docs_n = -(-pages // result["doc_pages"])
+    print(f"{pages} pages in {docs_n} documents ({height_in} in tall, 300 dpi), {cores} cores")
     print(f"{'':34}{'wall s':>8}{'pages/min':>11}{'CPU s/page':>12}")
     for label, wall, c in table:
         print(f"{label:34}{wall:8.2f}{60 * pages / wall:11.1f}{c / pages:12.3f}")

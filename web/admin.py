@@ -1,0 +1,139 @@
+"""Reviewers' and operators' pages: the review queue, batches/queues/workers, the audit log.
+
+Reviewers (`reviewer = true`) see only the queued documents they may see; operators
+(`operator = true`) see the whole system's progress, which names batches and files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import wraps
+
+from flask import abort, g, jsonify, redirect, render_template, request, url_for
+
+from kho.core.errors import ServiceError
+from kho.core.types import Access, Principal, can_see
+from kho.workers.context import Context
+
+from .pages import link, visible
+from .state import ctx
+
+REVIEW_PAGE = 50
+AUDIT_PAGE = 100
+
+
+def register(app) -> None:
+    app.add_url_rule("/review", "review", review)
+    app.add_url_rule("/review/<doc_id>", "review_decide", review_decide, methods=["POST"])
+    app.add_url_rule("/status", "status", status)
+    app.add_url_rule("/api/status", "api_status", api_status)
+    app.add_url_rule("/audit", "audit_page", audit_page)
+
+
+def _only(flag: str):
+    def decorate(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not g.get(flag):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+@_only("reviewer")
+def review():
+    c = ctx()
+    categories = c.taxonomy.categories
+    return render_template(
+        "review.html",
+        docs=visible_reviews(c, g.principal, REVIEW_PAGE),
+        categories=categories,
+        labels={cat.id: cat.label for cat in categories},
+        decided=request.args.get("decided", ""),
+    )
+
+
+@_only("reviewer")
+def review_decide(doc_id):
+    from kho.classify.review import accept, relabel
+    from kho.workers.reindex import refresh_document
+
+    decision = request.form.get("decision", "")
+    if decision not in ("accept", "relabel"):
+        abort(400)
+    category = request.form.get("category", "")
+    c, doc = visible(doc_id, "review", decision=decision, category=category or None)
+    before = doc.category
+    values = accept(doc) if decision == "accept" else relabel(doc, category, c.taxonomy)
+    c.catalog.set_document(doc.id, **values)
+    refresh_document(c, doc.id)
+    c.index.refresh()  # the reviewer's next search already shows the decision
+    after = values.get("category", before)
+    return redirect(url_for("review", decided=f"{doc.id[:12]}: {before} → {after}"))
+
+
+def visible_reviews(c: Context, principal: Principal, limit: int) -> list:
+    """The review queue as far as the principal may see it, least confident first."""
+    from kho.classify.review import pending_reviews
+
+    out, offset, step = [], 0, max(limit, 100)
+    while len(out) < limit:
+        docs = pending_reviews(c.catalog, step, offset)
+        out += [
+            d
+            for d in docs
+            if can_see(principal, Access(level=d.level, unit=d.unit, groups=tuple(d.groups or ())))
+        ]
+        if len(docs) < step:
+            break
+        offset += step
+    return out[:limit]
+
+
+@_only("operator")
+def status():
+    return render_template("status.html", st=system_status(ctx()), fmt_eta=fmt_seconds)
+
+
+@_only("operator")
+def api_status():
+    return jsonify(system_status(ctx()).to_json())
+
+
+@_only("operator")
+def audit_page():
+    actor = request.args.get("actor", "")[:100]
+    action = request.args.get("action", "")[:50]
+    before = request.args.get("before", type=int)
+    entries = ctx().catalog.audit_log(AUDIT_PAGE, actor, action, before)
+    return render_template(
+        "audit.html", entries=entries, actor=actor, action=action, page=AUDIT_PAGE, link=link
+    )
+
+
+def system_status(c: Context):
+    """`kho status`'s value: batches from the catalog; queues and workers if Redis answers."""
+    from kho.workers.status import collect_status
+
+    conn = None
+    if c.settings.redis_url:
+        from kho.workers.queue import connect
+
+        try:
+            conn = connect(c.settings.redis_url)
+        except ServiceError:
+            conn = None
+    st = collect_status(c, conn, failures=20)
+    if c.settings.redis_url and conn is None:
+        st = replace(st, queue_error="Redis is unavailable: start it or check KHO_REDIS_URL")
+    return st
+
+
+def fmt_seconds(s) -> str:
+    if s is None:
+        return "—"
+    s = int(s)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"

@@ -1,0 +1,45 @@
+"""What every route of `kho web` shares: settings, auth mode, a Context per thread."""
+
+from __future__ import annotations
+
+import threading
+
+from flask import current_app, request
+
+from kho.core.settings import Settings
+from kho.workers.context import Context
+
+from . import auth
+
+
+class Web:
+    """What the routes share: the settings, the auth mode, a Context per serving thread (the
+    embedded index's SQLite connection is per thread) over one catalog and one taxonomy."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.mode = auth.auth_mode(settings)
+        self.shared = Context(settings)
+        self.local = threading.local()
+
+    def context(self) -> Context:
+        c = getattr(self.local, "ctx", None)
+        if c is None:
+            c = Context(self.settings)
+            c.__dict__["catalog"] = self.shared.catalog  # SQLAlchemy's engine is thread-safe
+            c.__dict__["taxonomy"] = self.shared.taxonomy
+            self.local.ctx = c
+        return c
+
+
+def web() -> Web:
+    return current_app.extensions["kho"]
+
+
+def ctx() -> Context:
+    return web().context()
+
+
+def door() -> dict:
+    """How a web reader came, for the audit log."""
+    return {"via": "web", "client": request.remote_addr or ""}
