@@ -168,7 +168,10 @@ class Deployment:
         deadline = time.monotonic() + 60
         while len(Worker.all(connection=self.conn)) < n:
             if time.monotonic() > deadline:
-                raise SystemExit(f"workers did not start: see {self.root}/worker*.log")
+                logs = "\n".join(
+                    f"--- {p.name}\n{p.read_text()[-1500:]}" for p in self.root.glob("worker*.log")
+                )
+                raise SystemExit(f"workers did not start:\n{logs}")
             time.sleep(0.1)
         time.sleep(0.5)  # past their first maintenance pass
 

@@ -22,6 +22,7 @@ from sqlalchemy import and_, case, create_engine, event, func, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import sqlite
 from .errors import ServiceError
 from .failures import FailureQueries
 from .models import (  # noqa: F401 - the catalog's names, as callers know them (cat.Page)
@@ -51,12 +52,8 @@ from .models import (  # noqa: F401 - the catalog's names, as callers know them 
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
+    sqlite.prepare(dbapi_conn)
+    dbapi_conn.execute("PRAGMA foreign_keys = ON")
 
 
 class Catalog(FailureQueries):

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..core import sqlite
 from ..core.errors import IndexError_, ServiceError
 from ..core.types import Access, PageDoc, Principal
 from .base import (
@@ -147,9 +148,7 @@ class EmbeddedIndex:
         self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         with self._errors():
-            self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
+            sqlite.prepare(self._db, BUSY_TIMEOUT_S)
         with self._errors():  # per connection: scratch space for one search
             self._db.execute("CREATE TEMP TABLE matched (rid INTEGER PRIMARY KEY, rank REAL)")
             self._db.execute(f"CREATE TEMP TABLE visible ({', '.join(_VISIBLE)})")

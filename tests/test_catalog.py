@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -365,3 +366,35 @@ def test_failure_listing_pages_through_many_rows(catalog):
     with catalog.session() as s:
         newest = s.scalar(select(cat.Page.failed_at).order_by(cat.Page.failed_at.desc()).limit(1))
     assert rows[0].at < newest
+
+
+def _open_at(args) -> str:
+    """Open the catalog or the embedded index at `path` when the clock reaches `start`."""
+    from kho.index.embedded import EmbeddedIndex
+
+    what, path, start = args
+    while time.time() < start:  # every process opens at the same moment
+        time.sleep(0.001)
+    try:
+        if what == "catalog":
+            Catalog(f"sqlite:///{path}").close()
+        else:
+            EmbeddedIndex(path).close()
+    except Exception as err:  # noqa: BLE001 - the test reports it
+        return f"{type(err).__name__}: {err}"
+    return ""
+
+
+@pytest.mark.parametrize("what", ["catalog", "index"])
+def test_processes_opening_a_new_sqlite_file_at_once_all_succeed(tmp_path, what):
+    # `kho worker` processes started together on a fresh storage root: before, one of them
+    # could fail at once with "database is locked" while another switched the file to WAL
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(4) as pool:
+        pool.map(time.sleep, [0.1] * 4)  # started and imported before the clock
+        for round_ in range(5):
+            path = tmp_path / f"r{round_}" / f"{what}.sqlite"
+            start = time.time() + 0.5
+            errors = pool.map(_open_at, [(what, path, start)] * 4)
+            assert errors == [""] * 4, errors
