@@ -113,6 +113,14 @@ class Catalog(FailureQueries):
         with self.session() as s:
             return list(s.scalars(q))
 
+    def count_audit(self, actor: str, action: str, since: datetime) -> int:
+        """How many `action` lines `actor` has in the audit log since `since` (UTC)."""
+        q = select(func.count()).where(
+            AuditEntry.actor == actor, AuditEntry.action == action, AuditEntry.at >= since
+        )
+        with self.session() as s:
+            return int(s.scalar(q) or 0)
+
     def record_access(self, actor: str, action: str, **detail) -> None:
         """One line of the access audit: who read what (or was refused), through which door."""
         with self.session() as s:

@@ -69,6 +69,8 @@ class WebOptions:
     secret_key: str = ""  # signs session cookies; default: a random key kept in home/web.key
     secure_cookies: bool = False  # set when served over HTTPS (it should be, past loopback)
     session_hours: float = 8.0
+    max_failed_logins: int = 5  # failed logins of one name within lockout_minutes lock it
+    lockout_minutes: float = 15.0
 
     def __post_init__(self):
         if self.auth not in ("", "password", "header", "none"):

@@ -150,6 +150,25 @@ def test_wrong_password_is_refused_and_recorded(app, archive):
     assert {"clerk", "ghost"} <= set(actors)
 
 
+def test_repeated_failed_logins_lock_the_name(archive):
+    s = settings_for(archive)
+    from dataclasses import replace
+
+    app = create_app(replace(s, web=replace(s.web, max_failed_logins=3)))
+    client = app.test_client()
+    token = csrf_of(client)
+    name = f"chief-{uuid.uuid4().hex[:6]}"  # a name of its own: other tests' failures don't count
+    for _ in range(3):
+        resp = client.post("/login", data={"name": name, "password": "x", "csrf": token})
+        assert resp.status_code == 200 and "Sai tên" in resp.get_data(as_text=True)
+    locked = client.post("/login", data={"name": name, "password": "x", "csrf": token})
+    assert locked.status_code == 429 and "15 phút" in locked.get_data(as_text=True)
+    assert login(app, "chief").get("/?q=dan").status_code == 200  # other names are not locked
+    out = run_kho("audit", "--actor", name, "--json", home=archive["home"], env=archive["env"])
+    actions = [json.loads(line)["action"] for line in out.stdout.splitlines()]
+    assert actions == ["login-locked", "login-failed", "login-failed", "login-failed"]
+
+
 def test_each_principal_sees_only_its_documents_on_every_door(app, archive):
     ids = archive["ids"]
     clerk, chief = login(app, "clerk"), login(app, "chief")

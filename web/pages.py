@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import secrets
 import time
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
 from flask import abort, g, jsonify, redirect, render_template, request, send_file, session, url_for
 
+from kho.core.catalog import now
 from kho.core.errors import KhoError, NotFoundError, ServiceError
 from kho.core.types import Principal
 from kho.index.base import SearchQuery
@@ -49,11 +51,16 @@ def login():
     if request.method == "POST":
         if request.form.get("csrf") != session.get("csrf"):
             abort(400)
-        name = request.form.get("name", "").strip()
+        name = request.form.get("name", "").strip()[:100]
+        if locked_out(name):
+            ctx().catalog.record_access(name, "login-locked", **door())
+            minutes = web().settings.web.lockout_minutes
+            error = f"Quá nhiều lần đăng nhập sai: thử lại sau {minutes:g} phút."
+            return render_template("login.html", error=error, next=target), 429
         principal = auth.check_login(web().settings, name, request.form.get("password", ""))
         if principal is None:
             time.sleep(0.5)
-            ctx().catalog.record_access(name[:100], "login-failed", **door())
+            ctx().catalog.record_access(name, "login-failed", **door())
             error = "Sai tên đăng nhập hoặc mật khẩu."
         else:
             session.clear()
@@ -62,6 +69,14 @@ def login():
             ctx().catalog.record_access(principal.name, "login", **door())
             return redirect(target)
     return render_template("login.html", error=error, next=target)
+
+
+def locked_out(name: str) -> bool:
+    """Too many failed logins for this name lately (counted in the audit log, so every web
+    process and restart sees the same count)."""
+    opts = web().settings.web
+    since = now() - timedelta(minutes=opts.lockout_minutes)
+    return ctx().catalog.count_audit(name, "login-failed", since) >= opts.max_failed_logins
 
 
 def logout():
