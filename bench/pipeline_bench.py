@@ -136,8 +136,10 @@ class Deployment:
         self.env = {"KHO_HOME": str(root / "home"), "KHO_REDIS_URL": redis_url}
         self.stack = contextlib.ExitStack()
         if os.environ.get("KHO_DATABASE_URL"):
+            from kho.synth.scratch import scratch_pg_database
+
             self.env["KHO_DATABASE_URL"] = self.stack.enter_context(
-                fresh_database(os.environ["KHO_DATABASE_URL"])
+                scratch_pg_database(os.environ["KHO_DATABASE_URL"], "kho_bench")
             )
         if os.environ.get("KHO_ELASTICSEARCH_URL"):
             self.env["KHO_ELASTICSEARCH_URL"] = os.environ["KHO_ELASTICSEARCH_URL"]
@@ -248,29 +250,6 @@ class Deployment:
                 es.indices.delete(index=f"{self.env['KHO_INDEX_NAME']}-v*", allow_no_indices=True)
         self.ctx.close()
         self.stack.close()
-
-
-@contextlib.contextmanager
-def fresh_database(url: str):
-    import psycopg2
-    from sqlalchemy.engine import make_url
-
-    base = make_url(url)
-    name = f"kho_bench_{uuid.uuid4().hex[:8]}"
-    admin = dict(host=base.host, port=base.port, user=base.username, password=base.password)
-
-    def execute(sql: str) -> None:
-        conn = psycopg2.connect(dbname="postgres", **admin)
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(sql)
-        conn.close()
-
-    execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:

@@ -12,6 +12,19 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+def write_scans(root: Path, texts: list[str], tiff_texts: list[str]) -> Path:
+    """A scan folder: one PNG page per text in `texts`, and `plan.tif` holding `tiff_texts`
+    as its pages (rendered 3 in tall at 300 dpi)."""
+    from kho.synth.pages import render_page, write_multipage_tiff, write_png
+
+    for i, text in enumerate(texts):
+        page = render_page(text, height_in=3)
+        write_png(root / f"page{i}.png", page.image, page.dpi)
+    imgs = [render_page(t, height_in=3).image for t in tiff_texts]
+    write_multipage_tiff(root / "plan.tif", imgs, 300)
+    return root
+
+
 def need_service(name: str, url_var: str) -> str:
     """The service URL from the environment; fail in CI, skip (saying why) elsewhere."""
     url = os.environ.get(url_var, "")

@@ -2,55 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import inspect, select, text
-from sqlalchemy.engine import make_url
 
 from kho.core import catalog as cat
 from kho.core.catalog import Catalog, PageOutcome
 from kho.migrations import config, current_revision, head_revision
+from kho.synth.scratch import scratch_pg_database
 
 from .conftest import need_service
 
 OUTCOME = PageOutcome(source="ocr", confidence=90.0, rotation=0, skew=0.0, chars=100, seconds=1.5)
-
-
-@contextlib.contextmanager
-def fresh_pg_database(url: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database on the server of `url`; dropped afterwards."""
-    import psycopg2
-
-    base = make_url(url)
-    name = f"kho_t_{uuid.uuid4().hex[:10]}"
-    admin = dict(
-        host=base.host,
-        port=base.port,
-        user=base.username,
-        password=base.password,
-        dbname="postgres",
-    )
-
-    def execute(sql: str) -> None:  # a new connection each time: the server may restart
-        conn = psycopg2.connect(**admin)
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql)
-        finally:
-            conn.close()
-
-    execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -59,7 +26,7 @@ def url(request, tmp_path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'catalog.sqlite'}"
         return
     server = need_service("PostgreSQL", "KHO_DATABASE_URL")
-    with fresh_pg_database(server) as db:
+    with scratch_pg_database(server) as db:
         yield db
 
 

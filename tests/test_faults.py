@@ -28,12 +28,11 @@ from kho.core import catalog as cat
 from kho.core.errors import ServiceError
 from kho.core.settings import load_settings
 from kho.ingest.register import BatchOptions, register_batch
-from kho.synth.pages import render_page, write_multipage_tiff, write_png
+from kho.synth.scratch import scratch_pg_database
 from kho.workers.context import Context
 from kho.workers.queue import INDEX_QUEUE, OCR_QUEUE, connect
 
-from .conftest import REPO, need_service, run_kho
-from .test_catalog import fresh_pg_database
+from .conftest import REPO, need_service, run_kho, write_scans
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 TEXTS = [
@@ -52,14 +51,7 @@ DONE_TIMEOUT_S = 120
 
 @pytest.fixture(scope="module")
 def scans(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("scans")
-    for i, text in enumerate(TEXTS):
-        page = render_page(text, height_in=3)
-        write_png(root / f"page{i}.png", page.image, page.dpi)
-    write_multipage_tiff(
-        root / "plan.tif", [render_page(t, height_in=3).image for t in TIFF_TEXTS], 300
-    )
-    return root
+    return write_scans(tmp_path_factory.mktemp("scans"), TEXTS, TIFF_TEXTS)
 
 
 def services(action: str, name: str) -> None:
@@ -205,7 +197,7 @@ def make_cluster(tmp_path) -> Iterator[Callable[[], Cluster]]:
 
         def make() -> Cluster:
             n = len(made)
-            db = stack.enter_context(fresh_pg_database(server))
+            db = stack.enter_context(scratch_pg_database(server))
             root = tmp_path / f"c{n}"
             root.mkdir()
             cluster = Cluster(root, db, redis_db=11 + n)

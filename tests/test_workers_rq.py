@@ -15,12 +15,11 @@ from rq.job import Job, JobStatus
 from kho.core import catalog as cat
 from kho.core.settings import load_settings
 from kho.ingest.register import BatchOptions, register_batch
-from kho.synth.pages import render_page, write_multipage_tiff, write_png
 from kho.workers import jobs, queue
 from kho.workers.context import Context
 from kho.workers.queue import INDEX_QUEUE, OCR_QUEUE, connect, doc_job_id, page_job_id
 
-from .conftest import need_service, run_kho
+from .conftest import need_service, run_kho, write_scans
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 REDIS_DB = 10  # this module's Redis database, flushed before and after each test
@@ -34,13 +33,7 @@ TIFF_TEXTS = ["KẾ HOẠCH tuyên truyền trang một.", "Trang hai của kế
 
 @pytest.fixture(scope="module")
 def scans(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("scans")
-    for i, text in enumerate(TEXTS):
-        page = render_page(text, height_in=3)
-        write_png(root / f"page{i}.png", page.image, page.dpi)
-    imgs = [render_page(t, height_in=3).image for t in TIFF_TEXTS]
-    write_multipage_tiff(root / "plan.tif", imgs, 300)
-    return root
+    return write_scans(tmp_path_factory.mktemp("scans"), TEXTS, TIFF_TEXTS)
 
 
 @pytest.fixture
