@@ -11,10 +11,9 @@ model the keyword rules decide (`classify_document`).
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -174,18 +173,13 @@ class Model:
         version = int(MODEL_RE.match(latest.name)[1]) + 1 if latest else 1
         path = models_dir / f"classifier-v{version}.joblib"
         self.info = {**self.info, "version": version, "file": path.name}
-        fd, tmp = tempfile.mkstemp(dir=models_dir, prefix=path.name + ".", suffix=".part")
-        os.close(fd)
-        try:
-            joblib.dump({"pipeline": self.pipeline, "fallback": self.fallback, "info": self.info},
-                        tmp)  # fmt: skip
-            # the sidecar first: a model file never exists without its description
-            sidecar = json.dumps(self.info, ensure_ascii=False, indent=2).encode("utf-8")
-            atomic_write_bytes(path.with_suffix(".json"), sidecar)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        buf = io.BytesIO()
+        joblib.dump({"pipeline": self.pipeline, "fallback": self.fallback, "info": self.info}, buf)
+        # the sidecar first: a model file never exists without its description; both written
+        # like every stored file (atomic, readable by workers running as another user)
+        sidecar = json.dumps(self.info, ensure_ascii=False, indent=2).encode("utf-8")
+        atomic_write_bytes(path.with_suffix(".json"), sidecar)
+        atomic_write_bytes(path, buf.getvalue())
         return path
 
 

@@ -89,6 +89,8 @@ class SearchQuery:
         if self.after is not None and self.offset:
             raise BadInputError("use either offset or the after cursor, not both")
         start, end = _iso_date(self.date_from), _iso_date(self.date_to)
+        object.__setattr__(self, "date_from", start)  # '20240301' becomes '2024-03-01'
+        object.__setattr__(self, "date_to", end)
         if start and end and start > end:
             raise BadInputError(f"date_from {start} is after date_to {end}; swap them")
 

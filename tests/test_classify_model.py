@@ -94,6 +94,10 @@ def test_save_and_load_give_the_same_predictions(model, held_out, tmp_path, taxo
     second = model.save(tmp_path / "models")
     assert (first.name, second.name) == ("classifier-v1.joblib", "classifier-v2.joblib")
     assert latest_model(tmp_path / "models") == second
+    from kho.core.storage import FILE_MODE
+
+    # readable like every stored file (workers may run as another user), not mkstemp's 0600
+    assert second.stat().st_mode & 0o777 == FILE_MODE
     sidecar = json.loads(second.with_suffix(".json").read_text(encoding="utf-8"))
     assert sidecar["version"] == 2
     assert sidecar["taxonomy_ids"] == list(taxonomy.ids)

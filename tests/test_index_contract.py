@@ -293,6 +293,7 @@ def test_filters(search_index):
     )
     in_range = expect(lambda p: p.doc_date and "2024-03-01" <= p.doc_date <= "2024-06-30")
     assert docs(date_from="2024-03-01", date_to="2024-06-30") == in_range
+    assert docs(date_from="20240301", date_to="20240630") == in_range  # basic ISO form too
     assert docs(date_from="2024-11-01") == expect(lambda p: p.doc_date >= "2024-11-01")
     assert docs(date_to="2024-02-28") == expect(lambda p: p.doc_date and p.doc_date <= "2024-02-28")
     for bad in [{"filters": {"colour": ("red",)}}, {"filters": {"level": ("9",)}},
