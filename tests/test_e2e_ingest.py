@@ -242,3 +242,8 @@ def test_page_over_a_limit_is_a_recorded_failure(tmp_path):
     ]
     assert "page_timeout_s" in rows[2][2]
     assert search(home, "Ủy ban Kiểm tra"), "the good file must still be searchable"
+
+
+def test_worker_needs_redis(tmp_path):  # no service needed: runs in make test-fast too
+    proc = run_kho("worker", "--burst", home=tmp_path, check=5)
+    assert "KHO_REDIS_URL" in proc.stderr

@@ -246,8 +246,11 @@ def test_pages_carry_security_headers(app):
     assert "default-src 'self'" in resp.headers["Content-Security-Policy"]
     assert resp.headers["X-Frame-Options"] == "DENY"
     assert resp.headers["Cache-Control"] == "no-store"
-    cookie = resp.headers.get("Set-Cookie", "") or ""
-    assert "kho_session" not in cookie or "HttpOnly" in cookie
+    client = app.test_client()
+    token = csrf_of(client)
+    form = {"name": "clerk", "password": PASSWORDS["clerk"], "csrf": token}
+    cookie = client.post("/login", data=form).headers["Set-Cookie"]  # the session it opens
+    assert cookie.startswith("kho_session=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
 def test_query_text_is_escaped(app):

@@ -284,11 +284,6 @@ def test_resume_takes_back_a_job_lost_between_dequeue_and_start(env):
     assert Queue(OCR_QUEUE, connection=env).job_ids == ["page-abc-2"]
 
 
-def test_worker_needs_redis(tmp_path):
-    proc = run_kho("worker", "--burst", home=tmp_path, check=5)
-    assert "KHO_REDIS_URL" in proc.stderr
-
-
 def test_settings_pick_the_executor(env, scans, tmp_path):
     """`execute_batch` queues in distributed mode and runs the pool in local mode."""
     from kho.commands.workers import execute_batch

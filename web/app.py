@@ -58,6 +58,8 @@ def identify():
     """Before every request: who is reading (g.principal), and may they operate or review."""
     w, s = web(), web().settings
     g.principal, g.operator, g.reviewer = None, False, False
+    if request.method == "POST" and request.form.get("csrf") != session.get("csrf"):
+        abort(400)  # every form carries the session's token, the login form too
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     if w.mode == "none":
@@ -76,8 +78,6 @@ def identify():
         g.principal = s.principals[name]
     g.operator = w.mode == "none" or g.principal.name in s.operators
     g.reviewer = w.mode == "none" or g.principal.name in s.reviewers
-    if request.method == "POST" and request.form.get("csrf") != session.get("csrf"):
-        abort(400)
     return None
 
 
