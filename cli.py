@@ -248,13 +248,9 @@ def render_snippet(snippet: str) -> str:
 # show / export -----------------------------------------------------------------------------
 def cli_door() -> dict:
     """How a CLI reader came, for the audit log: the OS account behind the principal."""
-    import getpass
+    from kho.core.logs import os_user
 
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = ""
-    return {"via": "cli", "os_user": user}
+    return {"via": "cli", "os_user": os_user()}
 
 
 def _visible_document(ctx, doc_id: str, as_name: str | None, action: str, **detail):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.resources
 import math
 import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import yaml
 
 from kho.core.errors import ConfigError
+from kho.index.text import normalize
 
 BUNDLED = "kho.classify/default_taxonomy.yaml"
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -84,9 +84,7 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def normalize_term(term: str) -> str:
-    """A keyword as rules compare it: NFC, lowercase, single spaces."""
-    return " ".join(unicodedata.normalize("NFC", term).lower().split())
+normalize_term = normalize  # a keyword as rules compare it: NFC, lowercase, single spaces
 
 
 def load_taxonomy(path: Path | str | None = None) -> Taxonomy:

@@ -89,7 +89,7 @@ def parse_queues(text: str) -> list[str]:
 @click.command("worker")
 @click.option(
     "--queues",
-    default="index,ocr",
+    default="index,ocr",  # index jobs first: a finished document becomes searchable sooner
     show_default=True,
     help="Queues to take jobs from, in priority order: ocr (pages), index (documents).",
 )

@@ -12,7 +12,6 @@ failed, with its reason). `purge_failures` moves the ones given up on to `purged
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -61,7 +60,7 @@ class Catalog(FailureQueries):
         self.url = url
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_engine(url, connect_args={"timeout": 30})
+            self.engine = create_engine(url, connect_args={"timeout": sqlite.BUSY_TIMEOUT_S})
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
@@ -428,11 +427,6 @@ class Catalog(FailureQueries):
         with self.session() as s:
             return list(s.scalars(select(Page).where(Page.doc_id == doc_id).order_by(Page.page)))
 
-    def page_states(self, doc_id: str) -> dict[str, int]:
-        with self.session() as s:
-            q = select(Page.status, func.count()).where(Page.doc_id == doc_id).group_by(Page.status)
-            return {st: n for st, n in s.execute(q)}
-
     # reporting -----------------------------------------------------------------------------
     def batch_counts(self, batch_id: int) -> BatchCounts:
         with self.session() as s:
@@ -478,7 +472,3 @@ class Catalog(FailureQueries):
             pages_purged=pages.get(PURGED, 0),
             docs_queued=dstates.get(QUEUED, 0),
         )
-
-
-def dumps(value) -> str:
-    return json.dumps(value, ensure_ascii=False)

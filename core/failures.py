@@ -7,7 +7,6 @@ Retries and purges by hand are written to the audit log. Mixed into `catalog.Cat
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Iterator
 
 from sqlalchemy import (
@@ -23,6 +22,7 @@ from sqlalchemy import (
     update,
 )
 
+from .logs import os_user
 from .models import (
     DONE,
     FAILED,
@@ -43,14 +43,6 @@ from .models import (
 
 class FailureQueries:
     """The catalog's failure queries (needs `session()` from `Catalog`)."""
-
-    def failures(self, batch_id: int | None = None, limit: int = 100) -> list[tuple[str, str, str]]:
-        """(path or doc:page, kind, reason) of failed files and pages, newest first."""
-        rows, _ = self.list_failures(batch_id, limit=limit)
-        return [
-            (f.name if f.kind == "file" else f"{f.doc_id[:12]}:{f.page}", f.kind, f.reason)
-            for f in rows
-        ]
 
     def _failure_selects(self, batch_id: int | None, reason: str):
         """One SELECT per kind of failure, with the same columns, for a UNION ALL."""
@@ -222,7 +214,7 @@ def _audit(action: str, batch_id, reason: str, pages, docs, files) -> AuditEntry
         "docs": list(docs),
         "files": list(files),
     }
-    return AuditEntry(actor=_actor(), action=action, detail=detail)
+    return AuditEntry(actor=os_user(), action=action, detail=detail)
 
 
 def _chunks(items: list, size: int = 500) -> Iterator[list]:
@@ -244,10 +236,3 @@ def _failure_columns(kind: str, *columns):
 def _contains(column, text: str):
     """Case-insensitive substring match, portable (LIKE with escaping, no ILIKE)."""
     return func.lower(column).contains(text.lower(), autoescape=True)
-
-
-def _actor() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return ""

@@ -10,6 +10,17 @@ import logging
 import os
 from pathlib import Path
 
+
+def os_user() -> str:
+    """The operating-system account running this process ("" if it has no name)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
 FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
 
 

@@ -29,6 +29,9 @@ class Limits:
     render_dpi: int = 300  # dots per inch when rasterising scanned PDF pages
 
 
+OCR_ENGINES = ("auto", "library", "cli")
+
+
 @dataclass(frozen=True)
 class OcrOptions:
     lang: str = "vie+eng"
@@ -49,7 +52,7 @@ class OcrOptions:
     engine: str = "auto"  # "library" (tesserocr, in-process) | "cli" (the program) | "auto"
 
     def __post_init__(self):
-        if self.engine not in ("auto", "library", "cli"):
+        if self.engine not in OCR_ENGINES:
             raise ConfigError(f"[ocr] engine must be auto, library or cli, got {self.engine!r}")
 
 

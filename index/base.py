@@ -1,7 +1,7 @@
 """The search interface every index backend implements, and the query model they share.
 
 Hits are pages carrying their document's fields. Access control lives in `index/`: a
-backend turns `acl_allows` into its own query filter and applies it inside every read
+backend turns `core.types.can_see` into its own query filter and applies it inside every read
 (hits, totals, facet counts, snippets, suggestions, get_page), never after the fact.
 """
 
@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
 from ..core.errors import BadInputError
-from ..core.types import Access, PageDoc, Principal, can_see
+from ..core.types import Access, PageDoc, Principal
 from .text import TOKEN_RE, fold, normalize, tokens
 
 HIGHLIGHT = ("<mark>", "</mark>")  # wraps matched words in snippets; doors render it
@@ -34,11 +34,6 @@ FACET_SIZE = 50  # values per facet, most frequent first
 MAX_QUERY_CHARS = 1000  # longer query text is cut here
 MAX_TERMS = 32  # words or phrases per query; the rest are ignored
 SNIPPET_TOKENS = 30  # words in a snippet
-
-
-def acl_allows(principal: Principal, access: Access) -> bool:
-    """The visibility rule each backend translates into its query filter."""
-    return can_see(principal, access)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ The alias (`kho-pages`) points at a versioned index (`kho-pages-v3`); `build_ver
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -252,8 +251,7 @@ class ElasticIndex:
         return old
 
     def refresh(self) -> None:
-        with self._errors():
-            self.es.indices.refresh(index=self.alias)
+        self.refresh_index(None)
 
     def close(self) -> None:
         self.es.close()
@@ -464,19 +462,3 @@ class ElasticIndex:
                 )
             found += complete_words(words, (h["_source"]["text"] for h in res["hits"]["hits"]))
         return list(dict.fromkeys(found))[:limit]
-
-
-def wait_until_ready(url: str, timeout: float = 60.0) -> None:
-    """Block until the cluster answers with yellow or green health (service start-up)."""
-    from elasticsearch import Elasticsearch
-
-    es = Elasticsearch(url, request_timeout=5)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            es.cluster.health(wait_for_status="yellow", timeout="5s")
-            return
-        except Exception as err:  # noqa: BLE001 - any failure means "not yet"
-            if time.monotonic() > deadline:
-                raise ServiceError(f"Elasticsearch at {url} not ready: {err}") from err
-            time.sleep(1)

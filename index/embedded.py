@@ -36,7 +36,7 @@ from .base import (
 from .text import TOKEN_RE, fold, normalize
 
 SCHEMA_VERSION = 1
-BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another process's transaction
+BUSY_TIMEOUT_S = sqlite.BUSY_TIMEOUT_S  # how long a writer waits for another's transaction
 EXACT_WEIGHT, FOLDED_WEIGHT = 10.0, 1.0  # bm25 column weights
 SUGGEST_PAGES = 200  # best-ranked visible pages scanned for word completions
 

@@ -48,8 +48,3 @@ def fold(text: str) -> str:
 def tokens(text: str) -> list[str]:
     """Normalised word tokens, digits kept: '125/QĐ-CT' -> ['125', 'qđ', 'ct']."""
     return TOKEN_RE.findall(normalize(text))
-
-
-def has_diacritics(token: str) -> bool:
-    """True when folding changes the token, i.e. it carries tone or vowel marks or 'đ'."""
-    return fold(token) != token.lower()

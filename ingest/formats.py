@@ -209,6 +209,7 @@ class PdfFile(SourceFile):
 
     def _open(self) -> int:
         self._doc: pdfium.PdfDocument | None = None
+        self._plumber = None  # pdfplumber's view of the file, for text layers, opened on need
         try:
             self._doc = pdfium.PdfDocument(str(self.path))
         except pdfium.PdfiumError as err:
@@ -250,12 +251,17 @@ class PdfFile(SourceFile):
     def text_layer(self, index: int) -> PageText | None:
         self._check_index(index)
         # Imported here: reading text is the ocr stage's job, and workers that only render
-        # should not pay for pdfplumber.
-        from kho.ocr.textlayer import read_text_layer
+        # should not pay for pdfplumber. Opened once per file, not once per page.
+        from kho.ocr.textlayer import open_text_layers, pdf_text_layer
 
-        return read_text_layer(self.path, index, self.dpi(index))
+        if self._plumber is None:
+            self._plumber = open_text_layers(self.path)
+        return pdf_text_layer(self._plumber, self.path, index, self.dpi(index))
 
     def close(self) -> None:
+        if getattr(self, "_plumber", None) is not None:
+            self._plumber.close()
+            self._plumber = None
         if getattr(self, "_doc", None) is not None:
             self._doc.close()
             self._doc = None

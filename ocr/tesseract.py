@@ -33,6 +33,7 @@ import numpy as np
 import pytesseract
 
 from ..core.errors import ConfigError, LimitExceededError, MissingDependencyError, OcrError
+from ..core.settings import OCR_ENGINES
 from ..core.types import PageText, Word
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
@@ -40,7 +41,6 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 TIMEOUT_MESSAGE = "Tesseract process timeout"  # what pytesseract raises as RuntimeError
 IMAGE_PREFIX = "kho-ocr-"
 TIFF_UNCOMPRESSED = 1  # libtiff's COMPRESSION_NONE
-ENGINES = ("auto", "library", "cli")
 STALE_AFTER_S = 3600  # tesseract reads its input at start: an hour-old image is an orphan
 
 
@@ -181,8 +181,8 @@ def ocr_image(
 
 def resolve_engine(engine: str) -> str:
     """ "library" or "cli": what `engine` ("auto", "library", "cli") means on this machine."""
-    if engine not in ENGINES:
-        raise ConfigError(f"ocr.engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine not in OCR_ENGINES:
+        raise ConfigError(f"ocr.engine must be one of {', '.join(OCR_ENGINES)}, got {engine!r}")
     if engine == "cli":
         return "cli"
     if library_version():

@@ -96,8 +96,19 @@ def _intersect(a: tuple, b: tuple) -> tuple:
 def read_text_layer(pdf_path: Path, page_index: int, dpi: int = 300) -> PageText | None:
     """Open a PDF and read one page's text layer (0-based index); None if it has none."""
     pdf_path = Path(pdf_path)
-    with _open(pdf_path) as pdf:
-        return page_text_layer(_page(pdf, pdf_path, page_index), dpi=dpi)
+    with open_text_layers(pdf_path) as pdf:
+        return pdf_text_layer(pdf, pdf_path, page_index, dpi)
+
+
+def pdf_text_layer(
+    pdf: pdfplumber.PDF, pdf_path: Path, page_index: int, dpi: int = 300
+) -> PageText | None:
+    """One page's text layer from a PDF already opened with `open_text_layers`."""
+    page = _page(pdf, pdf_path, page_index)
+    try:
+        return page_text_layer(page, dpi=dpi)
+    finally:
+        page.close()  # its parsed objects: a long PDF read page by page stays small
 
 
 def has_text_layer(pdf_path: Path, page_index: int) -> bool:
@@ -105,7 +116,7 @@ def has_text_layer(pdf_path: Path, page_index: int) -> bool:
     return read_text_layer(pdf_path, page_index) is not None
 
 
-def _open(pdf_path: Path) -> pdfplumber.PDF:
+def open_text_layers(pdf_path: Path) -> pdfplumber.PDF:
     """Open with pdfplumber; a missing file is the storage's trouble (OSError propagates)."""
     try:
         return pdfplumber.open(pdf_path)

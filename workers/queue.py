@@ -40,8 +40,6 @@ log = logging.getLogger("kho.queue")
 
 OCR_QUEUE, INDEX_QUEUE = "kho-ocr", "kho-index"
 QUEUES = {"ocr": OCR_QUEUE, "index": INDEX_QUEUE}
-# A worker listening to both takes index jobs first: a finished document is searchable.
-DEFAULT_ORDER = ("index", "ocr")
 RETRY_INTERVALS_S = (2, 5, 10, 20, 40, 60, 120, 300, 600)  # seconds before retry 1, 2, ...
 RESULT_TTL_S = 300  # a finished job's record stays this long
 FAILURE_TTL_S = 7 * 24 * 3600  # a failed job stays in rq's failed registry this long
