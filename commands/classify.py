@@ -171,7 +171,7 @@ def apply_cmd(ctx, batch_name):
     from sqlalchemy import select
 
     from kho.core.catalog import BatchFile, Document
-    from kho.workers.pipeline import process_document
+    from kho.workers.reindex import reclassify
 
     kctx = _ctx(ctx)
     with kctx.catalog.session() as s:
@@ -185,8 +185,8 @@ def apply_cmd(ctx, batch_name):
     changed = 0
     for doc_id in ids:
         before = kctx.catalog.get_document(doc_id).category
-        report = process_document(kctx, doc_id)
-        changed += report.category != before
+        changed += reclassify(kctx, doc_id) != before
+    kctx.index.refresh()
     out.print(f"reclassified {len(ids)} documents, {changed} changed category")
 
 
@@ -280,16 +280,14 @@ def review_ocr(ctx, batch_name, below, limit, page_no, as_json):
 
 
 def _decide(ctx, doc_id: str, values_of) -> None:
-    from kho.workers.reindex import refresh_document
+    from kho.workers.reindex import record_decision
 
     kctx = _ctx(ctx)
     matches = kctx.catalog.find_documents(doc_id)
     if len(matches) != 1:
         raise NotFoundError(f"no document {doc_id}" if not matches else f"{doc_id} is ambiguous")
     doc = matches[0]
-    kctx.catalog.set_document(doc.id, **values_of(doc))
-    refresh_document(kctx, doc.id)  # the index carries the person's category now
-    kctx.index.refresh()
+    record_decision(kctx, doc.id, values_of(doc))  # the index carries it now
     out.print(f"{doc.id[:12]}: {kctx.catalog.get_document(doc.id).category} (reviewed)")
 
 

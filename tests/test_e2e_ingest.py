@@ -244,6 +244,18 @@ def test_page_over_a_limit_is_a_recorded_failure(tmp_path):
     assert search(home, "Ủy ban Kiểm tra"), "the good file must still be searchable"
 
 
+def test_classify_apply_reclassifies_without_rewriting_files(archive):
+    home = archive["home"]
+    pdfs = sorted((home / "docs").glob("*/searchable.pdf"))
+    assert len(pdfs) == 4
+    before = {p: p.stat().st_mtime_ns for p in pdfs}
+    hits = search(home, "nông thôn")
+    out = run_kho("classify", "apply", "--batch", "b1", home=home).stdout
+    assert "reclassified 4 documents, 0 changed category" in out
+    assert {p: p.stat().st_mtime_ns for p in pdfs} == before  # nothing but the index touched
+    assert search(home, "nông thôn") == hits
+
+
 def test_worker_needs_redis(tmp_path):  # no service needed: runs in make test-fast too
     proc = run_kho("worker", "--burst", home=tmp_path, check=5)
     assert "KHO_REDIS_URL" in proc.stderr

@@ -59,7 +59,7 @@ def review():
 @_only("reviewer")
 def review_decide(doc_id):
     from kho.classify.review import accept, relabel
-    from kho.workers.reindex import refresh_document
+    from kho.workers.reindex import record_decision
 
     decision = request.form.get("decision", "")
     if decision not in ("accept", "relabel"):
@@ -68,9 +68,7 @@ def review_decide(doc_id):
     c, doc = visible(doc_id, "review", decision=decision, category=category or None)
     before = doc.category
     values = accept(doc) if decision == "accept" else relabel(doc, category, c.taxonomy)
-    c.catalog.set_document(doc.id, **values)
-    refresh_document(c, doc.id)
-    c.index.refresh()  # the reviewer's next search already shows the decision
+    record_decision(c, doc.id, values)  # the reviewer's next search already shows it
     after = values.get("category", before)
     return redirect(url_for("review", decided=f"{doc.id[:12]}: {before} → {after}"))
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from kho.core import catalog as cat
 
 from .context import Context
-from .pipeline import document_pages, read_texts
+from .pipeline import classify_and_describe, document_pages, read_texts
 
 
 def indexed_documents(ctx: Context) -> list[str]:
@@ -30,6 +30,27 @@ def refresh_document(ctx: Context, doc_id: str) -> int:
     if doc is None or doc.status != cat.INDEXED:
         return 0
     return ctx.index.replace_document(doc_id, document_pages(doc, read_texts(ctx, doc_id)))
+
+
+def record_decision(ctx: Context, doc_id: str, values: dict) -> None:
+    """A person's decision on a document (review) into the catalog and the index, searchable
+    at once."""
+    ctx.catalog.set_document(doc_id, **values)
+    refresh_document(ctx, doc_id)
+    ctx.index.refresh()
+
+
+def reclassify(ctx: Context, doc_id: str) -> str:
+    """Classify an indexed document again (current model, taxonomy, metadata rules) from its
+    stored page texts and update its index entries; its files stay as they are. Returns the
+    category (a person's decision is kept)."""
+    doc = ctx.catalog.get_document(doc_id)
+    texts = [t.text for _, t in sorted(read_texts(ctx, doc_id).items())]
+    if doc is None or not texts:
+        return doc.category if doc else ""
+    classify_and_describe(ctx, doc, "\n\n".join(texts), texts[0])
+    refresh_document(ctx, doc_id)
+    return ctx.catalog.get_document(doc_id).category
 
 
 def reindex(ctx: Context, on_doc: Callable[[int, int], None] | None = None) -> int:
