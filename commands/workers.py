@@ -302,21 +302,17 @@ def metrics(ctx, port, addr):
 @click.pass_context
 def status(ctx, batch_name, watch, interval, as_json):
     """Batches (pages done/total, failed, pages/min, ETA), queues and workers."""
-    from kho.workers.status import collect_status
+    from kho.workers.status import collect_status, connect_queues
 
     kctx = _kctx(ctx)
     batch_id = _batch_id(kctx, batch_name)
-    conn = None
-    if kctx.settings.redis_url:
-        from kho.core.errors import ServiceError
-
-        try:
-            conn = _redis(kctx.settings)
-        except ServiceError as e:
-            err.print(f"[red]{escape(str(e))}[/]")
+    conn, why = connect_queues(kctx.settings)
+    if why:
+        err.print(f"[red]{escape(why)}[/]")
 
     def current():
-        return collect_status(kctx, conn, batch_id, failures=100 if batch_id else 0)
+        failures = 100 if batch_id else 0
+        return collect_status(kctx, conn, batch_id, failures=failures, queue_error=why)
 
     try:
         if as_json:

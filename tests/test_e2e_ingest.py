@@ -259,3 +259,13 @@ def test_classify_apply_reclassifies_without_rewriting_files(archive):
 def test_worker_needs_redis(tmp_path):  # no service needed: runs in make test-fast too
     proc = run_kho("worker", "--burst", home=tmp_path, check=5)
     assert "KHO_REDIS_URL" in proc.stderr
+
+
+def test_status_says_why_the_queues_are_missing(archive):
+    proc = run_kho(
+        "status", "--json", home=archive["home"], env={"KHO_REDIS_URL": "redis://127.0.0.1:9/0"}
+    )
+    st = json.loads(proc.stdout)
+    assert st["mode"] == "distributed" and st["queues"] == [] and st["workers"] == []
+    assert "Redis at redis://127.0.0.1:9/0 is unavailable" in st["queue_error"]
+    assert "b1" in [b["name"] for b in st["batches"]]  # the catalog still answers

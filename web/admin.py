@@ -6,17 +6,15 @@ Reviewers (`reviewer = true`) see only the queued documents they may see; operat
 
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import wraps
 
 from flask import abort, g, jsonify, redirect, render_template, request, url_for
 
-from kho.core.errors import ServiceError
 from kho.core.types import Access, Principal, can_see
 from kho.workers.context import Context
 
 from .pages import link, visible
-from .state import ctx
+from .state import ctx, web
 
 REVIEW_PAGE = 50
 AUDIT_PAGE = 100
@@ -116,18 +114,8 @@ def system_status(c: Context):
     """`kho status`'s value: batches from the catalog; queues and workers if Redis answers."""
     from kho.workers.status import collect_status
 
-    conn = None
-    if c.settings.redis_url:
-        from kho.workers.queue import connect
-
-        try:
-            conn = connect(c.settings.redis_url)
-        except ServiceError:
-            conn = None
-    st = collect_status(c, conn, failures=20)
-    if c.settings.redis_url and conn is None:
-        st = replace(st, queue_error="Redis is unavailable: start it or check KHO_REDIS_URL")
-    return st
+    conn, why = web().queues()
+    return collect_status(c, conn, failures=20, queue_error=why)
 
 
 def fmt_seconds(s) -> str:

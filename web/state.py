@@ -21,6 +21,18 @@ class Web:
         self.mode = auth.auth_mode(settings)
         self.shared = Context(settings)
         self.local = threading.local()
+        self._queues = None  # one Redis connection (thread-safe pool) for every request
+
+    def queues(self) -> tuple[object | None, str]:
+        """(Redis connection, "") in distributed mode, (None, why) while Redis is away."""
+        from kho.workers.status import connect_queues
+
+        if self._queues is None:
+            conn, why = connect_queues(self.settings)
+            if why:
+                return None, why
+            self._queues = conn
+        return self._queues, ""
 
     def context(self) -> Context:
         c = getattr(self.local, "ctx", None)

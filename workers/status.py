@@ -175,12 +175,28 @@ def _aware(t: datetime | None) -> datetime | None:
     return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
 
 
+def connect_queues(settings) -> tuple[object | None, str]:
+    """(Redis connection, "") in distributed mode; (None, why) when Redis does not answer;
+    (None, "") in local mode."""
+    if not settings.redis_url:
+        return None, ""
+    from kho.core.errors import ServiceError
+
+    from .queue import connect
+
+    try:
+        return connect(settings.redis_url), ""
+    except ServiceError as err:
+        return None, str(err)
+
+
 def collect_status(
     ctx: Context,
     conn=None,
     batch_id: int | None = None,
     batches: int = 20,
     failures: int = 0,
+    queue_error: str = "",
 ) -> Status:
     """Progress of one batch (or the newest ones), and of the queues and workers if `conn`."""
     from .queue import QUEUES
@@ -195,6 +211,7 @@ def collect_status(
         index=settings.backend,
         batches=tuple(batch_state(ctx, i) for i in ids),
         failures=tuple(listed),
+        queue_error=queue_error,  # why `conn` is missing in distributed mode
     )
     if conn is None:
         return base
