@@ -112,6 +112,26 @@ def pending_reviews(catalog, limit: int = 50, offset: int = 0) -> list:
         return list(s.scalars(q))
 
 
+def visible_pending_reviews(catalog, principal, limit: int = 50, offset: int = 0) -> list:
+    """The review queue as far as `principal` may see it (`can_see`), least confident first;
+    `offset` counts visible documents."""
+    from kho.core.types import can_see
+
+    out: list = []
+    seen, start, step = 0, 0, max(limit, 100)
+    while len(out) < limit:
+        docs = pending_reviews(catalog, step, start)
+        for d in docs:
+            if can_see(principal, d.access):
+                seen += 1
+                if seen > offset:
+                    out.append(d)
+        if len(docs) < step:
+            break
+        start += step
+    return out[:limit]
+
+
 def decided_documents(catalog) -> list:
     """Documents whose category a person accepted or set: the training labels."""
     from sqlalchemy import select

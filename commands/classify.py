@@ -200,12 +200,15 @@ def review_group() -> None:
 @click.option("--limit", type=click.IntRange(1, 1000), default=50)
 @click.option("--page", "page_no", type=click.IntRange(1), default=1)
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--as", "as_name", help="As this principal from the config (sees what it may).")
 @click.pass_context
-def review_list(ctx, limit, page_no, as_json):
-    """Documents waiting for a person, least confident first."""
-    from kho.classify.review import pending_reviews
+def review_list(ctx, limit, page_no, as_json, as_name):
+    """Documents waiting for a person that you may see, least confident first."""
+    from kho.classify.review import visible_pending_reviews
 
-    docs = pending_reviews(_ctx(ctx).catalog, limit, (page_no - 1) * limit)
+    kctx = _ctx(ctx)
+    principal = kctx.settings.principal(as_name)
+    docs = visible_pending_reviews(kctx.catalog, principal, limit, (page_no - 1) * limit)
     if as_json:
         click.echo(
             json.dumps(

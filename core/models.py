@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from .types import Access
+
 # document and page states; a document is QUEUED once all its pages are read and its index
 # job was handed to a queue (distributed mode only)
 REGISTERED, QUEUED, DONE, FAILED, INDEXED = "registered", "queued", "done", "failed", "indexed"
@@ -74,6 +76,11 @@ class Document(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=now, onupdate=now)
     failed_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     retry_at: Mapped[datetime | None] = mapped_column(DateTime)  # next attempt, if retrying
+
+    @property
+    def access(self) -> Access:
+        """Who may see this document (see `types.can_see`)."""
+        return Access(level=self.level, unit=self.unit, groups=tuple(self.groups or ()))
 
 
 class BatchFile(Base):

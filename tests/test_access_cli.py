@@ -146,3 +146,26 @@ def test_bad_manifest_stops_before_any_work(tmp_path):
     proc = run_kho("ingest", str(scans), home=tmp_path / "home", check=2)
     assert "kho-manifest.csv:2: level must be 0-3" in proc.stderr
     assert not (tmp_path / "home" / "originals").exists()
+
+
+def test_review_queue_lists_only_visible_documents(archive):
+    from kho.core.catalog import Catalog
+
+    home, env = archive["home"], archive["env"]
+    catalog = Catalog(f"sqlite:///{home / 'catalog.sqlite'}")
+    with catalog.session() as s:
+        from sqlalchemy import update
+
+        from kho.core.catalog import Document
+
+        s.execute(update(Document).values(review="pending"))  # the classifier was unsure of all
+    catalog.close()
+
+    def queue(*args: str) -> set[str]:
+        out = run_kho("review", "list", "--json", *args, home=home, env=env).stdout
+        return {d["filename"] for d in json.loads(out)}
+
+    assert queue() == {"public.pdf"}  # clerk, the default principal
+    assert queue("--as", "f9") == {"secret-f9.pdf", "shared.pdf"}
+    assert queue("--as", "qk9") == {"secret-qk9.pdf", "shared.pdf"}
+    assert len(queue("--as", "qk9", "--limit", "1")) == 1

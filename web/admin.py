@@ -10,7 +10,6 @@ from functools import wraps
 
 from flask import abort, g, jsonify, redirect, render_template, request, url_for
 
-from kho.core.types import Access, Principal, can_see
 from kho.workers.context import Context
 
 from .pages import link, visible
@@ -43,11 +42,13 @@ def _only(flag: str):
 
 @_only("reviewer")
 def review():
+    from kho.classify.review import visible_pending_reviews
+
     c = ctx()
     categories = c.taxonomy.categories
     return render_template(
         "review.html",
-        docs=visible_reviews(c, g.principal, REVIEW_PAGE),
+        docs=visible_pending_reviews(c.catalog, g.principal, REVIEW_PAGE),
         categories=categories,
         labels={cat.id: cat.label for cat in categories},
         decided=request.args.get("decided", ""),
@@ -69,24 +70,6 @@ def review_decide(doc_id):
     record_decision(c, doc.id, values)  # the reviewer's next search already shows it
     after = values.get("category", before)
     return redirect(url_for("review", decided=f"{doc.id[:12]}: {before} → {after}"))
-
-
-def visible_reviews(c: Context, principal: Principal, limit: int) -> list:
-    """The review queue as far as the principal may see it, least confident first."""
-    from kho.classify.review import pending_reviews
-
-    out, offset, step = [], 0, max(limit, 100)
-    while len(out) < limit:
-        docs = pending_reviews(c.catalog, step, offset)
-        out += [
-            d
-            for d in docs
-            if can_see(principal, Access(level=d.level, unit=d.unit, groups=tuple(d.groups or ())))
-        ]
-        if len(docs) < step:
-            break
-        offset += step
-    return out[:limit]
 
 
 @_only("operator")

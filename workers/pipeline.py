@@ -20,7 +20,7 @@ from kho.core import catalog as cat
 from kho.core.errors import BadInputError
 from kho.core.settings import OcrOptions
 from kho.core.storage import atomic_write_bytes
-from kho.core.types import Access, PageDoc, PageText
+from kho.core.types import PageDoc, PageText
 from kho.ingest.formats import open_source
 from kho.ingest.register import EXT
 
@@ -153,7 +153,7 @@ def document_pages(doc: cat.Document, texts: dict[int, PageText]) -> list[PageDo
     """The index's view of a document's pages, from its catalog record and page texts."""
     meta = doc.meta or {}
     full_text = "\n\n".join(t.text for _, t in sorted(texts.items()))
-    access = Access(level=doc.level, unit=doc.unit, groups=tuple(doc.groups or ()))
+    access = doc.access
     return [
         PageDoc(
             doc_id=doc.id,
