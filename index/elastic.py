@@ -111,6 +111,14 @@ def _term_query(term: Term, field: str = "text") -> dict:
     }
 
 
+def _exclude_query(term: Term) -> dict:
+    """'-mà' drops pages with 'mà'; '-ma' drops every tone of 'ma' (as the embedded index)."""
+    kind = "match_phrase_prefix" if term.prefix else "match_phrase"
+    if term.has_diacritics:
+        return {kind: {"text": " ".join(term.exact)}}
+    return {kind: {"text_folded": " ".join(term.folded)}}
+
+
 def build_query(query: SearchQuery, parsed: ParsedQuery, principal: Principal) -> dict:
     filters = [acl_filter(principal)]
     for key, values in query.filters.items():
@@ -124,7 +132,7 @@ def build_query(query: SearchQuery, parsed: ParsedQuery, principal: Principal) -
         bounds = {k: v for k, v in (("gte", query.date_from), ("lte", query.date_to)) if v}
         filters.append({"range": {"doc_date": bounds}})
     must = [_term_query(t) for t in parsed.include] or [{"match_all": {}}]
-    must_not = [_term_query(t) for t in parsed.exclude]
+    must_not = [_exclude_query(t) for t in parsed.exclude]
     return {"bool": {"must": must, "filter": filters, "must_not": must_not}}
 
 

@@ -127,6 +127,9 @@ def test_exact_diacritics_rank_first(search_index):
         assert {h.doc_id for h in result.hits} == {f"t{k}" for k in range(6)}
         assert f"{MARK}{w}{END}" in result.hits[0].snippet
     assert find(search_index, "ma").total == 6  # no marks typed: every tone matches
+    # excluding: '-mà' drops only the page with 'mà'; '-ma' drops every tone of 'ma'
+    assert {h.doc_id for h in find(search_index, "chữ -mà").hits} == {"t0", "t1", "t3", "t4", "t5"}
+    assert find(search_index, "chữ -ma").total == 0
 
 
 def test_exact_page_ranks_above_folded_page(search_index):
