@@ -12,10 +12,9 @@ import json
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import cv2
-import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
@@ -23,12 +22,15 @@ from kho.core.errors import BadInputError, ExitCode, NotFoundError
 from kho.core.settings import OcrOptions, Settings, get_settings
 from kho.core.types import PageText
 
+if TYPE_CHECKING:
+    import numpy as np
+
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 EXTENSIONS = {"txt": "txt", "hocr": "hocr", "alto": "xml", "json": "json", "pdf": "pdf"}
 JPEG_QUALITY = 85
 
-Page = tuple[int, PageText, np.ndarray | None]
+Page = tuple[int, PageText, "np.ndarray | None"]
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -82,6 +84,8 @@ def page_json(number: int, text: PageText) -> dict:
 
 def write_pdf(pages: list[Page], target: Path) -> None:
     """A searchable PDF of the pages: each page image under its invisible text."""
+    import cv2
+
     from kho.ocr.searchable_pdf import write_searchable_pdf
 
     with tempfile.TemporaryDirectory(prefix="kho-ocr-pdf-") as tmp:

@@ -8,6 +8,9 @@ database. Developers can also run `alembic -c migrations/alembic.ini upgrade hea
 
 from __future__ import annotations
 
+if __name__ != "kho.migrations":  # the repository root is the package `kho`: never a second copy
+    raise ImportError(f"import kho.migrations, not {__name__}: install the project (scripts/setup)")
+
 import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
