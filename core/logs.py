@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import wraps
 from pathlib import Path
+
+# what a line is about (batch, doc, page): set by the stage that runs, added to every line
+_scope: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("kho_log_scope", default=())
 
 
 def os_user() -> str:
@@ -21,7 +28,38 @@ def os_user() -> str:
         return ""
 
 
-FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
+FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s%(scope)s: %(message)s"
+
+
+@contextmanager
+def log_scope(**fields: object) -> Iterator[None]:
+    """Every log line written inside says what it is about, e.g. `[doc=3f2a9c01b7de page=2]`."""
+    merged = dict(_scope.get())
+    merged.update({k: str(v) for k, v in fields.items() if v not in (None, "")})
+    token = _scope.set(tuple(merged.items()))
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+def scoped(func: Callable) -> Callable:
+    """A stage `f(ctx, doc_id, page=None, ...)` whose log lines name its document and page."""
+
+    @wraps(func)
+    def wrapper(ctx, doc_id, *args, **kwargs):
+        page = args[0] if args and isinstance(args[0], int) else kwargs.get("page")
+        with log_scope(doc=str(doc_id)[:12], page=page):
+            return func(ctx, doc_id, *args, **kwargs)
+
+    return wrapper
+
+
+class _ScopeFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        fields = _scope.get()
+        record.scope = " [" + " ".join(f"{k}={v}" for k, v in fields) + "]" if fields else ""
+        return True
 
 
 def setup_logging(home: Path, level: int = logging.INFO) -> Path:
@@ -32,6 +70,7 @@ def setup_logging(home: Path, level: int = logging.INFO) -> Path:
     if not any(getattr(h, "kho_file", None) == str(path) for h in logger.handlers):
         handler = logging.FileHandler(path, encoding="utf-8")
         handler.setFormatter(logging.Formatter(FORMAT))
+        handler.addFilter(_ScopeFilter())
         handler.kho_file = str(path)
         logger.addHandler(handler)
     logger.setLevel(level)

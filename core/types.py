@@ -32,6 +32,7 @@ class PageText:
     rotation: int = 0  # degrees clockwise applied to upright the page (0/90/180/270)
     skew: float = 0.0  # degrees of deskew applied
     dpi: int = 300
+    steps: tuple[str, ...] = ()  # the cleanup steps that ran, each with why ("deskew: ...")
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -41,7 +42,7 @@ class PageText:
     @classmethod
     def from_json(cls, data: dict) -> PageText:
         words = tuple(Word(*w) for w in data.get("words", ()))
-        return cls(**{**data, "words": words})
+        return cls(**{**data, "words": words, "steps": tuple(data.get("steps", ()))})
 
 
 @dataclass(frozen=True, slots=True)

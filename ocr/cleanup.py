@@ -119,6 +119,7 @@ class Cleaned:
     scale: float = 1.0  # how much larger the OCR image is than the view (upscaled scans)
     offset: tuple[int, int] = (0, 0)  # (x, y) in the view of the OCR image's top-left corner
     applied: tuple[str, ...] = ()  # the steps that changed the page, in order
+    reasons: tuple[str, ...] = ()  # "step: why" for each applied step, in the same order
 
 
 def clean_page(
@@ -133,11 +134,17 @@ def clean_page(
     if not opts.clean:
         return Cleaned(ocr_image=gray, view_image=img, rotation=0, skew=0.0)
     steps = steps or Steps.from_options(opts)
-    applied = []
+    applied: list[str] = []
+    reasons: list[str] = []
+
+    def did(step: str, why: str) -> None:
+        applied.append(step)
+        reasons.append(f"{step}: {why}")
+
     view = img
     if img.ndim == 3 and steps.wants("stamp", lambda: has_red_ink(img)):
         gray = drop_red_ink(img)
-        applied.append("stamp")
+        did("stamp", "red seal ink on a colour scan")
     if steps.borders != "off" and (mask := border_mask(gray)) is not None:
         gray = gray.copy() if gray is img else gray
         gray[mask] = 255
@@ -146,23 +153,23 @@ def clean_page(
             view[mask] = 255
         else:
             view = gray
-        applied.append("borders")
+        did("borders", f"{int(mask.sum())} px of dark scan border")
     if steps.illumination != "off":
         back = background(gray)
         if steps.wants("illumination", lambda: is_unevenly_lit(back)):
             gray = flatten(gray, back)
-            applied.append("illumination")
+            did("illumination", "uneven light across the page")
     skew = estimate_skew(gray) if steps.deskew != "off" else 0.0
     if abs(skew) < MIN_SKEW:
         skew = 0.0
     else:
-        applied.append("deskew")
+        did("deskew", f"tilted {skew:+.2f}°")
     same = view is gray  # one image carries both: transform it once
     gray = deskew(gray, skew)
     view = gray if same else deskew(view, skew)
     rotation = detect_orientation(gray, timeout) if steps.orientation != "off" else 0
     if rotation:
-        applied.append("orientation")
+        did("orientation", f"turned {rotation}° clockwise")
     gray = rotate(gray, rotation)
     view = gray if same else rotate(view, rotation)
     ocr = gray
@@ -170,22 +177,22 @@ def clean_page(
     if steps.crop != "off" and (box := text_box(ocr)) is not None:
         ocr = ocr[box[1] : box[3], box[0] : box[2]]
         offset = (box[0], box[1])
-        applied.append("crop")
+        did("crop", f"text area {box[2] - box[0]}x{box[3] - box[1]} px")
     if steps.wants("denoise", lambda: is_noisy(ocr)):
         ocr = denoise(ocr)
-        applied.append("denoise")
+        did("denoise", "speckled page")
     factor = upscale_factor(dpi)
     if steps.upscale == "on" and factor == 1.0:
         factor = 2.0
     if steps.wants("upscale", lambda: factor != 1.0):
         ocr = upscale(ocr, factor)
-        applied.append("upscale")
+        did("upscale", f"{dpi} dpi scan enlarged x{factor:g}")
     else:
         factor = 1.0
     if steps.wants("sharpen", lambda: dpi * factor >= SHARPEN_MIN_DPI and not is_bilevel(ocr)):
         ocr = sharpen(ocr)
-        applied.append("sharpen")
+        did("sharpen", f"gray page at {round(dpi * factor)} dpi")
     if steps.wants("binarize", lambda: False):
         ocr = binarize(ocr)
-        applied.append("binarize")
-    return Cleaned(ocr, view, rotation, skew, factor, offset, tuple(applied))
+        did("binarize", "[ocr] binarize")
+    return Cleaned(ocr, view, rotation, skew, factor, offset, tuple(applied), tuple(reasons))

@@ -50,6 +50,7 @@ def read_image(
         width=int(view.shape[1]),
         height=int(view.shape[0]),
         dpi=dpi,
+        steps=cleaned.reasons,
     )
     return text, view
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from kho.core import catalog as cat
 from kho.core.errors import BadInputError
+from kho.core.logs import scoped
 from kho.core.settings import OcrOptions
 from kho.core.storage import atomic_write_bytes
 from kho.core.types import PageDoc, PageText
@@ -51,6 +52,7 @@ class DocReport:
     reason: str = ""
 
 
+@scoped
 def process_page(ctx: Context, doc_id: str, page: int) -> PageReport:
     """Read page `page` (1-based) of a registered document and record its text."""
     t0 = time.perf_counter()
@@ -66,6 +68,13 @@ def process_page(ctx: Context, doc_id: str, page: int) -> PageReport:
     seconds = time.perf_counter() - t0
     ctx.storage.write_page_text(doc_id, page, text)
     ctx.catalog.finish_page(doc_id, page, outcome_of(text, seconds))
+    log.info(
+        "page read from %s in %.2f s, confidence %.1f; cleanup: %s",
+        text.source,
+        seconds,
+        text.confidence,
+        "; ".join(text.steps) or "none",
+    )
     return PageReport(doc_id, page, True, seconds, source=text.source, confidence=text.confidence)
 
 
@@ -113,6 +122,7 @@ def save_page_image(ctx: Context, doc_id: str, page: int, image: np.ndarray) -> 
     atomic_write_bytes(ctx.storage.page_image(doc_id, page), buf.tobytes())
 
 
+@scoped
 def process_document(ctx: Context, doc_id: str) -> DocReport:
     """Once every page is read: searchable PDF, classification, index. Re-runnable."""
     doc = ctx.catalog.get_document(doc_id)
@@ -140,11 +150,12 @@ def process_document(ctx: Context, doc_id: str) -> DocReport:
         log.info("doc %s: a page is to be read again; indexed again after it", doc_id[:12])
         return DocReport(doc_id, "waiting")
     log.info(
-        "indexed doc %s: %d pages, category %s (%.2f)",
-        doc_id[:12],
+        "indexed: %d pages, category %s (%.2f, %s), level %d",
         len(done),
         doc.category,
         doc.confidence,
+        "; ".join((doc.meta or {}).get("reasons", ())) or "no reasons given",
+        doc.level,
     )
     return DocReport(doc_id, cat.INDEXED, doc.category, doc.confidence, len(done), reason)
 
