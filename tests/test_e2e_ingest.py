@@ -269,3 +269,16 @@ def test_status_says_why_the_queues_are_missing(archive):
     assert st["mode"] == "distributed" and st["queues"] == [] and st["workers"] == []
     assert "Redis at redis://127.0.0.1:9/0 is unavailable" in st["queue_error"]
     assert "b1" in [b["name"] for b in st["batches"]]  # the catalog still answers
+
+
+def test_every_page_and_document_decision_is_logged_with_its_context(archive):
+    """The skewed PNG was deskewed: its page JSON says so and why, and the log line names the
+    document and page it is about; each document's category is logged with its reasons."""
+    home = archive["home"]
+    (doc_id,) = catalog_rows(home, "select id from documents where filename = 'report.png'")[0]
+    page = json.loads((home / "docs" / doc_id / "page-00001.json").read_text())
+    assert any(s.startswith("deskew: tilted") for s in page["steps"]), page["steps"]
+    log = (home / "logs" / "kho.log").read_text()
+    line = next(x for x in log.splitlines() if f"[doc={doc_id[:12]} page=1]: page read" in x)
+    assert "deskew: tilted" in line and "confidence" in line
+    assert f"[doc={doc_id[:12]}]: indexed: 1 pages, category" in log
