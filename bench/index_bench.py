@@ -227,11 +227,13 @@ def record_took(es) -> list[int]:
 def run_elastic(url: str, corpus: Corpus, pages: int, compare: int, queries) -> dict:
     from elasticsearch import helpers
 
+    from kho.core.settings import load_settings
     from kho.index.elastic import BULK_CHUNK, MAPPINGS, SETTINGS, ElasticIndex
 
     alias = f"kho-bench-{os.getpid()}"
     raw = f"{alias}-raw"
-    kho = ElasticIndex(url, alias, refresh=False, timeout=120)
+    options = load_settings().elasticsearch  # KHO_ELASTICSEARCH_* login
+    kho = ElasticIndex(url, alias, refresh=False, timeout=120, options=options)
     es = kho.es
     try:
         es.indices.create(index=raw, settings=SETTINGS, mappings=MAPPINGS)

@@ -141,8 +141,9 @@ class Deployment:
             self.env["KHO_DATABASE_URL"] = self.stack.enter_context(
                 scratch_pg_database(os.environ["KHO_DATABASE_URL"], "kho_bench")
             )
-        if os.environ.get("KHO_ELASTICSEARCH_URL"):
-            self.env["KHO_ELASTICSEARCH_URL"] = os.environ["KHO_ELASTICSEARCH_URL"]
+        if os.environ.get("KHO_ELASTICSEARCH_URL"):  # with its login settings
+            es = {k: v for k, v in os.environ.items() if k.startswith("KHO_ELASTICSEARCH_")}
+            self.env.update(es)
             self.env["KHO_INDEX_NAME"] = f"kho-bench-{uuid.uuid4().hex[:8]}"
         from kho.core.settings import load_settings
         from kho.workers.context import Context

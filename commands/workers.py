@@ -140,10 +140,10 @@ def worker(ctx, queues, burst, name, maintenance_interval, verbose):
 
 def _log_to_stderr(level: int) -> None:
     """A worker is a daemon: its lines go to stderr (rq's do) as well as to kho.log."""
-    from kho.core.logs import FORMAT
+    from kho.core.logs import FORMAT, RedactingFormatter
 
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(RedactingFormatter(FORMAT))
     logger = logging.getLogger("kho")
     logger.addHandler(handler)
     logger.setLevel(level)

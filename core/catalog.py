@@ -21,6 +21,8 @@ from sqlalchemy import and_, case, create_engine, event, func, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from kho.core.secrets import redact_url
+
 from . import sqlite
 from .errors import ServiceError
 from .failures import FailureQueries
@@ -75,7 +77,7 @@ class Catalog(FailureQueries):
 
     @property
     def safe_url(self) -> str:
-        return self.engine.url.render_as_string(hide_password=True)
+        return redact_url(self.engine.url.render_as_string(hide_password=False))
 
     def _unavailable(self, err: Exception) -> ServiceError:
         cause = getattr(err, "orig", None) or err

@@ -14,6 +14,8 @@ from contextvars import ContextVar
 from functools import wraps
 from pathlib import Path
 
+from kho.core.secrets import redact_text
+
 # what a line is about (batch, doc, page): set by the stage that runs, added to every line
 _scope: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("kho_log_scope", default=())
 
@@ -62,6 +64,13 @@ class _ScopeFilter(logging.Filter):
         return True
 
 
+class RedactingFormatter(logging.Formatter):
+    """Every line (tracebacks included) with the passwords of URLs in it masked."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(super().format(record))
+
+
 def setup_logging(home: Path, level: int = logging.INFO) -> Path:
     """Send kho's log lines to the storage root's log file; returns its path."""
     path = Path(home) / "logs" / "kho.log"
@@ -69,7 +78,7 @@ def setup_logging(home: Path, level: int = logging.INFO) -> Path:
     logger = logging.getLogger("kho")
     if not any(getattr(h, "kho_file", None) == str(path) for h in logger.handlers):
         handler = logging.FileHandler(path, encoding="utf-8")
-        handler.setFormatter(logging.Formatter(FORMAT))
+        handler.setFormatter(RedactingFormatter(FORMAT))
         handler.addFilter(_ScopeFilter())
         handler.kho_file = str(path)
         logger.addHandler(handler)

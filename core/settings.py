@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from pathlib import Path
 
+from kho.core.secrets import read_secret_file
+
 from .errors import ConfigError
 from .types import Principal
 
@@ -81,13 +83,64 @@ class WebOptions:
 
 
 @dataclass(frozen=True)
+class ElasticOptions:
+    """How kho logs in to Elasticsearch and checks its certificate (`[elasticsearch]`,
+    `KHO_ELASTICSEARCH_*`): an API key, or a user and password; `ca`, the CA bundle (PEM)
+    that signed an https cluster's certificate. The secrets never appear in a repr."""
+
+    api_key: str = field(default="", repr=False)  # the "encoded" value Elasticsearch returns
+    user: str = ""
+    password: str = field(default="", repr=False)
+    ca: str = ""
+
+    def __post_init__(self):
+        if self.api_key and (self.user or self.password):
+            raise ConfigError("[elasticsearch]: set an api key or a user and password, not both")
+        if bool(self.user) != bool(self.password):
+            raise ConfigError("[elasticsearch]: a user needs a password, a password a user")
+        if self.ca and not Path(self.ca).expanduser().is_file():
+            raise ConfigError(f"[elasticsearch] ca: no such file {self.ca}")
+
+
+# [elasticsearch] key -> its environment variable; api_key and password also have `_file`
+_ES_KEYS = {
+    "api_key": "KHO_ELASTICSEARCH_API_KEY",
+    "user": "KHO_ELASTICSEARCH_USER",
+    "password": "KHO_ELASTICSEARCH_PASSWORD",
+    "ca": "KHO_ELASTICSEARCH_CA",
+}
+_ES_SECRETS = ("api_key", "password")
+
+
+def _elastic(data: dict, env: dict[str, str]) -> ElasticOptions:
+    """The `[elasticsearch]` table overlaid by the environment; `*_file` secrets read."""
+    known = set(_ES_KEYS) | {f"{k}_file" for k in _ES_SECRETS}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"unknown keys in [elasticsearch]: {', '.join(sorted(unknown))}")
+    values = {}
+    for key, var in _ES_KEYS.items():
+        file_var = f"{var}_FILE"
+        if env.get(var):
+            values[key] = env[var]
+        elif key in _ES_SECRETS and env.get(file_var):
+            values[key] = read_secret_file(env[file_var], file_var)
+        elif data.get(key):
+            values[key] = str(data[key])
+        elif key in _ES_SECRETS and data.get(f"{key}_file"):
+            values[key] = read_secret_file(data[f"{key}_file"], f"[elasticsearch] {key}_file")
+    return ElasticOptions(**values)
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path = DEFAULT_HOME
-    database_url: str = ""  # default: sqlite under home
+    # the service URLs may carry passwords: never in a repr (show them with redact_url)
+    database_url: str = field(default="", repr=False)  # default: sqlite under home
     index_backend: str = ""  # "embedded" | "elasticsearch"; default from elasticsearch_url
-    elasticsearch_url: str = ""
+    elasticsearch_url: str = field(default="", repr=False)
     index_name: str = "kho-pages"
-    redis_url: str = ""
+    redis_url: str = field(default="", repr=False)
     jobs: int = 0  # 0: one per core
     taxonomy: str = ""  # path to a taxonomy YAML; default: the bundled one
     default_principal: str = ""  # name in `principals` the CLI acts as without --as
@@ -95,6 +148,7 @@ class Settings:
     ocr: OcrOptions = field(default_factory=OcrOptions)
     principals: dict[str, Principal] = field(default_factory=dict)
     web: WebOptions = field(default_factory=WebOptions)
+    elasticsearch: ElasticOptions = field(default_factory=ElasticOptions)
     passwords: dict[str, str] = field(default_factory=dict, repr=False)  # name -> hash
     operators: frozenset[str] = frozenset()  # principals who may see queues and the audit log
     reviewers: frozenset[str] = frozenset()  # principals who may settle classifications (web)
@@ -178,7 +232,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             raise ConfigError(f"cannot read config {path}: {err}") from err
     elif env.get("KHO_CONFIG"):
         raise ConfigError(f"config file {path} does not exist (KHO_CONFIG)")
-    top = {k: v for k, v in data.items() if k not in ("limits", "ocr", "principals", "web")}
+    tables = ("limits", "ocr", "principals", "web", "elasticsearch")
+    top = {k: v for k, v in data.items() if k not in tables}
     known = {f.name for f in fields(Settings)} - {"passwords", "operators", "reviewers"}
     unknown = set(top) - known
     if unknown:
@@ -189,6 +244,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         ocr=_sub(OcrOptions, data.get("ocr", {}), "ocr"),
         principals=_principals(data.get("principals", {})),
         web=_sub(WebOptions, data.get("web", {}), "web"),
+        elasticsearch=_elastic(data.get("elasticsearch", {}), env),
         passwords={
             n: str(p["password"])
             for n, p in data.get("principals", {}).items()

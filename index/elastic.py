@@ -17,7 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from ..core.errors import IndexError_, ServiceError
+from kho.core.secrets import redact_url
+from kho.core.settings import ElasticOptions
+
+from ..core.errors import ConfigError, IndexError_, ServiceError
 from ..core.types import Access, PageDoc, Principal
 from .base import (
     FACET_SIZE,
@@ -180,17 +183,44 @@ def _page(src: dict) -> PageDoc:
     )
 
 
+def connect(url: str, options: ElasticOptions | None = None, *, timeout: float = 30.0):
+    """An Elasticsearch client for `url` that logs in with the API key or the user and
+    password of `options` and checks an https certificate against its CA bundle."""
+    from elasticsearch import Elasticsearch
+
+    options = options or ElasticOptions()
+    login: dict = {}
+    if options.api_key:
+        login["api_key"] = options.api_key
+    elif options.user:
+        login["basic_auth"] = (options.user, options.password)
+    if options.ca:
+        if not url.lower().startswith("https://"):
+            raise ConfigError(
+                f"KHO_ELASTICSEARCH_CA is set but {redact_url(url)} is not https: use https://"
+            )
+        login["ca_certs"] = options.ca
+    return Elasticsearch(
+        url, request_timeout=timeout, retry_on_timeout=True, max_retries=2, **login
+    )
+
+
 class ElasticIndex:
     """`SearchIndex` on Elasticsearch 8 (works with any 8.x cluster, no plugins)."""
 
     def __init__(
-        self, url: str, name: str = "kho-pages", *, refresh: bool = False, timeout: float = 30.0
+        self,
+        url: str,
+        name: str = "kho-pages",
+        *,
+        refresh: bool = False,
+        timeout: float = 30.0,
+        options: ElasticOptions | None = None,
     ):
-        from elasticsearch import Elasticsearch
-
         self.alias = name
         self.refresh_writes = refresh  # wait for each write to be searchable (tests)
-        self.es = Elasticsearch(url, request_timeout=timeout, retry_on_timeout=True, max_retries=2)
+        self.url = redact_url(url)  # what messages show
+        self.es = connect(url, options, timeout=timeout)
         with self._errors():
             if not self.es.indices.exists_alias(name=self.alias):
                 self._create_first_version()
@@ -198,15 +228,28 @@ class ElasticIndex:
     # administration ------------------------------------------------------------------------
     @contextmanager
     def _errors(self) -> Iterator[None]:
+        from elastic_transport import TlsError
         from elasticsearch import ApiError, TransportError
 
         try:
             yield
+        except TlsError as err:
+            raise ConfigError(
+                f"Elasticsearch at {self.url}: its certificate could not be verified ({err}); "
+                "set KHO_ELASTICSEARCH_CA to the CA bundle that signed it"
+            ) from err
         except TransportError as err:
             raise ServiceError(
-                f"Elasticsearch is unavailable: {err}; start it or check KHO_ELASTICSEARCH_URL"
+                f"Elasticsearch is unavailable at {self.url}: {err}; "
+                "start it or check KHO_ELASTICSEARCH_URL"
             ) from err
         except ApiError as err:
+            if err.status_code in (401, 403):
+                raise ConfigError(
+                    f"Elasticsearch at {self.url} refused kho's login ({err.status_code}): "
+                    "check KHO_ELASTICSEARCH_API_KEY, or KHO_ELASTICSEARCH_USER and _PASSWORD, "
+                    "and the role's rights on the kho indices"
+                ) from err
             if err.status_code in (429, 502, 503, 504):
                 raise ServiceError(f"Elasticsearch is busy ({err.status_code}): retry") from err
             raise IndexError_(f"Elasticsearch refused the request: {err}") from err

@@ -36,11 +36,33 @@ def need_service(name: str, url_var: str) -> str:
     pytest.skip(msg)
 
 
+# How to log in to the Elasticsearch that KHO_ELASTICSEARCH_URL names (scripts/services
+# exports them): passed on to `run_kho` even though the URL itself is passed only on request.
+ES_LOGIN = tuple(
+    f"KHO_ELASTICSEARCH_{k}"
+    for k in ("API_KEY", "API_KEY_FILE", "USER", "PASSWORD", "PASSWORD_FILE", "CA")
+)
+
+
+def es_env() -> dict[str, str]:
+    """KHO_ELASTICSEARCH_URL and how to log in to it, from the environment (need_service)."""
+    url = need_service("Elasticsearch", "KHO_ELASTICSEARCH_URL")
+    return {"KHO_ELASTICSEARCH_URL": url, **{k: os.environ[k] for k in ES_LOGIN if k in os.environ}}
+
+
+def es_client(url: str):
+    """An Elasticsearch client for `url` that logs in as kho does (ES_LOGIN settings)."""
+    from kho.core.settings import load_settings
+    from kho.index.elastic import connect
+
+    return connect(url, load_settings().elasticsearch)
+
+
 def run_kho(
     *args: str, home: Path, env: dict | None = None, check: int | None = 0, timeout: float = 600
 ) -> subprocess.CompletedProcess:
     """Run the real `kho` command line in a subprocess against the storage root `home`."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("KHO_")}
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("KHO_") or k in ES_LOGIN}
     full_env.update({"KHO_HOME": str(home), "COLUMNS": "200"})
     full_env.update(env or {})
     proc = subprocess.run(

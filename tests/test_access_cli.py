@@ -10,7 +10,7 @@ import pytest
 
 from kho.synth.pages import write_born_digital_pdf
 
-from .conftest import need_service, run_kho
+from .conftest import es_client, es_env, run_kho
 
 # Born-digital PDFs: their text layer is read, no OCR, so the test is quick.
 DOCS = {
@@ -61,7 +61,7 @@ units = ["qk9"]
 def archive(request, tmp_path) -> dict:
     env = {"KHO_CONFIG": str(tmp_path / "kho.toml")}
     if request.param == "elasticsearch":
-        env["KHO_ELASTICSEARCH_URL"] = need_service("Elasticsearch", "KHO_ELASTICSEARCH_URL")
+        env.update(es_env())
         env["KHO_INDEX_NAME"] = f"kho-test-{uuid.uuid4().hex[:10]}"
     (tmp_path / "kho.toml").write_text(CONFIG, encoding="utf-8")
     scans = tmp_path / "scans"
@@ -75,11 +75,7 @@ def archive(request, tmp_path) -> dict:
     run_kho("ingest", str(scans), "--batch", "acl", "-q", home=home, env=env)
     yield {"home": home, "env": env, "scans": scans}
     if request.param == "elasticsearch":
-        from elasticsearch import Elasticsearch
-
-        Elasticsearch(env["KHO_ELASTICSEARCH_URL"]).indices.delete(
-            index=f"{env['KHO_INDEX_NAME']}-v*"
-        )
+        es_client(env["KHO_ELASTICSEARCH_URL"]).indices.delete(index=f"{env['KHO_INDEX_NAME']}-v*")
 
 
 def files(archive, query: str, *args: str) -> set[str]:

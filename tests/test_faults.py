@@ -32,7 +32,7 @@ from kho.synth.scratch import scratch_pg_database
 from kho.workers.context import Context
 from kho.workers.queue import INDEX_QUEUE, OCR_QUEUE, connect
 
-from .conftest import REPO, need_service, run_kho, write_scans
+from .conftest import REPO, es_env, need_service, run_kho, write_scans
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 TEXTS = [
@@ -91,7 +91,7 @@ class Cluster:
             "KHO_HOME": str(root / "home"),
             "KHO_DATABASE_URL": db_url,
             "KHO_REDIS_URL": redis,
-            "KHO_ELASTICSEARCH_URL": need_service("Elasticsearch", "KHO_ELASTICSEARCH_URL"),
+            **es_env(),
             "KHO_INDEX_NAME": f"kho-t-{uuid.uuid4().hex[:8]}",
         }
         self.ctx = Context(load_settings(self.env))

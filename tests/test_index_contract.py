@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from kho.core.errors import BadInputError, IndexError_
+from kho.core.settings import load_settings
 from kho.core.types import Access, PageDoc, Principal, can_see
 from kho.index.base import HIGHLIGHT, SearchIndex, SearchQuery, SearchResult
 from kho.index.embedded import EmbeddedIndex, acl_sql
@@ -37,7 +38,8 @@ def open_index(backend: str, tmp_path: Path) -> SearchIndex:
         from kho.index.elastic import ElasticIndex
 
         url = need_service("Elasticsearch", "KHO_ELASTICSEARCH_URL")
-        return ElasticIndex(url, f"kho-test-{uuid.uuid4().hex[:12]}", refresh=True)
+        options = load_settings().elasticsearch
+        return ElasticIndex(url, f"kho-test-{uuid.uuid4().hex[:12]}", refresh=True, options=options)
     raise ValueError(backend)
 
 

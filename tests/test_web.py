@@ -21,7 +21,7 @@ from kho.synth.pages import render_page, write_born_digital_pdf, write_png
 from kho.web.app import create_app
 from kho.web.auth import check_bind, hash_password, verify_password
 
-from .conftest import need_service, run_kho
+from .conftest import es_client, es_env, run_kho
 
 DOCS = {  # file: (text, level, unit)
     "public.pdf": ("Kế hoạch công tác dân vận năm 2024 của Sư đoàn 9.", 0, "qk7/f9"),
@@ -67,7 +67,7 @@ password = "{hash_password(PASSWORDS["clerk"])}"
     home = root / "home"
     env = {"KHO_CONFIG": str(config)}
     if request.param == "elasticsearch":
-        env["KHO_ELASTICSEARCH_URL"] = need_service("Elasticsearch", "KHO_ELASTICSEARCH_URL")
+        env.update(es_env())
         env["KHO_INDEX_NAME"] = f"kho-web-{uuid.uuid4().hex[:10]}"
     run_kho("ingest", str(scans), "--batch", "web-batch", "-q", home=home, env=env)
     out = run_kho("search", "dân vận", "--json", "--as", "chief", home=home, env=env).stdout
@@ -77,11 +77,7 @@ password = "{hash_password(PASSWORDS["clerk"])}"
     ids["other-region.pdf"] = json.loads(out)[0]["doc_id"]  # the default principal: local
     yield {"home": home, "env": env, "ids": ids, "config": config}
     if request.param == "elasticsearch":
-        from elasticsearch import Elasticsearch
-
-        Elasticsearch(env["KHO_ELASTICSEARCH_URL"]).indices.delete(
-            index=f"{env['KHO_INDEX_NAME']}-v*"
-        )
+        es_client(env["KHO_ELASTICSEARCH_URL"]).indices.delete(index=f"{env['KHO_INDEX_NAME']}-v*")
 
 
 def settings_for(archive, **web) -> object:

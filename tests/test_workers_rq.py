@@ -19,11 +19,11 @@ from kho.workers import jobs, queue
 from kho.workers.context import Context
 from kho.workers.queue import INDEX_QUEUE, OCR_QUEUE, connect, doc_job_id, page_job_id
 
-from .conftest import need_service, run_kho, write_scans
+from .conftest import es_client, need_service, run_kho, write_scans
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 REDIS_DB = 10  # this module's Redis database, flushed before and after each test
-DEAD_URL = "http://127.0.0.1:9"  # nothing listens there: Elasticsearch is "down"
+DEAD_URL = "https://127.0.0.1:9"  # nothing listens there: Elasticsearch is "down"
 TEXTS = [
     "QUYẾT ĐỊNH\nVề việc kiện toàn chi bộ Đảng ủy Trung đoàn 9.",
     "BÁO CÁO\nKết quả công tác dân vận năm 2024 của Sư đoàn 5.",
@@ -158,7 +158,8 @@ def test_bad_input_fails_the_page_without_retry(env, scans):
 
 def _env(conn) -> dict:
     kw = conn.connection_pool.connection_kwargs
-    return {"KHO_REDIS_URL": f"redis://{kw['host']}:{kw['port']}/{kw['db']}"}
+    login = f":{kw['password']}@" if kw.get("password") else ""
+    return {"KHO_REDIS_URL": f"redis://{login}{kw['host']}:{kw['port']}/{kw['db']}"}
 
 
 @pytest.fixture
@@ -168,9 +169,7 @@ def elastic(monkeypatch):
     monkeypatch.setenv("KHO_INDEX_NAME", name)
     monkeypatch.setenv("KHO_INDEX", "elasticsearch")
     yield url
-    from elasticsearch import Elasticsearch
-
-    es = Elasticsearch(url)
+    es = es_client(url)
     es.indices.delete(index=f"{name}-v*", ignore_unavailable=True, allow_no_indices=True)
     es.close()
 

@@ -55,7 +55,9 @@ def open_index(settings: Settings):
     if settings.backend == "elasticsearch":
         from kho.index.elastic import ElasticIndex
 
-        return ElasticIndex(settings.elasticsearch_url, settings.index_name)
+        return ElasticIndex(
+            settings.elasticsearch_url, settings.index_name, options=settings.elasticsearch
+        )
     from kho.index.embedded import EmbeddedIndex
 
     return EmbeddedIndex(settings.home / "index.sqlite")

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from redis import Redis
+from redis.exceptions import AuthenticationError as RedisAuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Retry, Worker
@@ -34,7 +35,8 @@ from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.job_lifecycle import record_job_failure
 
-from kho.core.errors import ServiceError
+from kho.core.errors import ConfigError, ServiceError
+from kho.core.secrets import redact_url
 
 log = logging.getLogger("kho.queue")
 
@@ -51,13 +53,19 @@ TRANSIENT_ERRORS = (ServiceError, RedisConnectionError, RedisTimeoutError)
 
 
 def connect(url: str) -> Redis:
-    """A Redis connection that answers, or ServiceError saying which URL does not."""
+    """A Redis connection that answers; ServiceError saying which URL (password masked) does
+    not, ConfigError if it refuses the password."""
     conn = Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
     try:
         conn.ping()
+    except RedisAuthenticationError as err:
+        raise ConfigError(
+            f"Redis at {redact_url(url)} refused kho's login: {err}; "
+            "check the password in KHO_REDIS_URL (redis://:PASSWORD@host:port/db)"
+        ) from err
     except (RedisConnectionError, RedisTimeoutError) as err:
         raise ServiceError(
-            f"Redis at {url} is unavailable: {err}; start it or check KHO_REDIS_URL"
+            f"Redis at {redact_url(url)} is unavailable: {err}; start it or check KHO_REDIS_URL"
         ) from err
     return conn
 

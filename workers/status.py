@@ -180,13 +180,13 @@ def connect_queues(settings) -> tuple[object | None, str]:
     (None, "") in local mode."""
     if not settings.redis_url:
         return None, ""
-    from kho.core.errors import ServiceError
+    from kho.core.errors import ConfigError, ServiceError
 
     from .queue import connect
 
     try:
         return connect(settings.redis_url), ""
-    except ServiceError as err:
+    except (ServiceError, ConfigError) as err:  # down, or refusing kho's password
         return None, str(err)
 
 
