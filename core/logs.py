@@ -57,17 +57,13 @@ def scoped(func: Callable) -> Callable:
     return wrapper
 
 
-class _ScopeFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        fields = _scope.get()
-        record.scope = " [" + " ".join(f"{k}={v}" for k, v in fields) + "]" if fields else ""
-        return True
-
-
 class RedactingFormatter(logging.Formatter):
-    """Every line (tracebacks included) with the passwords of URLs in it masked."""
+    """Every line (tracebacks included) with what it is about (`log_scope`) and the passwords
+    of URLs in it masked."""
 
     def format(self, record: logging.LogRecord) -> str:
+        fields = _scope.get()
+        record.scope = " [" + " ".join(f"{k}={v}" for k, v in fields) + "]" if fields else ""
         return redact_text(super().format(record))
 
 
@@ -79,7 +75,6 @@ def setup_logging(home: Path, level: int = logging.INFO) -> Path:
     if not any(getattr(h, "kho_file", None) == str(path) for h in logger.handlers):
         handler = logging.FileHandler(path, encoding="utf-8")
         handler.setFormatter(RedactingFormatter(FORMAT))
-        handler.addFilter(_ScopeFilter())
         handler.kho_file = str(path)
         logger.addHandler(handler)
     logger.setLevel(level)
