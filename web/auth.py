@@ -177,6 +177,7 @@ class LoginThrottle:
     Checked before any password is hashed: an address past `per_source` failures, or a name
     past `per_name` failures from that address, is refused until they age out of the window.
     Only the address that failed is held back, so nobody elsewhere can lock a name out.
+    The first refusal of each hold is worth an audit line; a flood of them is not.
     """
 
     MAX_KEYS = 100_000  # bounded memory under a flood from many addresses
@@ -184,6 +185,7 @@ class LoginThrottle:
     def __init__(self, per_name: int, per_source: int, window_s: float):
         self.per_name, self.per_source, self.window_s = per_name, per_source, window_s
         self._fails: dict[tuple, deque] = {}
+        self._noted: set[tuple] = set()  # holds whose first refusal was reported
         self._lock = threading.Lock()
 
     @staticmethod
@@ -203,16 +205,19 @@ class LoginThrottle:
             times.popleft()
         if times is not None and not times:
             del self._fails[key]
+            self._noted.discard(key)
             return 0
         return len(times or ())
 
-    def refused(self, address: str, name: str) -> bool:
+    def refused(self, address: str, name: str) -> tuple[bool, bool]:
+        """(refuse this attempt, and it is the first refusal of a new hold)."""
         src, at = self.source(address), time.monotonic()
+        limits = (((src,), self.per_source), ((src, name), self.per_name))
         with self._lock:
-            return (
-                self._recent((src,), at) >= self.per_source
-                or self._recent((src, name), at) >= self.per_name
-            )
+            held = {key for key, limit in limits if self._recent(key, at) >= limit}
+            first = bool(held - self._noted)
+            self._noted |= held
+        return bool(held), first
 
     def failed(self, address: str, name: str) -> None:
         src, at = self.source(address), time.monotonic()
@@ -221,6 +226,7 @@ class LoginThrottle:
                 for key in list(self._fails):
                     self._recent(key, at)
                 while len(self._fails) >= self.MAX_KEYS:
+                    self._noted.discard(next(iter(self._fails)))
                     self._fails.pop(next(iter(self._fails)))
             for key in ((src,), (src, name)):
                 self._fails.setdefault(key, deque()).append(at)

@@ -65,8 +65,10 @@ def login():
     s, c = w.settings, ctx()
     name = request.form.get("name", "").strip()[:100]
     actor = auth.login_actor(s, name, current_app.secret_key)
-    if w.throttle.refused(g.client, name):
-        c.catalog.record_access(actor, "login-locked", **door())
+    refused, first = w.throttle.refused(g.client, name)
+    if refused:
+        if first:
+            c.catalog.record_access(actor, "login-locked", **door())
         minutes = s.web.lockout_minutes
         error = f"Quá nhiều lần đăng nhập sai từ địa chỉ này: thử lại sau {minutes:g} phút."
         return render_template("login.html", error=error, next=target), 429
