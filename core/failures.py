@@ -3,11 +3,14 @@
 A page or document with `failed_at` set is either retrying (still pending/queued, `retry_at`
 says when) or failed for good (status failed, with its reason); a file failed registration.
 Retries and purges by hand are written to the audit log. Mixed into `catalog.Catalog`.
+Listed for a principal, a failure of a document they may not see keeps its kind, batch and
+times but not its name, reason or id (`HIDDEN`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 from sqlalchemy import (
     DateTime,
@@ -39,6 +42,9 @@ from .models import (
     Page,
     Reset,
 )
+from .types import Access, Principal, can_see
+
+HIDDEN = "(tài liệu ẩn)"  # what a principal is shown in place of a document they may not see
 
 
 class FailureQueries:
@@ -102,9 +108,15 @@ class FailureQueries:
         return pages, docs, files
 
     def list_failures(
-        self, batch_id: int | None = None, reason: str = "", limit: int = 50, offset: int = 0
+        self,
+        batch_id: int | None = None,
+        reason: str = "",
+        limit: int = 50,
+        offset: int = 0,
+        principal: Principal | None = None,
     ) -> tuple[list[Failure], int]:
-        """Failures (retrying or for good), newest first, one page of them; and their total."""
+        """Failures (retrying or for good), newest first, one page of them; and their total.
+        For a `principal`, those of documents they may not see are `HIDDEN`."""
         both = union_all(*self._failure_selects(batch_id, reason)).subquery()
         q = (
             select(both)
@@ -116,7 +128,7 @@ class FailureQueries:
             total = s.scalar(select(func.count()).select_from(both)) or 0
             rows = s.execute(q).all()
         names = self.batch_names({r.batch_id for r in rows if r.batch_id is not None})
-        return [
+        failures = [
             Failure(
                 kind=r.kind,
                 batch=names.get(r.batch_id, ""),
@@ -130,7 +142,23 @@ class FailureQueries:
                 at=r.at,
             )
             for r in rows
-        ], total
+        ]
+        if principal is not None:
+            seen = self.visible_ids({f.doc_id for f in failures}, principal)
+            failures = [f if f.doc_id in seen else hide_failure(f) for f in failures]
+        return failures, total
+
+    def visible_ids(self, doc_ids, principal: Principal) -> set[str]:
+        """Those of `doc_ids` the principal may see (`can_see` on each document's catalog
+        record); an id the catalog does not know only for one who may see everything."""
+        ids = sorted(set(doc_ids))
+        access = {}
+        with self.session() as s:
+            for part in _chunks(ids):
+                q = select(Document.id, Document.level, Document.unit, Document.groups)
+                for d, level, unit, groups in s.execute(q.where(Document.id.in_(part))):
+                    access[d] = Access(level=level, unit=unit, groups=tuple(groups or ()))
+        return {d for d in ids if can_see(principal, access.get(d, SEES_ALL))}
 
     def reset_failures(self, batch_id: int | None = None, reason: str = "") -> Reset:
         """Put failed pages and documents back to work (pending / registered); returns them.
@@ -204,6 +232,14 @@ class FailureQueries:
                 )
             s.add(_audit("purge", batch_id, reason, pages, docs, [p for _, p in files]))
         return len(pages) + len(docs) + len(files)
+
+
+SEES_ALL = Access(level=3, unit="")  # visible only to full clearance over every unit ("*")
+
+
+def hide_failure(f: Failure) -> Failure:
+    """The failure as one who may not see its document is shown it."""
+    return replace(f, doc_id="", page=0, name=HIDDEN, reason=HIDDEN)
 
 
 def _audit(action: str, batch_id, reason: str, pages, docs, files) -> AuditEntry:

@@ -135,6 +135,19 @@ class AuditEntry(Base):
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
+class WebSession(Base):
+    """A web login: the cookie carries a random id, the catalog only its SHA-256, so a
+    session ends for good on logout, expiry, or a change of the principal's password."""
+
+    __tablename__ = "web_sessions"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    principal: Mapped[str] = mapped_column(String(100), index=True)
+    password_tag: Mapped[str] = mapped_column(String(64))  # digest of the hash logged in with
+    client: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
 @dataclass(frozen=True)
 class PageOutcome:
     """What a finished page tells the catalog."""

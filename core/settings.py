@@ -6,6 +6,7 @@ people edit: limits, OCR options, the taxonomy path, principals.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -64,22 +65,38 @@ class WebOptions:
 
     auth "password": a login form checked against `password` hashes under [principals.NAME]
     (`kho web passwd` makes one); "header": an authenticating proxy in front sets
-    `user_header` to the principal's name (the port must then be reachable only by it);
+    `user_header` to the principal's name, taken only from a peer in `trusted_proxies`;
     "none": everyone is the default principal, allowed on a loopback address only;
     "" (default): "password" if any principal has one, else "none".
     """
 
     auth: str = ""
     user_header: str = "X-Remote-User"
+    # addresses or CIDRs of the proxies whose user header and X-Forwarded-For are believed;
+    # "unix": whoever reaches a unix socket kho serves on (`--unix-socket`, its file mode)
+    trusted_proxies: tuple[str, ...] = ()
     secret_key: str = ""  # signs session cookies; default: a random key kept in home/web.key
-    secure_cookies: bool = False  # set when served over HTTPS (it should be, past loopback)
+    secure_cookies: bool | None = None  # None: on unless served on a loopback address
     session_hours: float = 8.0
-    max_failed_logins: int = 5  # failed logins of one name within lockout_minutes lock it
-    lockout_minutes: float = 15.0
+    max_failed_logins: int = 5  # failed logins of one name from one address lock that pair
+    max_failed_logins_per_source: int = 20  # ...of any names from one address lock the address
+    lockout_minutes: float = 15.0  # how long a failed login counts
 
     def __post_init__(self):
         if self.auth not in ("", "password", "header", "none"):
             raise ConfigError(f"[web] auth must be password, header or none, got {self.auth!r}")
+        proxies = self.trusted_proxies
+        proxies = (proxies,) if isinstance(proxies, str) else proxies
+        proxies = tuple(str(p).strip() for p in proxies)
+        for p in proxies:
+            if p != "unix":
+                try:
+                    ipaddress.ip_network(p, strict=False)
+                except ValueError as err:
+                    raise ConfigError(
+                        f'[web] trusted_proxies: {p!r} is not an address, a CIDR or "unix"'
+                    ) from err
+        object.__setattr__(self, "trusted_proxies", proxies)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Reviewers' and operators' pages: the review queue, batches/queues/workers, the audit log.
 
 Reviewers (`reviewer = true`) see only the queued documents they may see; operators
-(`operator = true`) see the whole system's progress, which names batches and files.
+(`operator = true`) see the whole system's progress and the audit log, with the documents
+they may not see shown as "(tài liệu ẩn)". Every view is written to the audit log.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from functools import wraps
 
 from flask import abort, g, jsonify, redirect, render_template, request, url_for
 
+from kho.index.guard import audit
 from kho.workers.context import Context
 
 from .pages import link, visible
-from .state import ctx, web
+from .state import ctx, door, web
 
 REVIEW_PAGE = 50
 AUDIT_PAGE = 100
@@ -46,13 +48,16 @@ def review():
 
     c = ctx()
     categories = c.taxonomy.categories
-    return render_template(
+    docs = visible_pending_reviews(c.catalog, g.principal, REVIEW_PAGE)
+    body = render_template(
         "review.html",
-        docs=visible_pending_reviews(c.catalog, g.principal, REVIEW_PAGE),
+        docs=docs,
         categories=categories,
         labels={cat.id: cat.label for cat in categories},
         decided=request.args.get("decided", ""),
     )
+    audit(c.catalog, g.principal, "review-list", door(), shown=[d.id for d in docs])
+    return body
 
 
 @_only("reviewer")
@@ -64,41 +69,57 @@ def review_decide(doc_id):
     if decision not in ("accept", "relabel"):
         abort(400)
     category = request.form.get("category", "")
-    c, doc = visible(doc_id, "review", decision=decision, category=category or None)
+    c, doc = visible(doc_id, None)
     before = doc.category
     values = accept(doc) if decision == "accept" else relabel(doc, category, c.taxonomy)
     record_decision(c, doc.id, values)  # the reviewer's next search already shows it
+    detail = {"decision": decision, "category": category or None}
+    audit(c.catalog, g.principal, "review", door(), doc_id=doc.id, **detail)
     after = values.get("category", before)
     return redirect(url_for("review", decided=f"{doc.id[:12]}: {before} → {after}"))
 
 
 @_only("operator")
 def status():
-    return render_template("status.html", st=system_status(ctx()), fmt_eta=fmt_seconds)
+    c = ctx()
+    body = render_template("status.html", st=system_status(c), fmt_eta=fmt_seconds)
+    audit(c.catalog, g.principal, "status", door(), format="html")
+    return body
 
 
 @_only("operator")
 def api_status():
-    return jsonify(system_status(ctx()).to_json())
+    c = ctx()
+    body = jsonify(system_status(c).to_json())
+    audit(c.catalog, g.principal, "status", door(), format="json")
+    return body
 
 
 @_only("operator")
 def audit_page():
+    from kho.workers.status import audit_view
+
+    c = ctx()
     actor = request.args.get("actor", "")[:100]
     action = request.args.get("action", "")[:50]
     before = request.args.get("before", type=int)
-    entries = ctx().catalog.audit_log(AUDIT_PAGE, actor, action, before)
-    return render_template(
+    entries = c.catalog.audit_log(AUDIT_PAGE, actor, action, before)
+    entries = audit_view(c.catalog, entries, g.principal)
+    body = render_template(
         "audit.html", entries=entries, actor=actor, action=action, page=AUDIT_PAGE, link=link
     )
+    filters = {"actor": actor, "action": action, "before": before}
+    audit(c.catalog, g.principal, "audit", door(), filters=filters, entries=len(entries))
+    return body
 
 
 def system_status(c: Context):
-    """`kho status`'s value: batches from the catalog; queues and workers if Redis answers."""
+    """`kho status`'s value as the reader may see it: batches from the catalog; queues and
+    workers if Redis answers."""
     from kho.workers.status import collect_status
 
     conn, why = web().queues()
-    return collect_status(c, conn, failures=20, queue_error=why)
+    return collect_status(c, conn, failures=20, queue_error=why, principal=g.principal)
 
 
 def fmt_seconds(s) -> str:

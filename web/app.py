@@ -9,35 +9,45 @@ filter or `index.guard`, and is written to the audit log with the reader's addre
 
 from __future__ import annotations
 
+import hmac
+import logging
 import secrets
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Flask, abort, g, redirect, render_template, request, session, url_for
 
-from kho.core.errors import KhoError, ServiceError
+from kho.core.errors import KhoError, NotFoundError, ServiceError
 from kho.core.settings import Settings
 from kho.core.types import LEVEL_NAMES
 
-from . import admin, auth, pages
-from .state import Web, web
+from . import admin, auth, pages, sessions
+from .state import Web, ctx, web
 
+log = logging.getLogger("kho.web")
 ERRORS = {
     400: "Yêu cầu không hợp lệ (Bad request).",
     401: "Chưa xác thực người dùng (Not authenticated).",
     403: "Không có quyền xem trang này (Forbidden).",
     404: "Không tìm thấy, hoặc bạn không có quyền xem (Not found).",
+    429: "Quá nhiều yêu cầu: thử lại sau ít phút (Too many requests).",
+    500: "Lỗi máy chủ; chi tiết đã được ghi vào nhật ký máy chủ (Server error).",
+    503: "Dịch vụ tạm thời không trả lời: thử lại sau ít phút (Service unavailable).",
 }
 OPEN_ENDPOINTS = ("login", "static", "health")  # served before anyone is identified
 
 
-def create_app(settings: Settings) -> Flask:
+def create_app(settings: Settings, bind: str = "127.0.0.1") -> Flask:
+    """The web pages for `settings`, served on `bind` (an address, or "unix" for a socket):
+    session cookies are Secure by default past loopback."""
+    secure = settings.web.secure_cookies
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.web.secret_key or _secret_key(settings.home),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.web.secure_cookies,
+        SESSION_COOKIE_SECURE=not auth.is_loopback(bind) if secure is None else secure,
         SESSION_COOKIE_NAME="kho_session",
         MAX_CONTENT_LENGTH=64 * 1024,
     )
@@ -47,8 +57,7 @@ def create_app(settings: Settings) -> Flask:
     app.context_processor(template_values)
     pages.register(app)
     admin.register(app)
-    app.register_error_handler(ServiceError, lambda e: _error_page(503, str(e)))
-    app.register_error_handler(KhoError, lambda e: _error_page(400, str(e)))
+    app.register_error_handler(KhoError, _kho_error)
     for code, message in ERRORS.items():
         app.register_error_handler(code, lambda _e, c=code, m=message: _error_page(c, m))
     return app
@@ -57,28 +66,55 @@ def create_app(settings: Settings) -> Flask:
 def identify():
     """Before every request: who is reading (g.principal), and may they operate or review."""
     w, s = web(), web().settings
+    peer = request.remote_addr or ""
     g.principal, g.operator, g.reviewer = None, False, False
-    if request.method == "POST" and request.form.get("csrf") != session.get("csrf"):
-        abort(400)  # every form carries the session's token, the login form too
+    g.client = auth.client_address(s, peer, request.headers.get("X-Forwarded-For"))
+    if w.mode == "none" and not auth.loopback_host(request.headers.get("Host", "")):
+        abort(400)  # a name other than this machine's: a page elsewhere rebound it to us
+    if request.method == "POST":
+        check_form()
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     if w.mode == "none":
         g.principal = s.principal()
     elif w.mode == "header":
-        g.principal = auth.header_principal(s, request.headers.get(s.web.user_header))
+        named = request.headers.get(s.web.user_header) if auth.header_trusted(s, peer) else None
+        g.principal = auth.header_principal(s, named)
         if g.principal is None:
             abort(401)
     else:
-        name, since = session.get("user"), session.get("since", 0)
-        if not name or name not in s.principals:
-            return _to_login()
-        if time.time() - since > s.web.session_hours * 3600:
+        name = session_user()
+        if name is None:
             session.clear()
             return _to_login()
         g.principal = s.principals[name]
-    g.operator = w.mode == "none" or g.principal.name in s.operators
-    g.reviewer = w.mode == "none" or g.principal.name in s.reviewers
+    g.operator = g.principal.name in s.operators  # in every mode only as the config says
+    g.reviewer = g.principal.name in s.reviewers
     return None
+
+
+def check_form() -> None:
+    """A POST must carry the session's form token and come from this site's own pages."""
+    sent, kept = request.form.get("csrf", ""), session.get("csrf", "")
+    if not sent or not kept or not hmac.compare_digest(sent.encode(), str(kept).encode()):
+        abort(400)  # every form carries the session's token, the login form too
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        abort(403)
+    origin = request.headers.get("Origin")
+    if origin is not None and urlsplit(origin).netloc != request.headers.get("Host", ""):
+        abort(403)
+
+
+def session_user() -> str | None:
+    """The principal of the request's session, if its cookie names a live session that
+    the catalog still holds for that principal and password."""
+    s = web().settings
+    name, since = session.get("user"), session.get("since", 0)
+    if not name or time.time() - since > s.web.session_hours * 3600:
+        return None
+    live = sessions.session_principal(ctx().catalog, s, session.get("sid"))
+    return name if live == name else None
 
 
 def _to_login():
@@ -113,6 +149,13 @@ def template_values() -> dict:
 
 def _error_page(code: int, message: str):
     return render_template("error.html", code=code, message=message), code
+
+
+def _kho_error(err: KhoError):
+    """Details (paths, a service's own words) go to the server's log, never to the page."""
+    code = 503 if isinstance(err, ServiceError) else 404 if isinstance(err, NotFoundError) else 400
+    log.warning("%s %s: %s: %s", request.method, request.path, type(err).__name__, err)
+    return _error_page(code, ERRORS[code])
 
 
 def _secret_key(home: Path) -> str:

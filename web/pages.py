@@ -6,23 +6,36 @@ through `index.guard.visible_document`, so a hidden document answers 404 like a 
 
 from __future__ import annotations
 
+import logging
+import os
 import secrets
 import time
-from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
-from flask import abort, g, jsonify, redirect, render_template, request, send_file, session, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
-from kho.core.catalog import now
-from kho.core.errors import KhoError, NotFoundError, ServiceError
+from kho.core.errors import BadInputError, KhoError, NotFoundError, ServiceError
 from kho.core.types import Principal
 from kho.index.base import SearchQuery
 from kho.index.guard import audit, audit_search, visible_document
 from kho.workers.context import Context
 
-from . import auth
+from . import auth, sessions
 from .state import ctx, door, web
+
+log = logging.getLogger("kho.web")
 
 FACETS = ("category", "doc_type", "unit", "level")
 FILTERS = ("category", "doc_type", "unit", "level")
@@ -42,42 +55,42 @@ def register(app) -> None:
 
 
 def login():
-    if web().mode != "password":
+    w = web()
+    if w.mode != "password":
         return redirect(url_for("search"))
-    error = ""
-    target = request.values.get("next") or "/"
-    if not target.startswith("/") or target.startswith("//"):
-        target = "/"  # only back into this site
-    if request.method == "POST":  # its token was checked by app.identify
-        name = request.form.get("name", "").strip()[:100]
-        if locked_out(name):
-            ctx().catalog.record_access(name, "login-locked", **door())
-            minutes = web().settings.web.lockout_minutes
-            error = f"Quá nhiều lần đăng nhập sai: thử lại sau {minutes:g} phút."
-            return render_template("login.html", error=error, next=target), 429
-        principal = auth.check_login(web().settings, name, request.form.get("password", ""))
-        if principal is None:
-            time.sleep(0.5)
-            ctx().catalog.record_access(name, "login-failed", **door())
-            error = "Sai tên đăng nhập hoặc mật khẩu."
-        else:
-            session.clear()
-            session.update(user=principal.name, since=time.time())
-            session["csrf"] = secrets.token_urlsafe(24)
-            ctx().catalog.record_access(principal.name, "login", **door())
-            return redirect(target)
-    return render_template("login.html", error=error, next=target)
-
-
-def locked_out(name: str) -> bool:
-    """Too many failed logins for this name lately (counted in the audit log, so every web
-    process and restart sees the same count)."""
-    opts = web().settings.web
-    since = now() - timedelta(minutes=opts.lockout_minutes)
-    return ctx().catalog.count_audit(name, "login-failed", since) >= opts.max_failed_logins
+    target = auth.safe_next(request.values.get("next"))
+    if request.method != "POST":
+        return render_template("login.html", error="", next=target)
+    # app.identify checked the form's token and origin: no password is hashed for a forgery
+    s, c = w.settings, ctx()
+    name = request.form.get("name", "").strip()[:100]
+    actor = auth.login_actor(s, name, current_app.secret_key)
+    refused, first = w.throttle.refused(g.client, name)
+    if refused:
+        if first:
+            c.catalog.record_access(actor, "login-locked", **door())
+        minutes = s.web.lockout_minutes
+        error = f"Quá nhiều lần đăng nhập sai từ địa chỉ này: thử lại sau {minutes:g} phút."
+        return render_template("login.html", error=error, next=target), 429
+    principal = auth.check_login(s, name, request.form.get("password", ""))
+    if principal is None:
+        w.throttle.failed(g.client, name)
+        c.catalog.record_access(actor, "login-failed", **door())
+        error = "Sai tên đăng nhập hoặc mật khẩu."
+        return render_template("login.html", error=error, next=target)
+    sessions.close_session(c.catalog, session.get("sid"))
+    sid = sessions.open_session(c.catalog, s, principal.name, g.client)
+    session.clear()  # a new session: nothing of the anonymous one carries over
+    session.update(user=principal.name, since=time.time(), sid=sid)
+    session["csrf"] = secrets.token_urlsafe(24)
+    c.catalog.record_access(principal.name, "login", **door())
+    return redirect(target)
 
 
 def logout():
+    c = ctx()
+    sessions.close_session(c.catalog, session.get("sid"))
+    audit(c.catalog, g.principal, "logout", door())
     session.clear()
     return redirect(url_for("login") if web().mode == "password" else "/")
 
@@ -113,25 +126,27 @@ def api_search():
     )
 
 
-def visible(doc_id: str, action: str, **detail):
-    """(context, document) if the reader may see it, audited as `action`; else 404."""
+def visible(doc_id: str, action: str | None, **detail):
+    """(context, document) if the reader may see it, audited as `action` (None: the caller
+    audits); else 404, audited as denied."""
     c = ctx()
     try:
         doc = visible_document(c.catalog, c.index, doc_id, g.principal, door())
     except NotFoundError:
         abort(404)
-    audit(c.catalog, g.principal, action, door(), doc_id=doc.id, **detail)
+    if action:
+        audit(c.catalog, g.principal, action, door(), doc_id=doc.id, **detail)
     return c, doc
 
 
 def document(doc_id):
-    c, doc = visible(doc_id, "view")
+    c, doc = visible(doc_id, None)
     pages = c.catalog.pages(doc.id)
     texts = {
         p.page: c.storage.read_page_text(doc.id, p.page).text for p in pages if p.status == "done"
     }
     labels = {cat.id: cat.label for cat in c.taxonomy.categories}
-    return render_template(
+    body = render_template(
         "document.html",
         doc=doc,
         pages=pages,
@@ -141,23 +156,68 @@ def document(doc_id):
         images={p.page for p in pages if c.storage.page_image(doc.id, p.page).exists()},
         review_below=c.settings.ocr.review_confidence,
     )
+    audit(c.catalog, g.principal, "view", door(), doc_id=doc.id)  # once the page was made
+    return body
 
 
 def page_image(doc_id, page):
-    c, doc = visible(doc_id, "page", page=page)
-    path = c.storage.page_image(doc.id, page)
-    if not path.exists():
-        abort(404)
-    return send_file(path, mimetype="image/jpeg", max_age=0)
+    c, doc = visible(doc_id, None)
+    detail = {"doc_id": doc.id, "page": page}
+    return send_audited(c.storage.page_image(doc.id, page), "page", detail, "image/jpeg")
 
 
 def document_pdf(doc_id):
-    c, doc = visible(doc_id, "file", format="pdf")
-    path = c.storage.searchable_pdf(doc.id)
-    if not path.exists():
-        abort(404)
+    c, doc = visible(doc_id, None)
     name = Path(doc.filename).stem + ".pdf"
-    return send_file(path, mimetype="application/pdf", as_attachment=True, download_name=name)
+    detail = {"doc_id": doc.id, "format": "pdf"}
+    path = c.storage.searchable_pdf(doc.id)
+    return send_audited(path, "file", detail, "application/pdf", download_name=name)
+
+
+class _AuditedFile:
+    """A stored file sent in chunks; `on_close(sent_all)` once the server is done with it
+    (after the last chunk, or when the client went away first)."""
+
+    CHUNK = 256 * 1024
+
+    def __init__(self, f, size: int, on_close):
+        self.f, self.size, self.on_close, self.sent, self.closed = f, size, on_close, 0, False
+
+    def __iter__(self):
+        while chunk := self.f.read(self.CHUNK):
+            self.sent += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.f.close()
+            try:
+                self.on_close(self.sent >= self.size)
+            except KhoError as err:  # the reply is gone: all that is left is the server log
+                log.error("audit line for %s not written: %s", self.f.name, err)
+
+
+def send_audited(path: Path, action: str, detail: dict, mimetype: str, download_name=None):
+    """Send a stored file, audited as `action` once all of it was handed to the server, or
+    as `action`-failed when it cannot be read or the send was cut short."""
+    c, principal, how = ctx(), g.principal, door()
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed by _AuditedFile.close
+        size = os.fstat(f.fileno()).st_size
+    except OSError as err:
+        log.warning("cannot send %s: %s", path, err)
+        audit(c.catalog, principal, f"{action}-failed", how, **detail)
+        abort(404)
+
+    def done(sent_all: bool) -> None:
+        audit(c.catalog, principal, action if sent_all else f"{action}-failed", how, **detail)
+
+    resp = Response(_AuditedFile(f, size, done), mimetype=mimetype, direct_passthrough=True)
+    resp.content_length = size
+    if download_name:
+        resp.headers.set("Content-Disposition", "attachment", filename=download_name)
+    return resp
 
 
 def run_search(c: Context, principal: Principal):
@@ -183,10 +243,13 @@ def run_search(c: Context, principal: Principal):
         return q, None, ""  # the empty form
     try:
         result = c.index.search(q, principal)
+    except BadInputError as err:  # about the reader's own input (a stale cursor...)
+        return q, None, str(err)
     except ServiceError:
         raise
-    except (KhoError, ValueError) as err:
-        return q, None, str(err)
+    except (KhoError, ValueError) as err:  # the index's own words stay in the server log
+        log.warning("search %r failed: %s: %s", text, type(err).__name__, err)
+        return q, None, "Không thực hiện được tìm kiếm này; chi tiết đã ghi vào nhật ký máy chủ."
     audit_search(c.catalog, principal, door(), q, result)
     return q, result, ""
 

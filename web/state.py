@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from kho.core.settings import Settings
 from kho.workers.context import Context
@@ -13,12 +13,17 @@ from . import auth
 
 
 class Web:
-    """What the routes share: the settings, the auth mode, a Context per serving thread (the
-    embedded index's SQLite connection is per thread) over one catalog and one taxonomy."""
+    """What the routes share: the settings, the auth mode, the failed-login throttle, a
+    Context per serving thread (the embedded index's SQLite connection is per thread) over
+    one catalog and one taxonomy."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self.mode = auth.auth_mode(settings)
+        opts = settings.web
+        self.throttle = auth.LoginThrottle(
+            opts.max_failed_logins, opts.max_failed_logins_per_source, opts.lockout_minutes * 60
+        )
         self.shared = Context(settings)
         self.local = threading.local()
         self._queues = None  # one Redis connection (thread-safe pool) for every request
@@ -53,5 +58,5 @@ def ctx() -> Context:
 
 
 def door() -> dict:
-    """How a web reader came, for the audit log."""
-    return {"via": "web", "client": request.remote_addr or ""}
+    """How a web reader came, for the audit log (the address a trusted proxy forwarded for)."""
+    return {"via": "web", "client": g.get("client") or request.remote_addr or ""}

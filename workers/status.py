@@ -2,7 +2,9 @@
 
 `collect_status` reads the catalog (progress, pages/min, ETA) and, in distributed mode,
 Redis (queue depths, rq's registries, the workers' heartbeats). It only reads; the CLI,
-the web page and the metrics exporter all render the same `Status` value.
+the web page and the metrics exporter all render the same `Status` value. Collected for a
+principal, it names no document they may not see (failures, workers' current jobs), and
+`audit_view` does the same for audit log entries.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from kho.core import catalog as cat
+from kho.core.failures import HIDDEN, SEES_ALL
+from kho.core.types import Principal, can_see
 
 from .context import Context
 
@@ -81,7 +85,8 @@ class Status:
         for b, d in zip(self.batches, data["batches"], strict=True):
             d["finished"] = b.finished
         for f in data["failures"]:
-            f["what"] = f["name"] if f["kind"] == "file" else f"{f['doc_id'][:12]}:{f['page']}"
+            by_name = f["kind"] == "file" or not f["doc_id"]
+            f["what"] = f["name"] if by_name else f"{f['doc_id'][:12]}:{f['page']}"
             for key in ("retry_at", "at"):
                 f[key] = f[key].isoformat(timespec="seconds") + "Z" if f[key] else None
         return data
@@ -197,13 +202,19 @@ def collect_status(
     batches: int = 20,
     failures: int = 0,
     queue_error: str = "",
+    principal: Principal | None = None,
 ) -> Status:
-    """Progress of one batch (or the newest ones), and of the queues and workers if `conn`."""
+    """Progress of one batch (or the newest ones), and of the queues and workers if `conn`;
+    for a `principal`, without the names, reasons and ids of documents they may not see."""
     from .queue import QUEUES
 
     settings = ctx.settings
     ids = [batch_id] if batch_id is not None else [b.id for b in ctx.catalog.batches(batches)]
-    listed = ctx.catalog.list_failures(batch_id, limit=failures)[0] if failures else []
+    listed = (
+        ctx.catalog.list_failures(batch_id, limit=failures, principal=principal)[0]
+        if failures
+        else []
+    )
     base = Status(
         mode="distributed" if settings.redis_url else "local",
         home=str(settings.home),
@@ -222,4 +233,62 @@ def collect_status(
         queues, workers = queue_states(conn, names), worker_states(conn, names)
     except RedisError as err:
         return replace(base, queue_error=f"Redis is unavailable: {err}")
+    if principal is not None:
+        workers = _hide_jobs(ctx, workers, principal)
     return replace(base, queues=queues, workers=workers)
+
+
+def _hide_jobs(ctx: Context, workers, principal: Principal) -> tuple[WorkerState, ...]:
+    """Workers as `principal` may see them: a current job on a hidden document is HIDDEN."""
+    from .queue import JobTarget
+
+    docs = {w.job: getattr(JobTarget.of(w.job), "doc_id", "") for w in workers if w.job}
+    seen = ctx.catalog.visible_ids({d for d in docs.values() if d}, principal)
+    hidden = {job for job, d in docs.items() if d and d not in seen}
+    return tuple(replace(w, job=HIDDEN) if w.job in hidden else w for w in workers)
+
+
+DOC_LISTS = ("shown", "docs")  # audit detail keys holding lists of document ids
+
+
+def audit_view(catalog, entries, principal: Principal) -> list[dict]:
+    """Audit log entries as `principal` may see them: a document they may not see appears as
+    HIDDEN, and a search that showed one keeps neither its words nor its filters."""
+    details = [dict(e.detail or {}) for e in entries]
+    ids: set[str] = set()
+    for d in details:
+        ids.update(_doc_ids(d))
+    seen = catalog.visible_ids(ids, principal)
+    all_seen = can_see(principal, SEES_ALL)  # paths of files that never became documents
+    for d in details:
+        hidden = bool(_doc_ids(d) - seen)
+        if d.get("doc_id") and str(d["doc_id"]) not in seen:
+            d["doc_id"] = HIDDEN
+        for k in DOC_LISTS:
+            if isinstance(d.get(k), list):
+                d[k] = [x if str(x) in seen else HIDDEN for x in d[k]]
+        if isinstance(d.get("pages"), list):
+            d["pages"] = [p if _page_doc(p) in seen else HIDDEN for p in d["pages"]]
+        if isinstance(d.get("files"), list) and not all_seen:
+            d["files"] = [HIDDEN] * len(d["files"])
+        if hidden:
+            d.update({k: HIDDEN for k in ("query", "filters", "total", "reason") if k in d})
+    return [
+        {"id": e.id, "at": e.at, "actor": e.actor, "action": e.action, "detail": d}
+        for e, d in zip(entries, details, strict=True)
+    ]
+
+
+def _page_doc(page) -> str:
+    return str(page).rpartition(":")[0]
+
+
+def _doc_ids(detail: dict) -> set[str]:
+    """The documents one audit entry names (a read's doc_id, a search's hits, a retry's)."""
+    ids = {str(detail["doc_id"])} if detail.get("doc_id") else set()
+    for k in DOC_LISTS:
+        if isinstance(detail.get(k), list):
+            ids.update(str(x) for x in detail[k])
+    if isinstance(detail.get("pages"), list):
+        ids.update(_page_doc(p) for p in detail["pages"])
+    return ids
