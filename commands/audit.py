@@ -46,15 +46,14 @@ def audit_log(ctx, actor, action, limit, before_id, as_json, as_name):
     """
     if ctx.invoked_subcommand is not None:
         return
-    from kho.cli import cli_door
-    from kho.index.guard import audit
+    from kho.cli import audit_cli
 
     kctx = _kctx(ctx)
     principal = kctx.settings.principal(as_name)
     entries = kctx.catalog.audit_log(limit, actor, action, before_id)
     # this read is written after the rows it shows: the list is the log as it was
     filters = {"actor": actor, "action": action, "before": before_id}
-    audit(kctx.catalog, principal, "audit", cli_door(), filters=filters, shown=len(entries))
+    audit_cli(kctx, principal, "audit", filters=filters, shown=len(entries))
     if as_json:
         for e in entries:
             row = {"id": e.id, "at": e.at.isoformat(timespec="seconds") + "Z"}

@@ -24,10 +24,9 @@ def _ctx(click_ctx):
 
 
 def _audit(kctx, principal, action: str, **detail) -> None:
-    from kho.cli import cli_door
-    from kho.index.guard import audit
+    from kho.cli import audit_cli
 
-    audit(kctx.catalog, principal, action, cli_door(), **detail)
+    audit_cli(kctx, principal, action, **detail)
 
 
 def _visible(kctx, principal, doc_id: str):

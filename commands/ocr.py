@@ -238,8 +238,7 @@ def reread_document(
 def reocr(ctx, doc_ids, batch_name, below, lang, psm, no_clean, as_name):
     """Re-read the pages of ingested documents you may see with other OCR settings; replace
     their text."""
-    from kho.cli import _context, cli_door
-    from kho.index.guard import audit
+    from kho.cli import _context, audit_cli
     from kho.ocr.tesseract import check_tesseract
 
     if not doc_ids and not batch_name:
@@ -264,11 +263,10 @@ def reocr(ctx, doc_ids, batch_name, below, lang, psm, no_clean, as_name):
         return
     failed = 0
     for doc_id, pages in targets.items():
-        audit(
-            kctx.catalog,
+        audit_cli(
+            kctx,
             principal,
             "reocr",
-            cli_door(),
             doc_id=doc_id,
             pages=pages,
             lang=opts.lang,

@@ -39,10 +39,9 @@ def _redis(settings):
 
 def _audit(kctx, action: str, **detail) -> None:
     """An audit row for an operator's look at the archive, as the CLI's principal."""
-    from kho.cli import cli_door
-    from kho.index.guard import audit
+    from kho.cli import audit_cli
 
-    audit(kctx.catalog, kctx.settings.principal(), action, cli_door(), **detail)
+    audit_cli(kctx, kctx.settings.principal(), action, **detail)
 
 
 def _batch_id(kctx, name: str | None) -> int | None:
@@ -167,6 +166,7 @@ def resume(ctx, batch_name, jobs):
     kctx = _kctx(ctx)
     settings = kctx.settings
     batch_id = _batch_id(kctx, batch_name)
+    _audit(kctx, "resume", batch=batch_name)
     if settings.redis_url:
         from kho.workers.jobs import resume as resume_queues
 

@@ -47,7 +47,13 @@ def archive(tmp_path_factory) -> dict:
     env = {"KHO_CONFIG": str(root / "kho.toml")}
     run_kho("ingest", str(scans), "--batch", "vis", "-q", home=home, env=env)
     ids = dict(query(home, "SELECT filename, id FROM documents"))
-    return {"home": home, "env": env, "public": ids["public.pdf"], "secret": ids["tuyet-mat.pdf"]}
+    return {
+        "home": home,
+        "env": env,
+        "scans": scans,
+        "public": ids["public.pdf"],
+        "secret": ids["tuyet-mat.pdf"],
+    }
 
 
 def query(home, sql: str, *args) -> list:
@@ -148,7 +154,23 @@ def test_classify_apply_reclassifies_only_what_one_may_see(archive):
     assert categories[archive["public"]] != "stale"
 
 
+def test_classify_train_learns_only_from_documents_one_may_see(archive):
+    query(archive["home"], "UPDATE documents SET review = 'accepted', category = 'dan_van'")
+    for who, expected in (
+        ("clerk", [archive["public"]]),
+        ("chief", sorted([archive["public"], archive["secret"]])),
+    ):
+        mark = last_audit_id(archive)
+        proc = kho(archive, "classify", "train", "--synthetic", "2", "--as", who)
+        assert f"{len(expected)} reviewed documents from the catalog" in proc.stderr
+        ((actor, action, detail),) = new_audit_rows(archive, mark)
+        assert (actor, action, sorted(detail["reviewed"])) == (who, "train", expected)
+
+
 AUDITED = [  # command, the action of the row it writes, whether the row names the document
+    (("ingest", "{scans}", "--batch", "vis", "-q"), "ingest", False),
+    (("reindex",), "reindex", False),
+    (("resume",), "resume", False),
     (("status",), "status", False),
     (("failed", "list"), "failed-list", False),
     (("audit", "--limit", "5"), "audit", False),
@@ -166,7 +188,7 @@ def test_each_command_writes_its_audit_row(archive, args, action, names_doc):
     queue_for_review(archive)
     public = archive["public"]
     mark = last_audit_id(archive)
-    kho(archive, *[a.format(doc=public[:12]) for a in args])
+    kho(archive, *[a.format(doc=public[:12], scans=archive["scans"]) for a in args])
     (row,) = new_audit_rows(archive, mark)
     actor, got, detail = row
     assert (actor, got, detail["via"]) == ("clerk", action, "cli")
