@@ -134,6 +134,29 @@ def test_verify_names_the_first_changed_deleted_or_moved_row(store):
         assert head in verify_ok(store)  # put back exactly, it holds again
 
 
+def test_an_older_catalogs_audit_rows_are_chained_on_upgrade(store):
+    from alembic import command
+
+    from kho.core.catalog import Catalog
+    from kho.migrations import config
+
+    old = Catalog(store["url"], migrate=False)
+    with old.engine.begin() as conn:  # a catalog of the revision before the chain
+        command.upgrade(config(conn), "0003")
+    old.close()
+    for n, action in enumerate(("search", "view", "denied"), start=1):
+        sql(
+            store["url"],
+            "INSERT INTO audit_log (at, actor, action, detail) VALUES "
+            f"('2026-11-30 08:00:0{n}.25', 'clerk', '{action}', '{json.dumps({'doc_id': n})}')",
+        )
+    assert "3 rows chained" in verify_ok(store)  # the first command upgrades, then checks
+    kho(store, "search", "chi bộ")  # new rows chain on
+    assert "4 rows chained" in verify_ok(store)
+    sql(store["url"], "UPDATE audit_log SET actor = 'someone-else' WHERE id = 2")
+    assert "audit log broken at row 2:" in verify_broken(store)
+
+
 def test_rows_cut_from_the_end_are_found_against_an_exported_head(store, tmp_path):
     heads = tmp_path / "other-disk" / "kho-audit.heads"
     heads.parent.mkdir()
