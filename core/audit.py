@@ -138,6 +138,9 @@ def _to_syslog(address: str, line: str) -> None:
         log.error("audit head not sent to syslog %s: %s", address, err)
         return
     handler.ident = "kho-audit: "
+    handler.handleError = lambda _record: log.error(  # a line in kho.log, not a traceback
+        "audit head not sent to syslog %s", address, exc_info=True
+    )
     try:
         handler.emit(logging.LogRecord("kho.audit", logging.INFO, "", 0, line, (), None))
     finally:
