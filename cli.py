@@ -99,6 +99,7 @@ def ingest(ctx, paths, batch_name, unit, level, groups, lang, jobs, quiet, wait)
             err_console.print(f"[{colour}]{reg.status}[/] {escape(reg.path)}: {escape(reg.reason)}")
 
     reg = register_batch(kctx.catalog, kctx.storage, paths, opts, settings.limits, on_file)
+    audit_cli(kctx, settings.principal(), "ingest", batch=name, files=len(reg.files))
     err_console.print(
         f"batch [bold]{escape(name)}[/]: {len(reg.files)} files — {reg.count('new')} new, "
         f"{reg.count('duplicate')} duplicate, {reg.count('failed')} failed, "
@@ -227,6 +228,7 @@ def reindex(ctx):
     from kho.workers.reindex import reindex as rebuild
 
     kctx = _context(ctx)
+    audit_cli(kctx, kctx.settings.principal(), "reindex")
     pages = rebuild(kctx)
     out.print(f"reindexed {pages} pages into {kctx.settings.backend} index")
 
@@ -253,15 +255,22 @@ def cli_door() -> dict:
     return {"via": "cli", "os_user": os_user()}
 
 
+def audit_cli(kctx, principal, action: str, **detail) -> None:
+    """One audit row for a CLI command, as `principal`, with the OS account behind it."""
+    from kho.index.guard import audit
+
+    audit(kctx.catalog, principal, action, cli_door(), **detail)
+
+
 def _visible_document(ctx, doc_id: str, as_name: str | None, action: str, **detail):
     """The document if the principal may see it (audited as `action`), else NotFoundError
     (audited as denied)."""
-    from kho.index.guard import audit, visible_document
+    from kho.index.guard import visible_document
 
     kctx = _context(ctx)
     principal = _settings(ctx).principal(as_name)
     doc = visible_document(kctx.catalog, kctx.index, doc_id, principal, cli_door())
-    audit(kctx.catalog, principal, action, cli_door(), doc_id=doc.id, **detail)
+    audit_cli(kctx, principal, action, doc_id=doc.id, **detail)
     return kctx, doc
 
 

@@ -117,16 +117,27 @@ def visible_pending_reviews(catalog, principal, limit: int = 50, offset: int = 0
     `offset` counts visible documents."""
     from kho.core.types import can_see
 
+    def fetch(n: int, start: int) -> list:
+        return pending_reviews(catalog, n, start)
+
+    return kept_slice(fetch, lambda d: can_see(principal, d.access), limit, offset)
+
+
+def kept_slice(
+    fetch: Callable[[int, int], list], keep: Callable[[Any], bool], limit: int, offset: int
+) -> list:
+    """Items `limit` from `offset` of a paginated listing (`fetch(n, start)`) after dropping
+    what `keep` refuses: the offset counts kept items, so pages are of what one may see."""
     out: list = []
     seen, start, step = 0, 0, max(limit, 100)
     while len(out) < limit:
-        docs = pending_reviews(catalog, step, start)
-        for d in docs:
-            if can_see(principal, d.access):
+        items = fetch(step, start)
+        for item in items:
+            if keep(item):
                 seen += 1
                 if seen > offset:
-                    out.append(d)
-        if len(docs) < step:
+                    out.append(item)
+        if len(items) < step:
             break
         start += step
     return out[:limit]

@@ -23,6 +23,23 @@ def _ctx(click_ctx):
     return _context(click_ctx)
 
 
+def _audit(kctx, principal, action: str, **detail) -> None:
+    from kho.cli import audit_cli
+
+    audit_cli(kctx, principal, action, **detail)
+
+
+def _visible(kctx, principal, doc_id: str):
+    """The document if `principal` may see it; else NotFoundError, audited as denied."""
+    from kho.cli import cli_door
+    from kho.index.guard import visible_document
+
+    return visible_document(kctx.catalog, kctx.index, doc_id, principal, cli_door())
+
+
+_as_opt = click.option("--as", "as_name", help="Act as this principal from the config.")
+
+
 def _taxonomy(kctx, path: Path | None):
     from kho.classify.taxonomy import load_taxonomy
 
@@ -62,13 +79,18 @@ def classify_group() -> None:
     default=True,
     help="Add the categories people accepted or set in `kho review`.",
 )
+@_as_opt
 @click.pass_context
-def train_cmd(ctx, directory, taxonomy_path, synthetic, reviews):
-    """Train a model on DIRECTORY/<category>/*.txt (or scans) and confirmed reviews."""
+def train_cmd(ctx, directory, taxonomy_path, synthetic, reviews, as_name):
+    """Train a model on DIRECTORY/<category>/*.txt (or scans) and confirmed reviews (of the
+    documents you may see)."""
     from kho.classify.model import load_training_dir, train
     from kho.classify.review import decided_documents, training_examples
+    from kho.core.types import can_see
 
     kctx = _ctx(ctx)
+    principal = kctx.settings.principal(as_name)
+    reviewed: list[str] = []
     taxonomy = _taxonomy(kctx, taxonomy_path)
     texts: list[str] = []
     labels: list[str] = []
@@ -87,9 +109,9 @@ def train_cmd(ctx, directory, taxonomy_path, synthetic, reviews):
         texts += [d.text for d in corpus]
         labels += [d.category for d in corpus]
     if reviews:
-        t, lab = training_examples(
-            decided_documents(kctx.catalog), lambda d: document_text(kctx, d)
-        )
+        decided = [d for d in decided_documents(kctx.catalog) if can_see(principal, d.access)]
+        reviewed = [d.id for d in decided]
+        t, lab = training_examples(decided, lambda d: document_text(kctx, d))
         texts += t
         labels += lab
         err.print(f"{len(t)} reviewed documents from the catalog")
@@ -97,6 +119,7 @@ def train_cmd(ctx, directory, taxonomy_path, synthetic, reviews):
         raise NotFoundError(
             "nothing to train on: give a folder, --synthetic N, or review some documents first"
         )
+    _audit(kctx, principal, "train", reviewed=reviewed, examples=len(texts))
     model = train(texts, labels, taxonomy)
     path = model.save(kctx.settings.home / "models")
     out.print(f"trained on {len(texts)} documents, saved {path}")
@@ -165,29 +188,33 @@ def predict_cmd(ctx, files, as_json):
 
 @classify_group.command("apply")
 @click.option("--batch", "batch_name", help="Only this batch's documents.")
+@_as_opt
 @click.pass_context
-def apply_cmd(ctx, batch_name):
-    """Reclassify indexed documents with the current model; updates catalog and index."""
+def apply_cmd(ctx, batch_name, as_name):
+    """Reclassify the indexed documents you may see with the current model; updates catalog
+    and index."""
     from sqlalchemy import select
 
     from kho.core.catalog import BatchFile, Document
+    from kho.core.types import can_see
     from kho.workers.reindex import reclassify
 
     kctx = _ctx(ctx)
+    principal = kctx.settings.principal(as_name)
     with kctx.catalog.session() as s:
-        q = select(Document.id).where(Document.status == "indexed")
+        q = select(Document).where(Document.status == "indexed")
         if batch_name:
             bid = kctx.catalog.batch_id(batch_name)
             if bid is None:
                 raise NotFoundError(f"no batch named {batch_name!r}")
             q = q.where(Document.id.in_(select(BatchFile.doc_id).where(BatchFile.batch_id == bid)))
-        ids = list(s.scalars(q))
+        docs = [d for d in s.scalars(q) if can_see(principal, d.access)]
+    _audit(kctx, principal, "classify-apply", batch=batch_name, docs=[d.id for d in docs])
     changed = 0
-    for doc_id in ids:
-        before = kctx.catalog.get_document(doc_id).category
-        changed += reclassify(kctx, doc_id) != before
+    for doc in docs:
+        changed += reclassify(kctx, doc.id) != doc.category
     kctx.index.refresh()
-    out.print(f"reclassified {len(ids)} documents, {changed} changed category")
+    out.print(f"reclassified {len(docs)} documents, {changed} changed category")
 
 
 @click.group("review")
@@ -209,6 +236,7 @@ def review_list(ctx, limit, page_no, as_json, as_name):
     kctx = _ctx(ctx)
     principal = kctx.settings.principal(as_name)
     docs = visible_pending_reviews(kctx.catalog, principal, limit, (page_no - 1) * limit)
+    _audit(kctx, principal, "review-list", page=page_no, shown=[d.id for d in docs])
     if as_json:
         click.echo(
             json.dumps(
@@ -242,18 +270,24 @@ def review_list(ctx, limit, page_no, as_json, as_name):
 @click.option("--limit", type=click.IntRange(1, 1000), default=50)
 @click.option("--page", "page_no", type=click.IntRange(1), default=1)
 @click.option("--json", "as_json", is_flag=True)
+@_as_opt
 @click.pass_context
-def review_ocr(ctx, batch_name, below, limit, page_no, as_json):
-    """Pages OCR read with low confidence, least confident first: look at them, or re-read
-    them with other settings (kho reocr)."""
+def review_ocr(ctx, batch_name, below, limit, page_no, as_json, as_name):
+    """Pages OCR read with low confidence of the documents you may see, least confident
+    first: look at them, or re-read them with other settings (kho reocr)."""
     kctx = _ctx(ctx)
+    principal = kctx.settings.principal(as_name)
     below = kctx.settings.ocr.review_confidence if below is None else below
     batch_id = None
     if batch_name:
         batch_id = kctx.catalog.batch_id(batch_name)
         if batch_id is None:
             raise NotFoundError(f"no batch named {batch_name!r} (see: kho status)")
-    rows = kctx.catalog.low_confidence_pages(below, batch_id, limit, (page_no - 1) * limit)
+    rows = visible_low_confidence_pages(
+        kctx.catalog, principal, below, batch_id, limit, (page_no - 1) * limit
+    )
+    shown = [f"{p.doc_id}:{p.page}" for p, _ in rows]
+    _audit(kctx, principal, "review-ocr", batch=batch_name, below=below, shown=shown)
     if as_json:
         click.echo(
             json.dumps(
@@ -282,36 +316,63 @@ def review_ocr(ctx, batch_name, below, limit, page_no, as_json):
         out.print(f"no OCR page below confidence {below:g}")
 
 
-def _decide(ctx, doc_id: str, values_of) -> None:
+def _decide(ctx, doc_id: str, as_name: str | None, decision: str, values_of) -> None:
+    """One person's decision on a document they may see, audited as a review."""
     from kho.workers.reindex import record_decision
 
     kctx = _ctx(ctx)
-    matches = kctx.catalog.find_documents(doc_id)
-    if len(matches) != 1:
-        raise NotFoundError(f"no document {doc_id}" if not matches else f"{doc_id} is ambiguous")
-    doc = matches[0]
-    record_decision(kctx, doc.id, values_of(doc))  # the index carries it now
-    out.print(f"{doc.id[:12]}: {kctx.catalog.get_document(doc.id).category} (reviewed)")
+    principal = kctx.settings.principal(as_name)
+    doc = _visible(kctx, principal, doc_id)
+    values = values_of(doc)
+    record_decision(kctx, doc.id, values)  # the index carries it now
+    after = kctx.catalog.get_document(doc.id).category
+    _audit(kctx, principal, "review", doc_id=doc.id, decision=decision, category=after)
+    out.print(f"{doc.id[:12]}: {after} (reviewed)")
 
 
 @review_group.command("accept")
 @click.argument("doc_ids", nargs=-1, required=True)
+@_as_opt
 @click.pass_context
-def review_accept(ctx, doc_ids):
+def review_accept(ctx, doc_ids, as_name):
     """Confirm the category the classifier gave."""
     from kho.classify.review import accept
 
     for doc_id in doc_ids:
-        _decide(ctx, doc_id, accept)
+        _decide(ctx, doc_id, as_name, "accept", accept)
 
 
 @review_group.command("relabel")
 @click.argument("doc_id")
 @click.argument("category")
+@_as_opt
 @click.pass_context
-def review_relabel(ctx, doc_id, category):
+def review_relabel(ctx, doc_id, category, as_name):
     """Set another category; kept as training data for the next `kho classify train`."""
     from kho.classify.review import relabel
 
     kctx = _ctx(ctx)
-    _decide(ctx, doc_id, lambda d: relabel(d, category, kctx.taxonomy))
+    _decide(ctx, doc_id, as_name, "relabel", lambda d: relabel(d, category, kctx.taxonomy))
+
+
+def visible_low_confidence_pages(
+    catalog, principal, below: float, batch_id: int | None, limit: int, offset: int
+) -> list:
+    """`Catalog.low_confidence_pages` as far as `principal` may see (`can_see`); `offset`
+    counts visible pages."""
+    from kho.classify.review import kept_slice
+    from kho.core.types import can_see
+
+    visible: dict[str, bool] = {}
+
+    def keep(row) -> bool:
+        doc_id = row[0].doc_id
+        if doc_id not in visible:
+            doc = catalog.get_document(doc_id)
+            visible[doc_id] = doc is not None and can_see(principal, doc.access)
+        return visible[doc_id]
+
+    def fetch(n: int, start: int) -> list:
+        return catalog.low_confidence_pages(below, batch_id, n, start)
+
+    return kept_slice(fetch, keep, limit, offset)

@@ -156,37 +156,40 @@ def ocr(ctx, files, fmt, out_dir, lang, psm, no_clean):
 
 
 # --- reocr -----------------------------------------------------------------------------------
-def _pages_below(kctx, batch_id: int, below: float | None) -> dict[str, list[int]]:
-    """OCR'd pages of a batch's documents (below a confidence if given), by document."""
+def _pages_below(kctx, batch_id: int, below: float | None, principal) -> dict[str, list[int]]:
+    """OCR'd pages of a batch's documents that `principal` may see (below a confidence if
+    given), by document."""
     from sqlalchemy import select
 
     from kho.core import catalog as cat
+    from kho.core.types import can_see
 
     docs = select(cat.BatchFile.doc_id).where(
         cat.BatchFile.batch_id == batch_id, cat.BatchFile.doc_id.is_not(None)
     )
-    query = select(cat.Page.doc_id, cat.Page.page).where(
-        cat.Page.doc_id.in_(docs), cat.Page.status == cat.DONE, cat.Page.source == "ocr"
+    query = (
+        select(cat.Page.doc_id, cat.Page.page, cat.Document)
+        .join(cat.Document, cat.Document.id == cat.Page.doc_id)
+        .where(cat.Page.doc_id.in_(docs), cat.Page.status == cat.DONE, cat.Page.source == "ocr")
     )
     if below is not None:
         query = query.where(cat.Page.confidence < below)
     found: dict[str, list[int]] = {}
     with kctx.catalog.session() as s:
-        for doc_id, page in s.execute(query.order_by(cat.Page.doc_id, cat.Page.page)):
-            found.setdefault(doc_id, []).append(page)
+        for doc_id, page, doc in s.execute(query.order_by(cat.Page.doc_id, cat.Page.page)):
+            if can_see(principal, doc.access):
+                found.setdefault(doc_id, []).append(page)
     return found
 
 
-def _document_pages(kctx, prefix: str, below: float | None) -> tuple[str, list[int]]:
-    """The document a (short) id names and its pages to read again."""
+def _document_pages(kctx, prefix: str, below: float | None, principal) -> tuple[str, list[int]]:
+    """The document a (short) id names, if `principal` may see it (else NotFoundError,
+    audited as denied), and its pages to read again."""
+    from kho.cli import cli_door
     from kho.core import catalog as cat
+    from kho.index.guard import visible_document
 
-    docs = kctx.catalog.find_documents(prefix, limit=2)
-    if not docs:
-        raise NotFoundError(f"no document {prefix!r} in the catalog (see: kho status)")
-    if len(docs) > 1:
-        raise click.UsageError(f"document id {prefix!r} is ambiguous: give more characters")
-    doc = docs[0]
+    doc = visible_document(kctx.catalog, kctx.index, prefix, principal, cli_door())
     pages = [
         p.page
         for p in kctx.catalog.pages(doc.id)
@@ -234,10 +237,12 @@ def reread_document(
 @click.option("--lang", default=None, help="Tesseract languages (default from config).")
 @click.option("--psm", type=click.IntRange(0, 13), default=None, help="Page segmentation mode.")
 @click.option("--no-clean", is_flag=True, help="OCR the pages as they are, without cleanup.")
+@click.option("--as", "as_name", help="Act as this principal from the config.")
 @click.pass_context
-def reocr(ctx, doc_ids, batch_name, below, lang, psm, no_clean):
-    """Re-read ingested documents' pages with other OCR settings; replace their text."""
-    from kho.cli import _context
+def reocr(ctx, doc_ids, batch_name, below, lang, psm, no_clean, as_name):
+    """Re-read the pages of ingested documents you may see with other OCR settings; replace
+    their text."""
+    from kho.cli import _context, audit_cli
     from kho.ocr.tesseract import check_tesseract
 
     if not doc_ids and not batch_name:
@@ -246,14 +251,15 @@ def reocr(ctx, doc_ids, batch_name, below, lang, psm, no_clean):
     opts = ocr_options(settings.ocr, lang, psm, no_clean)
     check_tesseract(opts.lang)
     kctx = _context(ctx)
+    principal = settings.principal(as_name)
     targets: dict[str, list[int]] = {}
     if batch_name:
         batch_id = kctx.catalog.batch_id(batch_name)
         if batch_id is None:
             raise NotFoundError(f"no batch named {batch_name!r} (see: kho status)")
-        targets.update(_pages_below(kctx, batch_id, below))
+        targets.update(_pages_below(kctx, batch_id, below, principal))
     for prefix in doc_ids:
-        doc_id, pages = _document_pages(kctx, prefix, below)
+        doc_id, pages = _document_pages(kctx, prefix, below, principal)
         targets[doc_id] = sorted(set(targets.get(doc_id, [])) | set(pages))
     targets = {d: p for d, p in targets.items() if p}
     if not targets:
@@ -261,6 +267,16 @@ def reocr(ctx, doc_ids, batch_name, below, lang, psm, no_clean):
         return
     failed = 0
     for doc_id, pages in targets.items():
+        audit_cli(
+            kctx,
+            principal,
+            "reocr",
+            doc_id=doc_id,
+            pages=pages,
+            lang=opts.lang,
+            psm=opts.psm,
+            clean=opts.clean,
+        )
         before = {p.page: p.confidence for p in kctx.catalog.pages(doc_id)}
         problems = reread_document(kctx, doc_id, pages, opts, doc_lang=not lang)
         after = {p.page: p.confidence for p in kctx.catalog.pages(doc_id)}

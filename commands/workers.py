@@ -37,6 +37,13 @@ def _redis(settings):
     return connect(settings.redis_url) if settings.redis_url else None
 
 
+def _audit(kctx, action: str, **detail) -> None:
+    """An audit row for an operator's look at the archive, as the CLI's principal."""
+    from kho.cli import audit_cli
+
+    audit_cli(kctx, kctx.settings.principal(), action, **detail)
+
+
 def _batch_id(kctx, name: str | None) -> int | None:
     if name is None:
         return None
@@ -159,6 +166,7 @@ def resume(ctx, batch_name, jobs):
     kctx = _kctx(ctx)
     settings = kctx.settings
     batch_id = _batch_id(kctx, batch_name)
+    _audit(kctx, "resume", batch=batch_name)
     if settings.redis_url:
         from kho.workers.jobs import resume as resume_queues
 
@@ -203,6 +211,8 @@ def failed_list(ctx, batch_name, reason, limit, page_no, as_json):
     rows, total = kctx.catalog.list_failures(
         _batch_id(kctx, batch_name), reason, limit=limit, offset=(page_no - 1) * limit
     )
+    shown = [f.doc_id or f.name for f in rows]
+    _audit(kctx, "failed-list", batch=batch_name, reason=reason, total=total, shown=shown)
     if as_json:
         body = [{**f.__dict__, "at": _iso(f.at), "retry_at": _iso(f.retry_at)} for f in rows]
         click.echo(json.dumps({"total": total, "page": page_no, "failures": body}))
@@ -306,6 +316,7 @@ def status(ctx, batch_name, watch, interval, as_json):
 
     kctx = _kctx(ctx)
     batch_id = _batch_id(kctx, batch_name)
+    _audit(kctx, "status", batch=batch_name, watch=watch)
     conn, why = connect_queues(kctx.settings)
     if why:
         err.print(f"[red]{escape(why)}[/]")

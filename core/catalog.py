@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kho.core.secrets import redact_url
 
-from . import sqlite
+from . import audit, sqlite
 from .errors import ServiceError
 from .failures import FailureQueries
 from .models import (  # noqa: F401 - the catalog's names, as callers know them (cat.Page)
@@ -50,6 +50,7 @@ from .models import (  # noqa: F401 - the catalog's names, as callers know them 
     Reset,
     now,
 )
+from .settings import AuditOptions
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -58,8 +59,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 
 class Catalog(FailureQueries):
-    def __init__(self, url: str, *, migrate: bool = True):
+    def __init__(self, url: str, *, migrate: bool = True, audit: AuditOptions | None = None):
         self.url = url
+        self.audit_options = audit or AuditOptions()  # where new audit heads are exported
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
             self.engine = create_engine(url, connect_args={"timeout": sqlite.BUSY_TIMEOUT_S})
@@ -85,10 +87,16 @@ class Catalog(FailureQueries):
         return ServiceError(f"catalog database {self.safe_url} is unavailable: {first}")
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """One transaction; a lost database connection becomes ServiceError (retry later)."""
+    def session(self, *, write: bool = False) -> Iterator[Session]:
+        """One transaction; a lost database connection becomes ServiceError (retry later).
+
+        `write`: take SQLite's write lock at the start (BEGIN IMMEDIATE), as a transaction
+        that appends to the audit log must, so that what it reads is still the head.
+        """
         try:
             with self._session() as s, s.begin():
+                if write and self.engine.dialect.name == "sqlite":
+                    s.connection().exec_driver_sql("BEGIN IMMEDIATE")
                 yield s
         except (OperationalError, InterfaceError) as err:
             raise self._unavailable(err) from err
@@ -124,8 +132,39 @@ class Catalog(FailureQueries):
 
     def record_access(self, actor: str, action: str, **detail) -> None:
         """One line of the access audit: who read what (or was refused), through which door."""
+        with self.session(write=True) as s:
+            self.append_audit(s, actor, action, detail)
+
+    def append_audit(self, s: Session, actor: str, action: str, detail: dict) -> None:
+        """Chain an audit row onto the log in the transaction of `s` (opened with
+        `write=True`); its head is exported once that transaction commits."""
+        head = audit.append(s, actor, action, detail)
+        event.listen(
+            s, "after_commit", lambda _s: audit.export_head(self.audit_options, head), once=True
+        )
+
+    def audit_rows(self) -> Iterator[AuditEntry]:
+        """Every audit row in id order, read a page at a time (for `audit.verify`)."""
+        last = None
+        while True:
+            q = select(AuditEntry).order_by(AuditEntry.id).limit(audit.WALK_PAGE)
+            if last is not None:
+                q = q.where(AuditEntry.id > last)
+            with self.session() as s:
+                rows = list(s.scalars(q))
+            yield from rows
+            if len(rows) < audit.WALK_PAGE:
+                return
+            last = rows[-1].id
+
+    def verify_audit(self, head: audit.Head | None = None) -> audit.Verdict:
+        """Check the audit log's chain (and, given an exported head, that it reaches it)."""
+        return audit.verify(self.audit_rows(), head)
+
+    def audit_head(self) -> AuditEntry | None:
+        """The newest audit row: its hash is the head to export."""
         with self.session() as s:
-            s.add(AuditEntry(actor=actor, action=action, detail=detail))
+            return s.scalar(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(1))
 
     # batches -----------------------------------------------------------------------------
     def open_batch(

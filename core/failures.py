@@ -35,7 +35,6 @@ from .models import (
     PURGED,
     QUEUED,
     REGISTERED,
-    AuditEntry,
     BatchFile,
     Document,
     Failure,
@@ -167,7 +166,7 @@ class FailureQueries:
         """
         page_q, doc_q, _ = self._failure_selects(batch_id, reason)
         again = {"status": PENDING, "reason": "", "failed_at": None, "retry_at": None}
-        with self.session() as s:
+        with self.session(write=True) as s:  # it ends with an audit row
             pages = {(r.doc_id, r.page) for r in s.execute(page_q)}
             failed_docs = [r.doc_id for r in s.execute(doc_q)]
             for part in _chunks(sorted(pages)):
@@ -199,7 +198,7 @@ class FailureQueries:
                     .where(Document.id.in_(part), Document.status.in_((REGISTERED, QUEUED)))
                     .values(failed_at=None, retry_at=None)
                 )
-            s.add(_audit("retry", batch_id, reason, pages, docs, []))
+            self.append_audit(s, os_user(), "retry", _detail(batch_id, reason, pages, docs, []))
         return Reset(pages=sorted(pages), documents=docs)
 
     def purge_failures(self, batch_id: int | None = None, reason: str = "") -> int:
@@ -208,7 +207,7 @@ class FailureQueries:
         Only failures for good are purged; one still retrying is left to its retry.
         """
         page_q, doc_q, file_q = self._failure_selects(batch_id, reason)
-        with self.session() as s:
+        with self.session(write=True) as s:  # it ends with an audit row
             pages = sorted((r.doc_id, r.page) for r in s.execute(page_q) if r.final)
             docs = sorted(r.doc_id for r in s.execute(doc_q) if r.final)
             files = [(r.batch_id, r.name) for r in s.execute(file_q)]
@@ -230,7 +229,8 @@ class FailureQueries:
                     .where(BatchFile.batch_id == bid, BatchFile.path == path)
                     .values(status=PURGED)
                 )
-            s.add(_audit("purge", batch_id, reason, pages, docs, [p for _, p in files]))
+            paths = [p for _, p in files]
+            self.append_audit(s, os_user(), "purge", _detail(batch_id, reason, pages, docs, paths))
         return len(pages) + len(docs) + len(files)
 
 
@@ -242,15 +242,14 @@ def hide_failure(f: Failure) -> Failure:
     return replace(f, doc_id="", page=0, name=HIDDEN, reason=HIDDEN)
 
 
-def _audit(action: str, batch_id, reason: str, pages, docs, files) -> AuditEntry:
-    detail = {
+def _detail(batch_id, reason: str, pages, docs, files) -> dict:
+    return {
         "batch_id": batch_id,
         "reason": reason,
         "pages": [f"{d}:{n}" for d, n in pages],
         "docs": list(docs),
         "files": list(files),
     }
-    return AuditEntry(actor=os_user(), action=action, detail=detail)
 
 
 def _chunks(items: list, size: int = 500) -> Iterator[list]:

@@ -121,7 +121,11 @@ class Page(Base):
 
 class AuditEntry(Base):
     """For the record: what an operator did by hand (retry, purge) and every read of the
-    archive (search, view, page, file, export) or refusal (denied), by whom."""
+    archive (search, view, page, file, export) or refusal (denied), by whom.
+
+    Rows are hash-chained (`audit.append`, `audit.verify`): `hash` covers `prev_hash` and
+    the row's fields. Rows are only ever added, never changed or removed.
+    """
 
     __tablename__ = "audit_log"
     __table_args__ = (
@@ -133,6 +137,8 @@ class AuditEntry(Base):
     actor: Mapped[str] = mapped_column(String(100), default="")
     action: Mapped[str] = mapped_column(String(50))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))  # the row before's hash
+    hash: Mapped[str | None] = mapped_column(String(64))  # sha256(prev_hash, this row)
 
 
 class WebSession(Base):

@@ -150,6 +150,24 @@ def _elastic(data: dict, env: dict[str, str]) -> ElasticOptions:
 
 
 @dataclass(frozen=True)
+class AuditOptions:
+    """`[audit]`: copies of the audit log's head hash kept outside the catalog.
+
+    The hash chain shows any change inside the log; rows cut from its end leave a shorter
+    valid chain, found only against a head exported before (`kho audit verify --head`).
+    """
+
+    head_file: str = ""  # append "AT ID HASH" lines here (an append-only file, other disk)
+    head_every: int = 1  # export every Nth row's head (1: every row)
+    syslog: bool = False  # also send each exported head to syslog
+    syslog_address: str = "/dev/log"  # a socket path, or host:port (UDP) for a remote syslog
+
+    def __post_init__(self):
+        if self.head_every < 1:
+            raise ConfigError(f"[audit] head_every must be 1 or more, got {self.head_every}")
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path = DEFAULT_HOME
     # the service URLs may carry passwords: never in a repr (show them with redact_url)
@@ -166,6 +184,7 @@ class Settings:
     principals: dict[str, Principal] = field(default_factory=dict)
     web: WebOptions = field(default_factory=WebOptions)
     elasticsearch: ElasticOptions = field(default_factory=ElasticOptions)
+    audit: AuditOptions = field(default_factory=AuditOptions)
     passwords: dict[str, str] = field(default_factory=dict, repr=False)  # name -> hash
     operators: frozenset[str] = frozenset()  # principals who may see queues and the audit log
     reviewers: frozenset[str] = frozenset()  # principals who may settle classifications (web)
@@ -249,7 +268,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             raise ConfigError(f"cannot read config {path}: {err}") from err
     elif env.get("KHO_CONFIG"):
         raise ConfigError(f"config file {path} does not exist (KHO_CONFIG)")
-    tables = ("limits", "ocr", "principals", "web", "elasticsearch")
+    tables = ("limits", "ocr", "principals", "web", "elasticsearch", "audit")
     top = {k: v for k, v in data.items() if k not in tables}
     known = {f.name for f in fields(Settings)} - {"passwords", "operators", "reviewers"}
     unknown = set(top) - known
@@ -262,6 +281,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         principals=_principals(data.get("principals", {})),
         web=_sub(WebOptions, data.get("web", {}), "web"),
         elasticsearch=_elastic(data.get("elasticsearch", {}), env),
+        audit=_sub(AuditOptions, data.get("audit", {}), "audit"),
         passwords={
             n: str(p["password"])
             for n, p in data.get("principals", {}).items()

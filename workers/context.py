@@ -20,7 +20,7 @@ class Context:
 
     @cached_property
     def catalog(self) -> Catalog:
-        return Catalog(self.settings.catalog_url)
+        return Catalog(self.settings.catalog_url, audit=self.settings.audit)
 
     @cached_property
     def storage(self) -> Storage:
