@@ -4,7 +4,7 @@ Each row is one login (the SHA-256 of the session id, never the id itself), dele
 logout and refused once expired or once the principal's password changed.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-01
 """
 
