@@ -100,11 +100,11 @@ def open_home(settings: Settings) -> FilePolicy:
     config = config_path()
     if config.is_file():
         check_mode(config, policy, "config file")
-    logs = home / "logs"
-    if logs.is_dir():
-        check_mode(logs, policy, "log folder")
-        for entry in logs.iterdir():
-            check_mode(entry, policy, "log file")
+    logs = home / "logs"  # made here with the policy's mode; core.logs opens its file
+    policy.make_dirs(logs)
+    check_mode(logs, policy, "log folder")
+    for entry in logs.iterdir():
+        check_mode(entry, policy, "log file")
     return policy
 
 
