@@ -40,9 +40,11 @@ def _context(ctx: click.Context):
 def main(ctx: click.Context) -> None:
     """kho — the archive store: scans in, a searchable archive out."""
     from kho.core.logs import setup_logging
+    from kho.core.permissions import open_home
 
     ctx.ensure_object(dict)
     ctx.obj["settings"] = load_settings()
+    open_home(ctx.obj["settings"])  # umask, modes: refuses a root, config or log open to others
     setup_logging(ctx.obj["settings"].home)
 
 
@@ -359,7 +361,7 @@ def export(ctx, doc_id, fmt, out_path, as_name):
             ],
         }
         data = json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8")
-    atomic_write_bytes(out_path, data)
+    atomic_write_bytes(out_path, data, kctx.storage.policy)
     err_console.print(f"wrote {out_path} ({len(data):,} bytes)")
 
 

@@ -29,6 +29,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from kho.core.errors import BadInputError, ConfigError, NotFoundError
+from kho.core.permissions import FilePolicy
 from kho.core.storage import atomic_write_bytes
 from kho.core.types import Classification
 
@@ -165,10 +166,11 @@ class Model:
         grams.sort(key=lambda item: (-item[0], item[1]))
         return tuple((chosen + [f"~{g}" for _, g in grams])[:MAX_REASONS])
 
-    def save(self, models_dir: Path | str) -> Path:
-        """Write the next version `classifier-v<N>.joblib` and its JSON sidecar; return the path."""
+    def save(self, models_dir: Path | str, policy: FilePolicy) -> Path:
+        """Write the next version `classifier-v<N>.joblib` and its JSON sidecar (with the
+        storage's file policy); return the path."""
         models_dir = Path(models_dir)
-        models_dir.mkdir(parents=True, exist_ok=True)
+        policy.make_dirs(models_dir)
         latest = latest_model(models_dir)
         version = int(MODEL_RE.match(latest.name)[1]) + 1 if latest else 1
         path = models_dir / f"classifier-v{version}.joblib"
@@ -176,10 +178,10 @@ class Model:
         buf = io.BytesIO()
         joblib.dump({"pipeline": self.pipeline, "fallback": self.fallback, "info": self.info}, buf)
         # the sidecar first: a model file never exists without its description; both written
-        # like every stored file (atomic, readable by workers running as another user)
+        # like every stored file (atomic, with the policy's mode)
         sidecar = json.dumps(self.info, ensure_ascii=False, indent=2).encode("utf-8")
-        atomic_write_bytes(path.with_suffix(".json"), sidecar)
-        atomic_write_bytes(path, buf.getvalue())
+        atomic_write_bytes(path.with_suffix(".json"), sidecar, policy)
+        atomic_write_bytes(path, buf.getvalue(), policy)
         return path
 
 

@@ -121,7 +121,7 @@ def train_cmd(ctx, directory, taxonomy_path, synthetic, reviews, as_name):
         )
     _audit(kctx, principal, "train", reviewed=reviewed, examples=len(texts))
     model = train(texts, labels, taxonomy)
-    path = model.save(kctx.settings.home / "models")
+    path = model.save(kctx.settings.home / "models", kctx.storage.policy)
     out.print(f"trained on {len(texts)} documents, saved {path}")
     if getattr(model, "metrics", None):
         out.print(json.dumps(model.metrics, ensure_ascii=False))

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from kho.core.errors import BadInputError, ExitCode, NotFoundError
+from kho.core.permissions import FilePolicy, file_policy
 from kho.core.settings import OcrOptions, Settings, get_settings
 from kho.core.types import PageText
 
@@ -82,10 +83,11 @@ def page_json(number: int, text: PageText) -> dict:
     }
 
 
-def write_pdf(pages: list[Page], target: Path) -> None:
+def write_pdf(pages: list[Page], target: Path, policy: FilePolicy) -> None:
     """A searchable PDF of the pages: each page image under its invisible text."""
     import cv2
 
+    from kho.core.storage import atomic_file
     from kho.ocr.searchable_pdf import write_searchable_pdf
 
     with tempfile.TemporaryDirectory(prefix="kho-ocr-pdf-") as tmp:
@@ -97,7 +99,8 @@ def write_pdf(pages: list[Page], target: Path) -> None:
                 raise BadInputError(f"cannot encode page {n} as JPEG")
             jpeg.write_bytes(buf.tobytes())
             items.append((jpeg, text))
-        write_searchable_pdf(items, target)
+        with atomic_file(target, policy) as f:
+            write_searchable_pdf(items, f)
 
 
 @click.command("ocr")
@@ -131,6 +134,7 @@ def ocr(ctx, files, fmt, out_dir, lang, psm, no_clean):
     check_tesseract(opts.lang)
     if fmt == "pdf" and out_dir is None:
         raise click.UsageError("--format pdf writes files: give --out DIR")
+    policy = file_policy(settings.storage)
     failed = 0
     for path in files:
         try:
@@ -142,10 +146,9 @@ def ocr(ctx, files, fmt, out_dir, lang, psm, no_clean):
                 continue
             target = Path(out_dir) / f"{path.stem}.{EXTENSIONS[fmt]}"
             if fmt == "pdf":
-                target.parent.mkdir(parents=True, exist_ok=True)
-                write_pdf(pages, target)
+                write_pdf(pages, target, policy)
             else:
-                atomic_write_bytes(target, render(pages, fmt, path.name))
+                atomic_write_bytes(target, render(pages, fmt, path.name), policy)
             err.print(f"wrote {escape(str(target))} ({len(pages)} pages)")
         except (BadInputError, OSError) as error:
             failed += 1

@@ -167,6 +167,26 @@ class AuditOptions:
             raise ConfigError(f"[audit] head_every must be 1 or more, got {self.head_every}")
 
 
+SHARING = ("private", "group")
+
+
+@dataclass(frozen=True)
+class StorageOptions:
+    """Who may read what kho writes: "private" (the owning account only: dirs 0700, files
+    0600) or "group" (also the accounts of `group`: dirs 2750, files 0640)."""
+
+    sharing: str = "private"
+    group: str = ""
+
+    def __post_init__(self):
+        if self.sharing not in SHARING:
+            raise ConfigError(f"[storage] sharing must be private or group, got {self.sharing!r}")
+        if self.sharing == "group" and not self.group:
+            raise ConfigError(
+                '[storage] sharing = "group" needs group = "NAME" (or KHO_STORAGE_GROUP)'
+            )
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path = DEFAULT_HOME
@@ -185,6 +205,7 @@ class Settings:
     web: WebOptions = field(default_factory=WebOptions)
     elasticsearch: ElasticOptions = field(default_factory=ElasticOptions)
     audit: AuditOptions = field(default_factory=AuditOptions)
+    storage: StorageOptions = field(default_factory=StorageOptions)
     passwords: dict[str, str] = field(default_factory=dict, repr=False)  # name -> hash
     operators: frozenset[str] = frozenset()  # principals who may see queues and the audit log
     reviewers: frozenset[str] = frozenset()  # principals who may settle classifications (web)
@@ -227,6 +248,7 @@ _ENV = {
     "KHO_TAXONOMY": ("taxonomy", str),
     "KHO_PRINCIPAL": ("default_principal", str),
 }
+_STORAGE_ENV = {"KHO_STORAGE_SHARING": "sharing", "KHO_STORAGE_GROUP": "group"}
 
 
 def _sub(cls, data: dict, where: str):
@@ -255,11 +277,18 @@ def _principals(data: dict) -> dict[str, Principal]:
     return out
 
 
+def config_path(env: dict[str, str] | None = None) -> Path:
+    """The config file: `$KHO_CONFIG`, else `$KHO_HOME/kho.toml` (which may not exist)."""
+    env = os.environ if env is None else env
+    if env.get("KHO_CONFIG"):
+        return Path(env["KHO_CONFIG"])
+    return Path(env.get("KHO_HOME") or DEFAULT_HOME).expanduser() / "kho.toml"
+
+
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Read settings from the environment and the config file. Raises ConfigError."""
     env = dict(os.environ if env is None else env)
-    home = Path(env.get("KHO_HOME") or DEFAULT_HOME).expanduser()
-    path = Path(env["KHO_CONFIG"]) if env.get("KHO_CONFIG") else home / "kho.toml"
+    path = config_path(env)
     data: dict = {}
     if path.is_file():
         try:
@@ -268,12 +297,13 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             raise ConfigError(f"cannot read config {path}: {err}") from err
     elif env.get("KHO_CONFIG"):
         raise ConfigError(f"config file {path} does not exist (KHO_CONFIG)")
-    tables = ("limits", "ocr", "principals", "web", "elasticsearch", "audit")
+    tables = ("limits", "ocr", "principals", "web", "elasticsearch", "audit", "storage")
     top = {k: v for k, v in data.items() if k not in tables}
     known = {f.name for f in fields(Settings)} - {"passwords", "operators", "reviewers"}
     unknown = set(top) - known
     if unknown:
         raise ConfigError(f"unknown keys in {path}: {', '.join(sorted(unknown))}")
+    storage = data.get("storage", {}) | {k: env[v] for v, k in _STORAGE_ENV.items() if env.get(v)}
     settings = Settings(
         **top,
         limits=_sub(Limits, data.get("limits", {}), "limits"),
@@ -282,6 +312,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         web=_sub(WebOptions, data.get("web", {}), "web"),
         elasticsearch=_elastic(data.get("elasticsearch", {}), env),
         audit=_sub(AuditOptions, data.get("audit", {}), "audit"),
+        storage=_sub(StorageOptions, storage, "storage"),
         passwords={
             n: str(p["password"])
             for n, p in data.get("principals", {}).items()

@@ -4,7 +4,8 @@
     docs/<sha256>/page-00001.jpg      the upright, deskewed page image (what OCR read)
     docs/<sha256>/page-00001.json     the page's text, confidence and word boxes
     docs/<sha256>/searchable.pdf      image + invisible text layer
-Every write goes to a `.part` file first and is renamed into place.
+Every file kho stores goes through one writer (`atomic_file`): a `.part` file in the target
+folder with the mode of the file policy (`core.permissions`), synced, then renamed into place.
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
+from .permissions import PRIVATE, FilePolicy
 from .types import PageText
 
 CHUNK = 1 << 20
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-FILE_MODE = 0o666 & ~_UMASK  # what open() would give: workers on other hosts read these
 
 
 def sha256_file(path: Path) -> str:
@@ -32,24 +34,69 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
+@contextmanager
+def atomic_file(path: Path, policy: FilePolicy, *, replace: bool = True) -> Iterator[BinaryIO]:
+    """The one writer of kho's files: yields a binary file that becomes `path` (with the
+    policy's mode and group, its folders made with the policy's) only once the block ends
+    without error — written to a `.part` beside it, synced, then renamed into place.
+
+    replace=False keeps a `path` that already exists (FileExistsError): for files that
+    several processes may race to create once.
+    """
+    path = Path(path)
+    policy.make_dirs(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
-        os.fchmod(fd, FILE_MODE)
+        policy.settle(fd)
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+            os.unlink(tmp)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _sync_dir(path.parent)
+
+
+def _sync_dir(folder: Path) -> None:
+    """Make a rename durable (a power cut after it keeps the new file)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes, policy: FilePolicy) -> None:
+    with atomic_file(path, policy) as f:
+        f.write(data)
+
+
+def atomic_copy(src: Path, path: Path, policy: FilePolicy) -> None:
+    """Copy `src` to `path` through the writer (never touching `src`)."""
+    with open(src, "rb") as source, atomic_file(path, policy) as f:
+        shutil.copyfileobj(source, f, CHUNK)
 
 
 class Storage:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, policy: FilePolicy = PRIVATE):
         self.root = Path(root)
+        self.policy = policy
+
+    def writer(self, path: Path):
+        """`atomic_file` under this root's policy."""
+        return atomic_file(path, self.policy)
+
+    def write_bytes(self, path: Path, data: bytes) -> None:
+        atomic_write_bytes(path, data, self.policy)
+
+    def copy_in(self, src: Path, path: Path) -> None:
+        atomic_copy(src, path, self.policy)
 
     def original(self, doc_id: str, ext: str) -> Path:
         return self.root / "originals" / doc_id[:2] / f"{doc_id}.{ext}"
@@ -71,21 +118,12 @@ class Storage:
         dst = self.original(doc_id, ext)
         if dst.exists() and dst.stat().st_size == src.stat().st_size:
             return dst
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=dst.name + ".", suffix=".part")
-        os.fchmod(fd, FILE_MODE)
-        os.close(fd)
-        try:
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, dst)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        self.copy_in(src, dst)
         return dst
 
     def write_page_text(self, doc_id: str, page: int, text: PageText) -> None:
         data = json.dumps(text.to_json(), ensure_ascii=False).encode("utf-8")
-        atomic_write_bytes(self.page_text_path(doc_id, page), data)
+        self.write_bytes(self.page_text_path(doc_id, page), data)
 
     def read_page_text(self, doc_id: str, page: int) -> PageText:
         raw = self.page_text_path(doc_id, page).read_text(encoding="utf-8")

@@ -9,10 +9,9 @@ diacritics, đ) copies and searches correctly. The JPEG bytes are embedded as th
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import pikepdf
 from pikepdf import Array, Dictionary, Name
@@ -156,39 +155,29 @@ def _text_ops(text: PageText, codes: _Codes, sx: float, sy: float, page_h: float
     return ops
 
 
-def write_searchable_pdf(pages: Sequence[tuple[Path, PageText]], out: Path) -> None:
-    """Write one PDF page per (JPEG page image, its text); atomically (.part, then rename)."""
+def write_searchable_pdf(pages: Sequence[tuple[Path, PageText]], out: BinaryIO) -> None:
+    """Write one PDF page per (JPEG page image, its text) to `out`: a file of the storage's
+    writer (`core.storage.atomic_file`), so the PDF appears whole or not at all."""
     if not pages:
         raise ValueError("write_searchable_pdf needs at least one page")
-    pdf = pikepdf.new()
-    codes = _Codes()
-    chars = sorted({c for _, text in pages for w in text.words for c in w.text} | {" "})
-    for c in chars:  # in a fixed order, so the same pages always give the same file
-        codes.code(c)
-    font = _font(pdf, codes, chars)
-    for path, text in pages:
-        image, width, height = _image(pdf, Path(path))
-        page_w, page_h = width * 72.0 / text.dpi, height * 72.0 / text.dpi
-        # boxes refer to text.width x text.height pixels; the stored image may differ
-        sx, sy = page_w / max(text.width, 1), page_h / max(text.height, 1)
-        ops = [f"q {page_w:.3f} 0 0 {page_h:.3f} 0 0 cm /Im0 Do Q"]
-        ops += _text_ops(text, codes, sx, sy, page_h)
-        page = Dictionary(
-            Type=Name.Page,
-            MediaBox=Array([0, 0, round(page_w, 3), round(page_h, 3)]),
-            Resources=Dictionary(XObject=Dictionary(Im0=image), Font=Dictionary(F1=font)),
-            Contents=pdf.make_stream("\n".join(ops).encode("ascii")),
-        )
-        pdf.pages.append(pikepdf.Page(page))
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name + ".", suffix=".part")
-    os.close(fd)
-    try:
-        pdf.save(tmp, deterministic_id=True)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    finally:
-        pdf.close()
+    with pikepdf.new() as pdf:
+        codes = _Codes()
+        chars = sorted({c for _, text in pages for w in text.words for c in w.text} | {" "})
+        for c in chars:  # in a fixed order, so the same pages always give the same file
+            codes.code(c)
+        font = _font(pdf, codes, chars)
+        for path, text in pages:
+            image, width, height = _image(pdf, Path(path))
+            page_w, page_h = width * 72.0 / text.dpi, height * 72.0 / text.dpi
+            # boxes refer to text.width x text.height pixels; the stored image may differ
+            sx, sy = page_w / max(text.width, 1), page_h / max(text.height, 1)
+            ops = [f"q {page_w:.3f} 0 0 {page_h:.3f} 0 0 cm /Im0 Do Q"]
+            ops += _text_ops(text, codes, sx, sy, page_h)
+            page = Dictionary(
+                Type=Name.Page,
+                MediaBox=Array([0, 0, round(page_w, 3), round(page_h, 3)]),
+                Resources=Dictionary(XObject=Dictionary(Im0=image), Font=Dictionary(F1=font)),
+                Contents=pdf.make_stream("\n".join(ops).encode("ascii")),
+            )
+            pdf.pages.append(pikepdf.Page(page))
+        pdf.save(out, deterministic_id=True)

@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# tests make homes and config files as a careful operator would: private (kho refuses to
+# start on a storage root, config or log others can read); tests/security runs kho under a
+# loose umask on purpose
+os.umask(0o077)
 
 
 def write_scans(root: Path, texts: list[str], tiff_texts: list[str]) -> Path:
@@ -59,9 +63,15 @@ def es_client(url: str):
 
 
 def run_kho(
-    *args: str, home: Path, env: dict | None = None, check: int | None = 0, timeout: float = 600
+    *args: str,
+    home: Path,
+    env: dict | None = None,
+    check: int | None = 0,
+    timeout: float = 600,
+    umask: int = -1,
 ) -> subprocess.CompletedProcess:
-    """Run the real `kho` command line in a subprocess against the storage root `home`."""
+    """Run the real `kho` command line in a subprocess against the storage root `home`
+    (under `umask` if given, else this process's)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("KHO_") or k in ES_LOGIN}
     full_env.update({"KHO_HOME": str(home), "COLUMNS": "200"})
     full_env.update(env or {})
@@ -71,6 +81,7 @@ def run_kho(
         text=True,
         env=full_env,
         timeout=timeout,
+        umask=umask,
     )
     if check is not None and proc.returncode != check:
         raise AssertionError(

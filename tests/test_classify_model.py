@@ -90,14 +90,14 @@ def test_prediction_has_probabilities_alternatives_and_real_reasons(model, held_
 
 def test_save_and_load_give_the_same_predictions(model, held_out, tmp_path, taxonomy):
     texts, _ = held_out
-    first = model.save(tmp_path / "models")
-    second = model.save(tmp_path / "models")
+    from kho.core.permissions import PRIVATE
+
+    first = model.save(tmp_path / "models", PRIVATE)
+    second = model.save(tmp_path / "models", PRIVATE)
     assert (first.name, second.name) == ("classifier-v1.joblib", "classifier-v2.joblib")
     assert latest_model(tmp_path / "models") == second
-    from kho.core.storage import FILE_MODE
-
-    # readable like every stored file (workers may run as another user), not mkstemp's 0600
-    assert second.stat().st_mode & 0o777 == FILE_MODE
+    # written like every stored file: the policy's mode
+    assert second.stat().st_mode & 0o777 == PRIVATE.file_mode
     sidecar = json.loads(second.with_suffix(".json").read_text(encoding="utf-8"))
     assert sidecar["version"] == 2
     assert sidecar["taxonomy_ids"] == list(taxonomy.ids)

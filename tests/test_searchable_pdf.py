@@ -17,8 +17,10 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
 from kho.core.errors import BadInputError
+from kho.core.permissions import PRIVATE
+from kho.core.storage import atomic_file
 from kho.core.types import PageText, Word
-from kho.ocr.searchable_pdf import write_searchable_pdf
+from kho.ocr import searchable_pdf
 from kho.ocr.textlayer import has_text_layer, read_text_layer
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -27,6 +29,12 @@ LINES = [
     "đồng chí Nguyễn Văn Hùng",
     "ĐẢNG ỦY QUÂN SỰ – Hạnh phúc",
 ]
+
+
+def write_searchable_pdf(pages, out: Path) -> None:
+    """The PDF written through the storage's writer, as the pipeline writes it."""
+    with atomic_file(out, PRIVATE) as f:
+        searchable_pdf.write_searchable_pdf(pages, f)
 
 
 def scan(path: Path, lines: list[str], dpi: int = 300, mode: str = "RGB") -> PageText:

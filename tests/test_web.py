@@ -4,6 +4,7 @@ who may log in, what each principal sees on every door, operators' pages, the au
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -331,7 +332,7 @@ def test_no_auth_only_on_loopback(archive, tmp_path):
     check_bind(settings_for(archive), "0.0.0.0")  # passwords configured: allowed
 
 
-def test_password_hashes():
+def test_password_hashes(tmp_path):
     stored = hash_password("mật khẩu")
     assert stored.startswith("scrypt$") and "mật" not in stored
     assert verify_password("mật khẩu", stored) and not verify_password("mat khau", stored)
@@ -342,6 +343,7 @@ def test_password_hashes():
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, "KHO_HOME": str(tmp_path / "home")},  # not the account's own
     ).stdout
     line = out.splitlines()[-1]
     assert line.startswith('password = "scrypt$')

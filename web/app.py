@@ -13,7 +13,6 @@ import hmac
 import logging
 import secrets
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, g, redirect, render_template, request, session, url_for
@@ -44,7 +43,7 @@ def create_app(settings: Settings, bind: str = "127.0.0.1") -> Flask:
     secure = settings.web.secure_cookies
     app = Flask(__name__)
     app.config.update(
-        SECRET_KEY=settings.web.secret_key or _secret_key(settings.home),
+        SECRET_KEY=settings.web.secret_key or _secret_key(settings),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=not auth.is_loopback(bind) if secure is None else secure,
@@ -158,18 +157,16 @@ def _kho_error(err: KhoError):
     return _error_page(code, ERRORS[code])
 
 
-def _secret_key(home: Path) -> str:
-    """A random key kept in home/web.key (0600), made on first use."""
-    import os
+def _secret_key(settings: Settings) -> str:
+    """A random key kept in home/web.key (written like every stored file), made on first use."""
+    from kho.core.permissions import file_policy
+    from kho.core.storage import atomic_file
 
-    path = home / "web.key"
+    path = settings.home / "web.key"
     if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with atomic_file(path, file_policy(settings.storage), replace=False) as f:
+                f.write(secrets.token_hex(32).encode("ascii"))
         except FileExistsError:  # another process made it first: use theirs
             pass
-        else:
-            with open(fd, "w") as f:
-                f.write(secrets.token_hex(32))
     return path.read_text().strip()

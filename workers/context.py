@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from kho.core.catalog import Catalog
+from kho.core.permissions import file_policy
 from kho.core.settings import Settings
 from kho.core.storage import Storage
 
@@ -24,7 +25,7 @@ class Context:
 
     @cached_property
     def storage(self) -> Storage:
-        return Storage(self.settings.home)
+        return Storage(self.settings.home, file_policy(self.settings.storage))
 
     @cached_property
     def index(self):

@@ -8,7 +8,6 @@ Both are idempotent and take ids, so any executor (local pool, rq) can run and r
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC
@@ -20,7 +19,6 @@ from kho.core import catalog as cat
 from kho.core.errors import BadInputError
 from kho.core.logs import scoped
 from kho.core.settings import OcrOptions
-from kho.core.storage import atomic_write_bytes
 from kho.core.types import PageDoc, PageText
 from kho.ingest.formats import open_source
 from kho.ingest.register import EXT
@@ -119,7 +117,7 @@ def save_page_image(ctx: Context, doc_id: str, page: int, image: np.ndarray) -> 
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise BadInputError(f"cannot encode page {page} image")
-    atomic_write_bytes(ctx.storage.page_image(doc_id, page), buf.tobytes())
+    ctx.storage.write_bytes(ctx.storage.page_image(doc_id, page), buf.tobytes())
 
 
 @scoped
@@ -228,8 +226,7 @@ def write_searchable(ctx: Context, doc: cat.Document, texts: dict[int, PageText]
 
     out = ctx.storage.searchable_pdf(doc.id)
     if doc.kind == "pdf" and all(t.source == "text-layer" for t in texts.values()):
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ctx.storage.original(doc.id, "pdf"), out)
+        ctx.storage.copy_in(ctx.storage.original(doc.id, "pdf"), out)
         return
     pages = []
     for n, text in sorted(texts.items()):
@@ -240,7 +237,8 @@ def write_searchable(ctx: Context, doc: cat.Document, texts: dict[int, PageText]
             ) as src:
                 save_page_image(ctx, doc.id, n, src.render(n - 1))
         pages.append((image, text))
-    write_searchable_pdf(pages, out)
+    with ctx.storage.writer(out) as f:
+        write_searchable_pdf(pages, f)
 
 
 def title_of(text: str, limit: int = 160) -> str:
