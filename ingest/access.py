@@ -4,7 +4,9 @@ A document is its bytes (id = SHA-256), so the same file brought by two batches,
 by one, is one document with one access. Whichever arrives, the stored access becomes one
 no looser than either: the higher level, the common unit (`qk7/f9` and `qk7/f5` give `qk7`;
 a unit covers its sub-units, so a deeper unit is seen by more people, not fewer), and only
-the share groups both name (a group shares a document, so fewer groups is stricter).
+the share groups both name (a group shares a document, so fewer groups is stricter). An
+arrival that names no unit (no `--unit`, no manifest unit) makes no claim on it: the stored
+unit stays.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ def common_unit(a: str, b: str) -> str:
 
 def merge_access(stored: Access, arriving: Access) -> Merge:
     """The strictest of both (see the module's docstring), with what it changed."""
+    if not arriving.unit:
+        arriving = Access(level=arriving.level, unit=stored.unit, groups=arriving.groups)
     level = max(stored.level, arriving.level)
     unit = common_unit(stored.unit, arriving.unit)
     groups = tuple(g for g in stored.groups if g in set(arriving.groups))
