@@ -218,6 +218,7 @@ def review_list(ctx, limit, page_no, as_json, as_name):
                         "filename": d.filename,
                         "category": d.category,
                         "confidence": d.confidence,
+                        "mark": _held_mark(d),
                     }
                     for d in docs
                 ],
@@ -225,10 +226,21 @@ def review_list(ctx, limit, page_no, as_json, as_name):
             )
         )
         return
-    table = Table("doc", "file", "category", "confidence")
+    table = Table("doc", "file", "category", "confidence", "unread mark")
     for d in docs:
-        table.add_row(d.id[:12], escape(d.filename), d.category, f"{d.confidence:.2f}")
+        mark = "; ".join(_held_mark(d))
+        table.add_row(
+            d.id[:12], escape(d.filename), d.category, f"{d.confidence:.2f}", escape(mark)
+        )
     out.print(table)
+    if any(_held_mark(d) for d in docs):
+        out.print("[dim]settle an unread mark: kho review mark DOC LEVEL[/]")
+
+
+def _held_mark(doc) -> list[str]:
+    """The mark-like tokens holding a document at level 3 ([] if none)."""
+    held = (doc.meta or {}).get("mark_review") or {}
+    return list(held.get("found", [])) if held.get("status") == "pending" else []
 
 
 @review_group.command("ocr")
@@ -315,3 +327,30 @@ def review_relabel(ctx, doc_id, category):
 
     kctx = _ctx(ctx)
     _decide(ctx, doc_id, lambda d: relabel(d, category, kctx.taxonomy))
+
+
+@review_group.command("mark")
+@click.argument("doc_id")
+@click.argument("level", type=click.IntRange(0, 3))
+@click.option("--as", "as_name", help="As this principal from the config (must see it).")
+@click.pass_context
+def review_mark(ctx, doc_id, level, as_name):
+    """Settle a printed mark kho could not read: the document gets LEVEL (0-3), never less
+    than ingest and the marks it could read gave it."""
+    from kho.classify.review import decide_mark
+    from kho.core.logs import os_user
+    from kho.core.types import can_see
+    from kho.workers.reindex import record_decision
+
+    kctx = _ctx(ctx)
+    principal = kctx.settings.principal(as_name)
+    matches = [d for d in kctx.catalog.find_documents(doc_id) if can_see(principal, d.access)]
+    if len(matches) != 1:
+        raise NotFoundError(f"no document {doc_id}" if not matches else f"{doc_id} is ambiguous")
+    doc = matches[0]
+    values = decide_mark(doc, level, by=principal.name)
+    record_decision(kctx, doc.id, values)
+    kctx.catalog.record_access(
+        principal.name, "review-mark", doc_id=doc.id, level=values["level"], os_user=os_user()
+    )
+    out.print(f"{doc.id[:12]}: level {values['level']} (printed mark reviewed)")

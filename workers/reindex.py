@@ -45,10 +45,10 @@ def reclassify(ctx: Context, doc_id: str) -> str:
     stored page texts and update its index entries; its files stay as they are. Returns the
     category (a person's decision is kept)."""
     doc = ctx.catalog.get_document(doc_id)
-    texts = [t.text for _, t in sorted(read_texts(ctx, doc_id).items())]
+    texts = read_texts(ctx, doc_id)
     if doc is None or not texts:
         return doc.category if doc else ""
-    classify_and_describe(ctx, doc, "\n\n".join(texts), texts[0])
+    classify_and_describe(ctx, doc, texts)
     refresh_document(ctx, doc_id)
     return ctx.catalog.get_document(doc_id).category
 
