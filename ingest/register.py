@@ -232,8 +232,7 @@ def _settle_access(catalog, known: cat.Document, opts: BatchOptions, path: str) 
     values: dict = {}
     notes = []
     if merge.changed:
-        values = {"level": merge.access.level, "unit": merge.access.unit}
-        values["groups"] = list(merge.access.groups)
+        values = {"unit": merge.access.unit, "groups": list(merge.access.groups)}
         if known.status == cat.INDEXED:
             values["status"] = cat.REGISTERED
         notes.append(
@@ -250,7 +249,8 @@ def _settle_access(catalog, known: cat.Document, opts: BatchOptions, path: str) 
         # held at level 3 for an unreadable mark: the level a person may settle it at is
         # never under what this arrival asks for
         values["meta"] = {**known.meta, "mark_review": {**held, "level_before": opts.level}}
-    if values:
+    catalog.raise_level(known.id, merge.access.level)  # only ever up: a mark may have raised it
+    if values:  # then unit and groups, and back to registered for the executor
         catalog.set_document(known.id, **values)
     for note in notes:
         log.warning("%s: %s", path, note)

@@ -259,7 +259,9 @@ def classify_and_describe(ctx: Context, doc: cat.Document, texts: dict[int, Page
         )
     if marked["review"] != review:
         values["review"] = marked["review"]
-    ctx.catalog.set_document(doc.id, level=marked["level"], meta=marked["meta"], **values)
+    ctx.catalog.set_document(doc.id, meta=marked["meta"], **values)
+    # only ever up: ingest may have tightened the level since `doc` was read
+    ctx.catalog.raise_level(doc.id, marked["level"])
     raise_parent(ctx, doc, marked["meta"], marked["level"])
     return verdict
 
@@ -287,7 +289,8 @@ def raise_parent(ctx: Context, doc: cat.Document, meta: dict, level: int) -> Non
 
 
 def write_searchable(ctx: Context, doc: cat.Document, texts: dict[int, PageText]) -> None:
-    """searchable.pdf: the original if it is a born-digital PDF, else images + text layer."""
+    """searchable.pdf: a born-digital PDF's original without its active content, else
+    images + text layer."""
     from kho.ocr.searchable_pdf import write_searchable_pdf
 
     out = ctx.storage.searchable_pdf(doc.id)
