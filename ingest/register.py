@@ -102,8 +102,7 @@ def register_batch(
         if on_file:
             on_file(reg)
 
-    for where, reason in manifests.problems:
-        catalog.record_file(batch_id, where, cat.FILE_FAILED, reason=reason)
+    for where, reason in manifests.problems:  # rows naming no file of the batch: said, not kept
         report(Registered(where, cat.FILE_FAILED, reason=reason))
     for item in found:
         for reg in _register_found(catalog, storage, batch_id, item, opts, limits, manifests):

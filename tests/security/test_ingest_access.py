@@ -96,6 +96,13 @@ def test_a_manifest_cannot_lower_levels_outside_its_folder_or_guess_a_level(tmp_
     assert "5 manifest error(s)" in err
     assert found(home, env, "chinh tri noi bo", "admin") == {"secret.pdf"}
     assert found(home, env, "chinh tri noi bo", "clerk") == set()
+    # fixed, the same command finishes the batch with the levels meant
+    b.write_text("file,level\ndup.pdf,3\nplain.pdf,0\n", encoding="utf-8")
+    c.write_text(json.dumps([{"file": "frac.pdf", "level": 2}]), encoding="utf-8")
+    run_kho("ingest", str(scans), "--batch", "m", "-q", home=home, env=env)
+    docs = documents(home)
+    levels = {n: docs[n].level for n in ("secret.pdf", "dup.pdf", "frac.pdf", "text.pdf")}
+    assert levels == {"secret.pdf": 3, "dup.pdf": 3, "frac.pdf": 2, "text.pdf": 0}
 
 
 def test_a_symlinked_folder_cannot_bring_files_past_their_manifest(tmp_path):
