@@ -144,9 +144,14 @@ def register_file(
     if reg.status in (cat.FILE_NEW, cat.FILE_DUPLICATE) and item.kind == "pdf" and reg.doc_id:
         doc = catalog.get_document(reg.doc_id)
         kids = replace(opts, level=doc.level, unit=doc.unit, groups=tuple(doc.groups or ()))
-        out += _register_attachments(
+        children = _register_attachments(
             catalog, storage, batch_id, item.path, reg, kids, limits, depth
         )
+        ids = [c.doc_id for c in children if c.doc_id and c.status != cat.FILE_FAILED]
+        known = list((doc.meta or {}).get("attachments", []))
+        if ids and set(ids) - set(known):  # the PDF knows its children: marks reach them
+            catalog.set_document(doc.id, meta={**(doc.meta or {}), "attachments": known + ids})
+        out += children
     return out
 
 

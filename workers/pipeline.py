@@ -262,7 +262,7 @@ def classify_and_describe(ctx: Context, doc: cat.Document, texts: dict[int, Page
     ctx.catalog.set_document(doc.id, meta=marked["meta"], **values)
     # only ever up: ingest may have tightened the level since `doc` was read
     ctx.catalog.raise_level(doc.id, marked["level"])
-    raise_parent(ctx, doc, marked["meta"], marked["level"])
+    raise_family(ctx, doc, marked["meta"], marked["level"])
     return verdict
 
 
@@ -272,20 +272,35 @@ def images_text(ctx: Context, doc_id: str, page: int) -> str:
     return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
-def raise_parent(ctx: Context, doc: cat.Document, meta: dict, level: int) -> None:
-    """A file a PDF carried is marked: the PDF that carries it is at least as secret."""
-    parent_id = meta.get("parent")
+def raise_family(ctx: Context, doc: cat.Document, meta: dict, level: int) -> None:
+    """A PDF and the files it carries (and theirs) share the highest level any of them is
+    marked with: raise the others to `level` and index them again."""
     held = meta.get("mark_review") or {}
     if held.get("status") == "pending":
-        level = held.get("level_before", 0)  # the parent takes what was read, not the hold
-    if not parent_id or not ctx.catalog.raise_level(parent_id, level):
-        return
-    log.warning(
-        "doc %s: raised to level %d by its attachment %s", parent_id[:12], level, doc.id[:12]
-    )
-    parent = ctx.catalog.get_document(parent_id)
-    if parent.status == cat.INDEXED:
-        ctx.index.replace_document(parent_id, document_pages(parent, read_texts(ctx, parent_id)))
+        level = held.get("level_before", 0)  # they take what was read, not the hold
+    todo = [meta.get("parent"), *meta.get("attachments", [])]
+    seen = {doc.id}
+    while todo:
+        other_id = todo.pop()
+        if not other_id or other_id in seen:
+            continue
+        seen.add(other_id)
+        other = ctx.catalog.get_document(other_id)
+        if other is None:
+            continue
+        todo += [(other.meta or {}).get("parent"), *(other.meta or {}).get("attachments", [])]
+        if ctx.catalog.raise_level(other_id, level):
+            log.warning(
+                "doc %s: raised to level %d with %s, a PDF or file it carries",
+                other_id[:12],
+                level,
+                doc.id[:12],
+            )
+            other = ctx.catalog.get_document(other_id)
+            if other.status == cat.INDEXED:
+                ctx.index.replace_document(
+                    other_id, document_pages(other, read_texts(ctx, other_id))
+                )
 
 
 def write_searchable(ctx: Context, doc: cat.Document, texts: dict[int, PageText]) -> None:

@@ -120,3 +120,25 @@ def test_pdfs_are_served_without_active_content_and_carried_files_become_documen
     )
     log = (home / "logs" / "kho.log").read_text(encoding="utf-8")
     assert f"doc {parent.id[:12]}: active content left out of the served PDF" in log
+
+
+def test_a_file_carried_by_a_marked_pdf_is_as_secret_as_the_pdf(tmp_path):
+    home, env = archive(tmp_path)
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    annex = tmp_path / "danh-sach.pdf"
+    write_born_digital_pdf(annex, ["Danh sách cán bộ dự kiến điều động"])
+    base = tmp_path / "cover.pdf"
+    write_born_digital_pdf(base, ["Công văn gửi kèm danh sách cán bộ\nTỐI MẬT"])
+    with pikepdf.open(base) as pdf:
+        pdf.attachments["danh-sach.pdf"] = pikepdf.AttachedFileSpec.from_filepath(pdf, annex)
+        pdf.save(scans / "cong-van.pdf")
+
+    run_kho("ingest", str(scans), "--batch", "cover", "-q", home=home, env=env)
+
+    docs = documents(home)
+    assert docs["cong-van.pdf"].level == 2
+    assert docs["danh-sach.pdf"].level == 2  # carried by a TỐI MẬT letter: TỐI MẬT too
+    assert docs["cong-van.pdf"].meta["attachments"] == [docs["danh-sach.pdf"].id]
+    assert found(home, env, "dieu dong", "clerk") == set()
+    assert found(home, env, "dieu dong", "admin") == {"danh-sach.pdf"}
