@@ -4,11 +4,14 @@ symbolic links that escape their manifest, the same bytes arriving with looser a
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
+
+import pytest
 
 from kho.synth.pages import write_born_digital_pdf
 
-from ..conftest import run_kho
+from ..conftest import need_service, run_kho
 
 CONFIG = """
 default_principal = "clerk"
@@ -128,8 +131,23 @@ def test_a_symlinked_folder_cannot_bring_files_past_their_manifest(tmp_path):
     assert documents(home)["linked.pdf"].level == 3
 
 
-def test_the_same_bytes_tighten_access_and_never_loosen_it(tmp_path):
+@pytest.fixture(params=["embedded", pytest.param("elasticsearch", marks=pytest.mark.services)])
+def backend(request) -> dict:
+    """Extra environment for the index backend under test."""
+    if request.param == "embedded":
+        yield {}
+        return
+    url = need_service("Elasticsearch", "KHO_ELASTICSEARCH_URL")
+    name = f"kho-test-{uuid.uuid4().hex[:10]}"
+    yield {"KHO_ELASTICSEARCH_URL": url, "KHO_INDEX_NAME": name}
+    from elasticsearch import Elasticsearch
+
+    Elasticsearch(url).indices.delete(index=f"{name}-v*")
+
+
+def test_the_same_bytes_tighten_access_and_never_loosen_it(tmp_path, backend):
     home, env = archive(tmp_path)
+    env |= backend
     text = "Báo cáo tình hình chính trị nội bộ Sư đoàn 9, bản chính thức."
     draft = pdf(tmp_path / "draft" / "bao-cao.pdf", text)
     official = tmp_path / "official" / "bao-cao.pdf"
