@@ -142,3 +142,25 @@ def test_a_file_carried_by_a_marked_pdf_is_as_secret_as_the_pdf(tmp_path):
     assert docs["cong-van.pdf"].meta["attachments"] == [docs["danh-sach.pdf"].id]
     assert found(home, env, "dieu dong", "clerk") == set()
     assert found(home, env, "dieu dong", "admin") == {"danh-sach.pdf"}
+
+
+def test_reindex_rewrites_a_served_pdf_still_copied_from_its_original(tmp_path):
+    home, env = archive(tmp_path)
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    annex = tmp_path / "phu-luc.pdf"
+    write_born_digital_pdf(annex, [ANNEX])
+    source = scans / "thong-bao.pdf"
+    active_pdf(source, annex)
+    run_kho("ingest", str(scans), "--batch", "old", "-q", home=home, env=env)
+    doc = documents(home)["thong-bao.pdf"]
+    # an archive written before served PDFs were rewritten holds the original there
+    (home / "docs" / doc.id / "searchable.pdf").write_bytes(source.read_bytes())
+
+    run_kho("reindex", home=home, env=env)
+
+    served = tmp_path / "served.pdf"
+    run_kho("export", doc.id, "--out", str(served), "--as", "admin", home=home, env=env)
+    assert active_content(served) == []
+    stored = home / "originals" / doc.id[:2] / f"{doc.id}.pdf"
+    assert stored.read_bytes() == source.read_bytes()
