@@ -99,6 +99,8 @@ def ingest(ctx, paths, batch_name, unit, level, groups, lang, jobs, quiet, wait)
         if reg.status in ("failed", "skipped"):
             colour = "red" if reg.status == "failed" else "yellow"
             err_console.print(f"[{colour}]{reg.status}[/] {escape(reg.path)}: {escape(reg.reason)}")
+        for note in reg.notes:
+            err_console.print(f"[yellow]access[/] {escape(reg.path)}: {escape(note)}")
 
     reg = register_batch(kctx.catalog, kctx.storage, paths, opts, settings.limits, on_file)
     audit_cli(kctx, settings.principal(), "ingest", batch=name, files=len(reg.files))
@@ -109,8 +111,13 @@ def ingest(ctx, paths, batch_name, unit, level, groups, lang, jobs, quiet, wait)
     )
     with BatchProgress(enabled=not quiet and err_console.is_terminal, console=err_console) as bar:
         stats = execute_batch(kctx, reg.batch_id, jobs or settings.workers, bar.update, wait=wait)
+    if reg.manifest_errors:  # the operator's own input was wrong: like a bad command line
+        err_console.print(
+            f"[red]{reg.manifest_errors} manifest error(s)[/]: those files were not ingested; "
+            "fix the rows above and run the same command again"
+        )
     if stats is None:  # queued for `kho worker`, not waited for
-        return
+        ctx.exit(ExitCode.usage if reg.manifest_errors else ExitCode.ok)
     kctx.index.refresh()  # what was indexed is searchable when the command returns
     for line in stats.failures:
         err_console.print(f"[red]failed[/] {escape(line)}")
@@ -123,7 +130,7 @@ def ingest(ctx, paths, batch_name, unit, level, groups, lang, jobs, quiet, wait)
     )
     if counts.failed_files or counts.pages_failed or counts.docs_failed:
         out.print("see the reasons with: kho status --batch " + name)
-        ctx.exit(ExitCode.files_failed)
+        ctx.exit(ExitCode.usage if reg.manifest_errors else ExitCode.files_failed)
 
 
 def default_batch_name(paths) -> str:

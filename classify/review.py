@@ -151,3 +151,55 @@ def decided_documents(catalog) -> list:
 
     with catalog.session() as s:
         return list(s.scalars(select(Document).where(Document.review.in_(DECIDED))))
+
+
+# printed marks ---------------------------------------------------------------------------
+MARK_HOLD_LEVEL = 3  # where a document waits while a mark-like token is unsettled
+
+
+def mark_values(level: int, meta: dict, finding, review: str) -> dict:
+    """Level, metadata and review state from the marks found on a document's pages.
+
+    A mark read with confidence raises the level, never lowers it. A mark-like token that
+    cannot be read (`finding.uncertain`) holds the document at level 3 and in the review
+    queue until a person decides (`decide_mark`); what they decided stands on later runs.
+    `level` and `meta` are the document's; `review` is the state the classification alone
+    would set.
+    """
+    meta = dict(meta or {})
+    held = dict(meta.get("mark_review") or {})
+    waiting = held.get("status") == PENDING
+    base = held["level_before"] if waiting else level
+    level = max(base, finding.level)
+    if finding.level > base:
+        meta.setdefault("level_raised_from", base)
+        meta["mark_found"] = finding.where
+    if waiting or (finding.uncertain and held.get("status") != "decided"):
+        found = list(dict.fromkeys([*held.get("found", []), *finding.uncertain]))
+        meta["mark_review"] = {
+            **held,
+            "status": PENDING,
+            "found": found,
+            "level_before": level,
+            "review_before": held.get("review_before", review),
+        }
+        level = MARK_HOLD_LEVEL
+        if review not in DECIDED:
+            review = PENDING
+    return {"level": level, "meta": meta, "review": review}
+
+
+def decide_mark(doc, level: int, by: str = "") -> dict:
+    """A person settles a held mark: the document gets `level`, but never less than what
+    ingest and the marks read with confidence gave it."""
+    held = dict((doc.meta or {}).get("mark_review") or {})
+    if held.get("status") != PENDING:
+        raise BadInputError(f"document {doc.id[:12]} has no printed mark waiting for a decision")
+    final = max(level, int(held["level_before"]))
+    meta = {**(doc.meta or {}), "mark_review": {**held, "status": "decided", "level": final}}
+    if by:
+        meta["mark_review"]["by"] = by
+    values = {"level": final, "meta": meta}
+    if doc.review == PENDING:
+        values["review"] = held.get("review_before", PENDING)
+    return values

@@ -246,6 +246,7 @@ def review_list(ctx, limit, page_no, as_json, as_name):
                         "filename": d.filename,
                         "category": d.category,
                         "confidence": d.confidence,
+                        "mark": _held_mark(d),
                     }
                     for d in docs
                 ],
@@ -253,10 +254,21 @@ def review_list(ctx, limit, page_no, as_json, as_name):
             )
         )
         return
-    table = Table("doc", "file", "category", "confidence")
+    table = Table("doc", "file", "category", "confidence", "unread mark")
     for d in docs:
-        table.add_row(d.id[:12], escape(d.filename), d.category, f"{d.confidence:.2f}")
+        mark = "; ".join(_held_mark(d))
+        table.add_row(
+            d.id[:12], escape(d.filename), d.category, f"{d.confidence:.2f}", escape(mark)
+        )
     out.print(table)
+    if any(_held_mark(d) for d in docs):
+        out.print("[dim]settle an unread mark: kho review mark DOC LEVEL[/]")
+
+
+def _held_mark(doc) -> list[str]:
+    """The mark-like tokens holding a document at level 3 ([] if none)."""
+    held = (doc.meta or {}).get("mark_review") or {}
+    return list(held.get("found", [])) if held.get("status") == "pending" else []
 
 
 @review_group.command("ocr")
@@ -353,6 +365,26 @@ def review_relabel(ctx, doc_id, category, as_name):
 
     kctx = _ctx(ctx)
     _decide(ctx, doc_id, as_name, "relabel", lambda d: relabel(d, category, kctx.taxonomy))
+
+
+@review_group.command("mark")
+@click.argument("doc_id")
+@click.argument("level", type=click.IntRange(0, 3))
+@_as_opt
+@click.pass_context
+def review_mark(ctx, doc_id, level, as_name):
+    """Settle a printed mark kho could not read: the document gets LEVEL (0-3), never less
+    than ingest and the marks it could read gave it."""
+    from kho.classify.review import decide_mark
+    from kho.workers.reindex import record_decision
+
+    kctx = _ctx(ctx)
+    principal = kctx.settings.principal(as_name)
+    doc = _visible(kctx, principal, doc_id)
+    values = decide_mark(doc, level, by=principal.name)
+    record_decision(kctx, doc.id, values)
+    _audit(kctx, principal, "review-mark", doc_id=doc.id, level=values["level"])
+    out.print(f"{doc.id[:12]}: level {values['level']} (printed mark reviewed)")
 
 
 def visible_low_confidence_pages(

@@ -278,6 +278,17 @@ class Catalog(FailureQueries):
         with self.session() as s:
             s.execute(update(Document).where(Document.id == doc_id).values(**values))
 
+    def raise_level(self, doc_id: str, level: int) -> bool:
+        """Set a document's level to `level` if it is lower (never lowers); True if raised."""
+        with self.session() as s:
+            res = s.execute(
+                update(Document)
+                .where(Document.id == doc_id, Document.level < level)
+                .values(level=level, updated_at=now())
+                .execution_options(synchronize_session=False)
+            )
+            return res.rowcount == 1
+
     def claim_for_index(self, doc_id: str, then: Callable[[], None] | None = None) -> bool:
         """Move a document whose pages are all read from registered to queued, exactly once.
 

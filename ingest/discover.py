@@ -32,8 +32,10 @@ def discover(paths: Iterable[Path]) -> Iterator[Found]:
     """Files under `paths` (files and folders, recursively, sorted by name).
 
     Hidden files and folders, unfinished `*.part` files and kho manifests inside folders
-    are passed over silently. Raises IngestError at the call, before anything is walked,
-    if a path does not exist.
+    are passed over silently. A symbolic link found in a folder is followed only when it
+    leads inside the paths being ingested; one leading elsewhere is skipped and reported
+    (a link must not pull in files, or escape the manifests, of another place). Raises
+    IngestError at the call, before anything is walked, if a path does not exist.
     """
     roots = [Path(p) for p in paths]
     missing = [str(p) for p in roots if not p.exists()]
@@ -42,11 +44,17 @@ def discover(paths: Iterable[Path]) -> Iterator[Found]:
     return _found(roots)
 
 
+def ingest_roots(paths: Iterable[Path]) -> list[Path]:
+    """The resolved paths given to `kho ingest`: what a symbolic link may lead into."""
+    return [Path(p).resolve() for p in paths]
+
+
 def _found(roots: list[Path]) -> Iterator[Found]:
     seen: set[Path] = set()
+    inside = ingest_roots(roots)
     for root in roots:
         if root.is_dir():
-            yield from _walk(root, seen)
+            yield from _walk(root, seen, inside)
         elif root.name not in MANIFESTS and _first_time(root, seen):
             yield _explicit(root)
 
@@ -60,7 +68,7 @@ def _first_time(path: Path, seen: set[Path]) -> bool:
     return True
 
 
-def _walk(folder: Path, seen: set[Path]) -> Iterator[Found]:
+def _walk(folder: Path, seen: set[Path], inside: list[Path]) -> Iterator[Found]:
     if not _first_time(folder, seen):
         return  # a symlink loop or a folder listed twice
     try:
@@ -71,14 +79,28 @@ def _walk(folder: Path, seen: set[Path]) -> Iterator[Found]:
         if _passed_over(entry.name):
             continue
         path = Path(entry.path)
+        if entry.is_symlink():
+            try:
+                target = path.resolve()
+            except (OSError, RuntimeError):  # a loop of links
+                target = path
+            if not target.exists():
+                yield Found(path, None, "broken symbolic link")
+                continue
+            if not any(target.is_relative_to(r) for r in inside):
+                yield Found(
+                    path,
+                    None,
+                    f"symbolic link to {target}, outside the folders being ingested: skipped "
+                    "(ingest that place itself, or copy the file in)",
+                )
+                continue
         if entry.is_dir():
-            yield from _walk(path, seen)
+            yield from _walk(path, seen, inside)
         elif entry.is_file():
             if _first_time(path, seen):
                 kind = EXTENSIONS.get(path.suffix.lower())
                 yield Found(path, kind, None if kind else unsupported_reason(path))
-        elif entry.is_symlink():
-            yield Found(path, None, "broken symbolic link")
 
 
 def _passed_over(name: str) -> bool:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 DEFAULT_DPI = 300  # when a file does not say, or says a placeholder
 MIN_DPI = 100  # below this a declared dpi is a screen/camera default (72, 96), not a scan
+MIN_IMAGE_PX = 16  # an image smaller than this on a side holds no readable word
 MAX_DPI = 1200  # above this a declared dpi is a typo; no office scanner goes further
 LABELS = {"tiff": "TIFF", "png": "PNG", "jpeg": "JPEG", "pdf": "PDF"}
 ENCRYPTED_PDF = "encrypted PDF: decrypt it first, e.g. qpdf --decrypt --password=... in.pdf out.pdf"
@@ -247,6 +248,34 @@ class PdfFile(SourceFile):
         finally:
             page.close()
         return _pdfium_to_array(pixels)
+
+    def image_boxes(self, index: int) -> list[tuple[int, int, int, int]]:
+        """Where the page draws images: (left, top, right, bottom) in `render(index)`'s
+        pixels, each at least MIN_IMAGE_PX on a side. A born-digital page may carry a
+        printed mark (a stamp, a scanned header) in an image its text layer does not say."""
+        self._check_index(index)
+        import pypdfium2.raw as pdfium_c
+
+        scale = self.dpi(index) / 72
+        page = self._doc[index]
+        try:
+            _, height = page.get_size()
+            boxes = []
+            for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=8):
+                left, bottom, right, top = obj.get_bounds()
+                box = (
+                    max(0, math.floor(left * scale)),
+                    max(0, math.floor((height - top) * scale)),
+                    math.ceil(right * scale),
+                    math.ceil((height - bottom) * scale),
+                )
+                if min(box[2] - box[0], box[3] - box[1]) >= MIN_IMAGE_PX:
+                    boxes.append(box)
+        except pdfium.PdfiumError as err:
+            raise self._corrupt(err, index) from err
+        finally:
+            page.close()
+        return boxes
 
     def text_layer(self, index: int) -> PageText | None:
         self._check_index(index)

@@ -27,6 +27,7 @@ from .context import Context
 
 log = logging.getLogger("kho.pipeline")
 JPEG_QUALITY = 85
+MAX_IMAGE_AREAS = 8  # images OCR'd one by one on a born-digital page; more: the whole page
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ def read_page(
         if src.kind == "pdf":
             layer = src.text_layer(page - 1)
             if layer is not None:
+                read_page_images(ctx, doc, page, src)
                 return layer
         image = src.render(page - 1)
         dpi = src.dpi(page - 1)
@@ -111,6 +113,43 @@ def read_page(
     text, view = read_image(image, opts, timeout=settings.limits.page_timeout_s, dpi=dpi)
     save_page_image(ctx, doc.id, page, view)
     return text
+
+
+def read_page_images(ctx: Context, doc: cat.Document, page: int, src) -> None:
+    """OCR the images a born-digital page draws (a stamped mark, a scanned header) into
+    `page-NNNNN.images.txt`, where the mark search reads them; its text layer does not
+    say what they show."""
+    from kho.ocr.tesseract import ocr_image
+
+    out = page_images_text_path(ctx, doc.id, page)
+    boxes = src.image_boxes(page - 1)
+    if not boxes:
+        out.unlink(missing_ok=True)
+        return
+    image = src.render(page - 1)
+    if len(boxes) > MAX_IMAGE_AREAS:  # many small images: read the whole page once
+        boxes = [(0, 0, image.shape[1], image.shape[0])]
+    opts, limits = ctx.settings.ocr, ctx.settings.limits
+    texts = []
+    for left, top, right, bottom in boxes:
+        area = image[top:bottom, left:right]
+        if area.size:
+            lang = doc.lang or opts.lang
+            read = ocr_image(
+                np.ascontiguousarray(area),
+                lang=lang,
+                psm=opts.psm,
+                oem=opts.oem,
+                timeout=limits.page_timeout_s,
+                dpi=src.dpi(page - 1),
+                engine=opts.engine,
+            )
+            texts.append(read.text)
+    ctx.storage.write_bytes(out, "\n\n".join(texts).encode("utf-8"))
+
+
+def page_images_text_path(ctx: Context, doc_id: str, page: int):
+    return ctx.storage.doc_dir(doc_id) / f"page-{page:05d}.images.txt"
 
 
 def save_page_image(ctx: Context, doc_id: str, page: int, image: np.ndarray) -> None:
@@ -139,14 +178,17 @@ def process_document(ctx: Context, doc_id: str) -> DocReport:
         return DocReport(doc_id, cat.FAILED, reason=reason)
     texts = {n: ctx.storage.read_page_text(doc_id, n) for n in done}
     write_searchable(ctx, doc, texts)
-    full_text = "\n\n".join(texts[n].text for n in done)
-    classify_and_describe(ctx, doc, full_text, texts[done[0]].text)
+    classify_and_describe(ctx, doc, texts)
     doc = ctx.catalog.get_document(doc_id)  # with its category, metadata and level now
     ctx.index.replace_document(doc_id, document_pages(doc, texts))
     reason = "; ".join(f"page {p.page}: {p.reason}" for p in failed)
     if not ctx.catalog.finish_index(doc_id, reason):
         log.info("doc %s: a page is to be read again; indexed again after it", doc_id[:12])
         return DocReport(doc_id, "waiting")
+    latest = ctx.catalog.get_document(doc_id)
+    if latest.access != doc.access:  # tightened meanwhile (same bytes again, an attachment)
+        doc = latest
+        ctx.index.replace_document(doc_id, document_pages(doc, texts))
     log.info(
         "indexed: %d pages, category %s (%.2f, %s), level %d",
         len(done),
@@ -192,41 +234,93 @@ def read_texts(ctx: Context, doc_id: str) -> dict[int, PageText]:
     }
 
 
-def classify_and_describe(ctx: Context, doc: cat.Document, full_text: str, first_page: str):
+def classify_and_describe(ctx: Context, doc: cat.Document, texts: dict[int, PageText]):
     """Record category (unless a person decided it), header metadata and effective level.
 
-    A confidentiality mark printed on the record may raise the level set at ingest, never
-    lower it; a raise is logged and kept in the document's metadata.
+    A confidentiality mark printed anywhere on the record (any page, its images, the files
+    it carries) raises the level set at ingest, never lowers it; a mark-like token that
+    cannot be read holds it at level 3 for review (`classify.review.mark_values`). A raise
+    is logged and kept in the document's metadata.
     """
+    from kho.classify.marks import find_marks
     from kho.classify.metadata import extract_metadata
     from kho.classify.model import classify_document
-    from kho.classify.review import classification_values
+    from kho.classify.review import classification_values, mark_values
 
+    pages = sorted(texts.items())
+    full_text = "\n\n".join(t.text for _, t in pages)
     verdict = classify_document(full_text, ctx.taxonomy, ctx.classifier)
-    meta = extract_metadata(first_page)
+    meta = extract_metadata(pages[0][1].text)
     values = classification_values(doc, verdict, ctx.taxonomy.review_threshold)
     info = {**(doc.meta or {}), **meta.to_json(), "reasons": list(verdict.reasons)}
-    level = doc.level
-    if meta.mark > level:
+    finding = find_marks(
+        [(n, t.text) for n, t in pages] + [(n, images_text(ctx, doc.id, n)) for n, _ in pages]
+    )
+    review = values.get("review", doc.review)
+    marked = mark_values(doc.level, info, finding, review)
+    if marked["level"] > doc.level:
         log.warning(
-            "doc %s: page is marked level %d above its ingest level %d: raised",
+            "doc %s: marked level %d (%s) above its level %d: raised to %d",
             doc.id[:12],
-            meta.mark,
-            level,
+            finding.level,
+            finding.where or "; ".join(finding.uncertain) + ", held for review",
+            doc.level,
+            marked["level"],
         )
-        info["level_raised_from"] = level
-        level = meta.mark
-    ctx.catalog.set_document(doc.id, level=level, meta=info, **values)
+    if marked["review"] != review:
+        values["review"] = marked["review"]
+    ctx.catalog.set_document(doc.id, meta=marked["meta"], **values)
+    # only ever up: ingest may have tightened the level since `doc` was read
+    ctx.catalog.raise_level(doc.id, marked["level"])
+    raise_family(ctx, doc, marked["meta"], marked["level"])
     return verdict
 
 
+def images_text(ctx: Context, doc_id: str, page: int) -> str:
+    """What OCR read in a born-digital page's images ("" if it draws none)."""
+    path = page_images_text_path(ctx, doc_id, page)
+    return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+def raise_family(ctx: Context, doc: cat.Document, meta: dict, level: int) -> None:
+    """A PDF and the files it carries (and theirs) share the highest level any of them is
+    marked with: raise the others to `level` and index them again."""
+    held = meta.get("mark_review") or {}
+    if held.get("status") == "pending":
+        level = held.get("level_before", 0)  # they take what was read, not the hold
+    todo = [meta.get("parent"), *meta.get("attachments", [])]
+    seen = {doc.id}
+    while todo:
+        other_id = todo.pop()
+        if not other_id or other_id in seen:
+            continue
+        seen.add(other_id)
+        other = ctx.catalog.get_document(other_id)
+        if other is None:
+            continue
+        todo += [(other.meta or {}).get("parent"), *(other.meta or {}).get("attachments", [])]
+        if ctx.catalog.raise_level(other_id, level):
+            log.warning(
+                "doc %s: raised to level %d with %s, a PDF or file it carries",
+                other_id[:12],
+                level,
+                doc.id[:12],
+            )
+            other = ctx.catalog.get_document(other_id)
+            if other.status == cat.INDEXED:
+                ctx.index.replace_document(
+                    other_id, document_pages(other, read_texts(ctx, other_id))
+                )
+
+
 def write_searchable(ctx: Context, doc: cat.Document, texts: dict[int, PageText]) -> None:
-    """searchable.pdf: the original if it is a born-digital PDF, else images + text layer."""
+    """searchable.pdf: a born-digital PDF's original without its active content, else
+    images + text layer."""
     from kho.ocr.searchable_pdf import write_searchable_pdf
 
     out = ctx.storage.searchable_pdf(doc.id)
     if doc.kind == "pdf" and all(t.source == "text-layer" for t in texts.values()):
-        ctx.storage.copy_in(ctx.storage.original(doc.id, "pdf"), out)
+        write_sanitized_pdf(ctx, doc, out)
         return
     pages = []
     for n, text in sorted(texts.items()):
@@ -239,6 +333,18 @@ def write_searchable(ctx: Context, doc: cat.Document, texts: dict[int, PageText]
         pages.append((image, text))
     with ctx.storage.writer(out) as f:
         write_searchable_pdf(pages, f)
+
+
+def write_sanitized_pdf(ctx: Context, doc: cat.Document, out) -> None:
+    """A born-digital PDF as served: its original rewritten without active content or
+    embedded files (the original itself stays as it came)."""
+    from kho.ingest.pdfsafe import sanitized_pdf
+
+    data, removed = sanitized_pdf(ctx.storage.original(doc.id, "pdf"))
+    if removed:
+        what = ", ".join(f"{k} x{n}" for k, n in sorted(removed.items()))
+        log.warning("doc %s: active content left out of the served PDF: %s", doc.id[:12], what)
+    ctx.storage.write_bytes(out, data)
 
 
 def title_of(text: str, limit: int = 160) -> str:

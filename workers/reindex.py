@@ -7,6 +7,7 @@ transaction, so a search sees a document's old pages or its new ones, never neit
 
 from __future__ import annotations
 
+import filecmp
 from collections.abc import Callable
 
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from kho.core import catalog as cat
 
 from .context import Context
-from .pipeline import classify_and_describe, document_pages, read_texts
+from .pipeline import classify_and_describe, document_pages, read_texts, write_sanitized_pdf
 
 
 def indexed_documents(ctx: Context) -> list[str]:
@@ -45,22 +46,26 @@ def reclassify(ctx: Context, doc_id: str) -> str:
     stored page texts and update its index entries; its files stay as they are. Returns the
     category (a person's decision is kept)."""
     doc = ctx.catalog.get_document(doc_id)
-    texts = [t.text for _, t in sorted(read_texts(ctx, doc_id).items())]
+    texts = read_texts(ctx, doc_id)
     if doc is None or not texts:
         return doc.category if doc else ""
-    classify_and_describe(ctx, doc, "\n\n".join(texts), texts[0])
+    classify_and_describe(ctx, doc, texts)
     refresh_document(ctx, doc_id)
     return ctx.catalog.get_document(doc_id).category
 
 
 def reindex(ctx: Context, on_doc: Callable[[int, int], None] | None = None) -> int:
-    """Index every indexed document's pages afresh; returns the number of pages."""
+    """Index every indexed document's pages afresh; returns the number of pages. A served
+    PDF that is still a plain copy of its original (written before served PDFs lost their
+    active content) is rewritten on the way."""
     doc_ids = indexed_documents(ctx)
     index = ctx.index
     target = index.build_version() if hasattr(index, "build_version") else None
     pages = 0
     for i, doc_id in enumerate(doc_ids, start=1):
         doc = ctx.catalog.get_document(doc_id)
+        if doc.kind == "pdf":
+            sanitize_served_copy(ctx, doc)
         page_docs = document_pages(doc, read_texts(ctx, doc_id))
         if target is None:
             index.replace_document(doc_id, page_docs)
@@ -72,3 +77,18 @@ def reindex(ctx: Context, on_doc: Callable[[int, int], None] | None = None) -> i
     if target is not None:
         index.swap_alias(target)
     return pages
+
+
+def sanitize_served_copy(ctx: Context, doc: cat.Document) -> bool:
+    """Rewrite a born-digital document's searchable PDF if it is byte for byte its original
+    (as kho once served it, active content and all); True if rewritten."""
+    served = ctx.storage.searchable_pdf(doc.id)
+    original = ctx.storage.original(doc.id, "pdf")
+    if not served.exists() or not original.exists():
+        return False
+    if served.stat().st_size != original.stat().st_size:
+        return False
+    if not filecmp.cmp(served, original, shallow=False):
+        return False
+    write_sanitized_pdf(ctx, doc, served)
+    return True
