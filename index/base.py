@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
 from ..core.errors import BadInputError
-from ..core.types import Access, PageDoc, Principal
+from ..core.types import Access, PageDoc, Principal, UnitError, normalize_unit
 from .text import TOKEN_RE, fold, normalize, tokens
 
 HIGHLIGHT = ("<mark>", "</mark>")  # wraps matched words in snippets; doors render it
@@ -93,7 +93,10 @@ class SearchQuery:
 def _filter_value(key: str, value: object) -> str:
     text = str(value).strip()
     if key == "unit":
-        return text.strip("/")
+        try:
+            return normalize_unit(text)
+        except UnitError as err:
+            raise BadInputError(f"unit filter: {err}") from None
     if key == "level" and text not in ("0", "1", "2", "3"):
         raise BadInputError(f"level filter must be 0-3, got {value!r}")
     return text
@@ -205,6 +208,10 @@ def group_pages(pages: Sequence[PageDoc]) -> dict[str, list[PageDoc]]:
         seen.add((p.doc_id, p.page))
         if not 0 <= p.access.level <= 3:
             raise BadInputError(f"{where}: level must be 0-3, got {p.access.level}")
+        try:
+            normalize_unit(p.access.unit)
+        except UnitError as err:
+            raise BadInputError(f"{where}: {err}") from None
         if any("|" in g for g in p.access.groups):
             raise BadInputError(f"{where}: group names may not contain '|'")
         if p.doc_date and not _is_iso_date(p.doc_date):

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from ..core.errors import IndexError_, ServiceError
-from ..core.types import Access, PageDoc, Principal
+from ..core.types import ALL_UNITS, Access, PageDoc, Principal, normalize_unit, unit_scopes
 from .base import (
     FACET_SIZE,
     MAX_QUERY_CHARS,
@@ -75,16 +75,21 @@ _FACET_FIELD = {"level": "level"}  # every other facet key is a keyword field of
 
 
 def unit_path(unit: str) -> list[str]:
-    """'qk7/f9/e1' -> ['qk7', 'qk7/f9', 'qk7/f9/e1']: what a unit scope term-matches."""
-    parts = [p for p in unit.strip("/").split("/") if p]
+    """'qk7/f9/e1' -> ['qk7', 'qk7/f9', 'qk7/f9/e1']: what a unit scope term-matches.
+
+    The unit in normal form (`normalize_unit`, as every scope is), so its prefixes are
+    exactly the scopes `core.types.unit_covers` lets see it.
+    """
+    unit = normalize_unit(unit)
+    parts = unit.split("/") if unit else []
     return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def acl_filter(principal: Principal) -> dict:
     """`core.types.can_see` as an Elasticsearch filter."""
     level = {"range": {"level": {"lte": principal.clearance}}}
-    scopes = [s.strip("/") for s in principal.units]
-    if any(s in ("", "*") for s in scopes):
+    scopes = list(unit_scopes(principal))
+    if scopes == [ALL_UNITS]:
         return level
     should = []
     if scopes:
@@ -122,8 +127,8 @@ def _exclude_query(term: Term) -> dict:
 def build_query(query: SearchQuery, parsed: ParsedQuery, principal: Principal) -> dict:
     filters = [acl_filter(principal)]
     for key, values in query.filters.items():
-        if key == "unit":
-            filters.append({"terms": {"unit_path": list(values)}})
+        if key == "unit":  # values in normal form (SearchQuery); '' covers nothing
+            filters.append({"terms": {"unit_path": [v for v in values if v]}})
         elif key == "level":
             filters.append({"terms": {"level": [int(v) for v in values]}})
         else:
@@ -148,7 +153,7 @@ def _source(p: PageDoc) -> dict:
         "category": p.category,
         "doc_type": p.doc_type,
         "issuer": p.issuer,
-        "unit": p.access.unit.strip("/"),
+        "unit": normalize_unit(p.access.unit),
         "unit_path": unit_path(p.access.unit),
         "level": p.access.level,
         "groups": list(p.access.groups),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..core import sqlite
 from ..core.errors import IndexError_, ServiceError
-from ..core.types import Access, PageDoc, Principal
+from ..core.types import ALL_UNITS, Access, PageDoc, Principal, normalize_unit, unit_scopes
 from .base import (
     FACET_SIZE,
     MAX_QUERY_CHARS,
@@ -85,16 +85,18 @@ _HIT_COLUMNS = (
 
 
 def _unit_sql(scope: str) -> tuple[str, list]:
-    """`unit_covers(scope, p.unit)`; substr keeps it case-sensitive where LIKE is not."""
-    scope = scope.strip("/")
-    if scope in ("", "*"):
+    """`unit_covers(scope, p.unit)` for a scope in normal form (stored units are too);
+    substr compares exactly where LIKE would read '%' and '_' as wildcards."""
+    if scope == ALL_UNITS:
         return "1", []
+    if not scope:
+        return "0", []
     return "(p.unit = ? OR substr(p.unit, 1, ?) = ?)", [scope, len(scope) + 1, scope + "/"]
 
 
 def acl_sql(principal: Principal) -> tuple[str, list]:
-    """`core.types.can_see` as a condition on pages `p` (stored units are '/'-stripped)."""
-    options = [_unit_sql(s) for s in principal.units]
+    """`core.types.can_see` as a condition on pages `p`."""
+    options = [_unit_sql(s) for s in unit_scopes(principal)]
     # A '|' in a principal's group could span two stored names; stored names have none.
     options += [("instr(p.groups, ?) > 0", [f"|{g}|"]) for g in principal.groups if "|" not in g]
     sql = " OR ".join(o for o, _ in options) or "0"
@@ -403,7 +405,7 @@ def _row(p: PageDoc) -> tuple:
     text = unicodedata.normalize("NFC", p.text)  # exact tokens must be composed
     groups = "|" + "|".join(a.groups) + "|" if a.groups else ""
     return (
-        p.doc_id, p.page, p.category, p.doc_type, p.issuer, a.unit.strip("/"), a.level, groups,
+        p.doc_id, p.page, p.category, p.doc_type, p.issuer, normalize_unit(a.unit), a.level, groups,
         p.batch, p.lang, p.doc_date, p.ingested_at, p.filename, p.title,
         fold(normalize(p.title)), float(p.confidence), text, fold(text),
     )  # fmt: skip

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from kho.core.errors import IngestError
+from kho.core.types import UnitError, normalize_unit
 
 NAMES = ("kho-manifest.csv", "kho-manifest.json")
 KEYS = ("file", "level", "unit", "groups", "lang")
@@ -82,7 +83,10 @@ def _values(row: dict, where: str) -> dict:
         if not 0 <= values["level"] <= 3:
             raise IngestError(f"{where}: level must be 0-3, got {level!r}")
     if row.get("unit") not in (None, ""):
-        values["unit"] = str(row["unit"]).strip().strip("/")
+        try:
+            values["unit"] = normalize_unit(str(row["unit"]).strip())
+        except UnitError as err:
+            raise IngestError(f"{where}: {err}") from None
     groups = row.get("groups")
     if groups not in (None, ""):
         items = groups if isinstance(groups, list) else str(groups).split(";")

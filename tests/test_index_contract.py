@@ -366,7 +366,7 @@ PRINCIPALS = [
     Principal("p3", clearance=1, groups=("ban_tc",)),
     Principal("p4", clearance=3),
     Principal("p5", clearance=3, units=("*",)),
-    Principal("p6", clearance=1, units=("QK7", "qk7/f")),  # case and partial names match nothing
+    Principal("p6", clearance=1, units=("QK7", "qk7/f")),  # any case; partial names match nothing
     Principal("p7", clearance=2, units=("qk7/f9/e1", "qk9"), groups=("ban_cs",)),
 ]
 

@@ -1,0 +1,229 @@
+"""Attacks on the access rule and the read paths, on both index backends.
+
+Unit paths that two backends read differently, and principal configs whose types widen access.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kho.core.errors import BadInputError
+from kho.core.types import Access, PageDoc, Principal, UnitError, can_see, normalize_unit
+from kho.index.base import SearchQuery
+from kho.synth.pages import write_born_digital_pdf
+
+from ..conftest import run_kho
+from ..test_index_contract import BACKENDS, open_index
+
+ADMIN = Principal("admin", clearance=3, units=("*",))
+F9 = Principal("f9", clearance=3, units=("qk7/f9",))
+
+
+@pytest.fixture(params=BACKENDS)
+def search_index(request, tmp_path):
+    index = open_index(request.param, tmp_path)
+    try:
+        yield index
+    finally:
+        if request.param == "elasticsearch":
+            index.es.indices.delete(index=f"{index.alias}-v*")
+        index.close()
+
+
+def page(doc_id: str, text: str, n: int = 1, *, level=0, unit="qk7", groups=(), **fields):
+    return PageDoc(doc_id, n, text, access=Access(level, unit, tuple(groups)), **fields)
+
+
+def find(index, text: str, who: Principal, **kw):
+    return index.search(SearchQuery(text, limit=kw.pop("limit", 1000), **kw), who)
+
+
+def sees_nothing(index, who: Principal, word: str) -> None:
+    """No door of the index shows `who` a page holding `word`."""
+    result = find(index, word, who, facets=("unit", "level", "category"))
+    assert result.hits == () and result.total == 0
+    assert all(n == 0 for counts in result.facets.values() for _, n in counts)
+    assert not any(word in s for s in index.suggest(word[:3], who, limit=100))
+    assert index.count(who) == 0
+
+
+# -- 7: one normal form for unit paths -----------------------------------------------------
+
+MALFORMED = ["qk7//f9", "qk7/./f9", "qk7/../f9", "/qk7//f9/", " qk7/f9", "qk7/f9\n", "qk7\x00/f9"]
+MALFORMED += ["qk7/\u200bf9", "qk7/*", "*", "qk7/f 9", "//"]
+
+
+@pytest.mark.parametrize("unit", MALFORMED)
+def test_a_malformed_unit_is_refused_and_reveals_nothing(search_index, unit):
+    """On Elasticsearch 'qk7//f9' was stored with unit_path [qk7, qk7/f9]: a principal of
+    qk7/f9 got its hit, facet, snippet, suggestion and page."""
+    with pytest.raises(BadInputError, match="unit"):
+        search_index.index_pages([page("bad", "hồ sơ zebrafoo", unit=unit, level=1)])
+    sees_nothing(search_index, F9, "zebrafoo")
+    assert search_index.get_page("bad", 1, F9) is None
+    assert search_index.get_page("bad", 1, ADMIN) is None
+    assert search_index.document_access("bad") is None
+
+
+def test_units_are_stored_and_compared_in_one_form(search_index):
+    nfd = unicodedata.normalize("NFD", "qk7/đoàn-ế")
+    search_index.index_pages(
+        [
+            page("upper", "hồ sơ upperword", unit="QK7/F9"),
+            page("slash", "hồ sơ slashword", unit="/qk7/f9/"),
+            page("marks", "hồ sơ marksword", unit=nfd),
+        ]
+    )
+    assert search_index.document_access("upper").unit == "qk7/f9"
+    assert search_index.document_access("slash").unit == "qk7/f9"
+    assert search_index.document_access("marks").unit == "qk7/đoàn-ế"
+    for who in (F9, Principal("F9", 3, units=("QK7/F9",))):
+        assert {h.doc_id for h in find(search_index, "hồ sơ", who).hits} == {"upper", "slash"}
+        assert dict(find(search_index, "hồ sơ", who, facets=("unit",)).facets["unit"]) == {
+            "qk7/f9": 2
+        }
+    marks = Principal("m", 0, units=(unicodedata.normalize("NFC", nfd).upper(),))
+    assert [h.doc_id for h in find(search_index, "hồ sơ", marks).hits] == ["marks"]
+    narrowed = find(search_index, "hồ sơ", ADMIN, filters={"unit": ["QK7/F9/"]})
+    assert {h.doc_id for h in narrowed.hits} == {"upper", "slash"}
+
+
+@pytest.mark.parametrize("scopes", [("",), ("/",), ("qk9", ""), ("qk9", "/")])
+def test_an_empty_or_malformed_scope_covers_nothing(search_index, scopes):
+    """'' and '/' used to mean every unit; only the literal '*' does."""
+    search_index.index_pages(
+        [page("a", "hồ sơ scopeword", unit="qk7/f9"), page("b", "hồ sơ scopeword", unit="qk9/x")]
+    )
+    who = Principal("p", clearance=3, units=scopes)
+    expected = {d for d, u in (("a", "qk7/f9"), ("b", "qk9/x")) if can_see(who, Access(0, u))}
+    assert expected == ({"b"} if "qk9" in scopes else set())
+    assert {h.doc_id for h in find(search_index, "scopeword", who).hits} == expected
+    assert search_index.count(who) == len(expected)
+    assert (search_index.get_page("a", 1, who) is not None) == ("a" in expected)
+    assert search_index.count(Principal("all", 3, units=("*",))) == 2
+
+
+# A unit drawn from pieces that tempt a backend to read it its own way.
+SEGMENTS = st.sampled_from(["qk7", "QK7", "f9", "F9", "e1", "qk70", "%", "_", "đ", "d\u0302"])
+SEGMENTS |= st.sampled_from(["", ".", "..", "*", " ", "a b", "\t", "\u200b", "ế"])
+UNITS = st.lists(SEGMENTS, max_size=3).map("/".join) | st.sampled_from(["", "/", "/qk7/"])
+GROUPS = st.lists(st.sampled_from(["ban_tc", "ban_cs", "BAN_TC", ""]), max_size=2, unique=True)
+PRINCIPALS = st.builds(
+    Principal,
+    name=st.just("p"),
+    clearance=st.integers(0, 3),
+    units=st.lists(UNITS | st.just("*"), max_size=3).map(tuple),
+    groups=GROUPS.map(tuple),
+)
+DOCUMENTS = st.lists(st.tuples(st.integers(0, 3), UNITS, GROUPS), min_size=1, max_size=8)
+
+
+def _normal(unit: str) -> str | None:
+    try:
+        return normalize_unit(unit)
+    except UnitError:
+        return None
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(docs=DOCUMENTS, principals=st.lists(PRINCIPALS, min_size=1, max_size=4))
+def test_backends_agree_with_can_see(search_index, docs, principals):
+    """Random units, levels and groups: what each door shows is exactly what can_see allows;
+    a unit with no normal form is refused before anything is stored."""
+    for doc_id in {f"d{i}" for i in range(8)}:
+        search_index.delete_document(doc_id)
+    pages = [
+        page(f"d{i}", f"hồ sơ propword k{i}q", level=level, unit=unit, groups=groups,
+             title=f"Tệp k{i}q", category=f"c{level}")
+        for i, (level, unit, groups) in enumerate(docs)
+    ]  # fmt: skip
+    good = [p for p in pages if _normal(p.access.unit) is not None]
+    for p in pages:
+        if p not in good:
+            with pytest.raises(BadInputError):
+                search_index.index_pages([p])
+    search_index.index_pages(good)
+    for who in principals:
+        visible = [p for p in good if can_see(who, p.access)]
+        codes = {f"k{p.doc_id[1:]}q" for p in visible}
+        result = find(search_index, "propword", who, facets=("unit", "level"))
+        assert sorted(h.doc_id for h in result.hits) == sorted(p.doc_id for p in visible), who
+        assert result.total == len(visible)
+        units = Counter(_normal(p.access.unit) for p in visible if p.access.unit.strip("/"))
+        assert dict(result.facets["unit"]) == dict(units), who
+        assert sum(n for _, n in result.facets["level"]) == len(visible)
+        suggested = search_index.suggest("k", who, limit=1000)
+        assert {s for s in suggested if " " not in s} == codes, who
+        titles = search_index.suggest("tệp", who, limit=1000)
+        assert set(titles) == {f"Tệp {c}" for c in codes}, who
+        assert search_index.count(who) == len(visible)
+        for p in good:
+            shown = search_index.get_page(p.doc_id, 1, who)
+            assert (shown is not None) == can_see(who, p.access), (who, p.access)
+            access = search_index.document_access(p.doc_id)
+            assert access.unit == _normal(p.access.unit)
+            assert can_see(who, access) == can_see(who, p.access)
+        for p in pages:
+            if p not in good:
+                assert search_index.get_page(p.doc_id, 1, ADMIN) is None
+
+
+# -- 7 and 17: units at ingest, principals in the config -----------------------------------
+
+
+def test_ingest_refuses_a_malformed_unit(tmp_path):
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    write_born_digital_pdf(scans / "a.pdf", ["Thông báo về việc tổ chức hội nghị."])
+    home = tmp_path / "home"
+    proc = run_kho("ingest", str(scans), "--unit", "qk7//f9", "-q", home=home, check=2)
+    assert "--unit" in proc.stderr and "empty" in proc.stderr
+    (scans / "kho-manifest.csv").write_text("file,unit\na.pdf,qk7/../qk9\n", encoding="utf-8")
+    proc = run_kho("ingest", str(scans), "-q", home=home, check=2)
+    assert "kho-manifest.csv:2:" in proc.stderr and "'..'" in proc.stderr
+    assert not (home / "originals").exists()
+
+
+BAD_PRINCIPALS = [
+    ('units = "qk7/f9"', "units must be a list"),  # was ('q','k','7','/',...): '/' saw all
+    ('units = [""]', "units: ''"),
+    ('units = ["/"]', "units: '/'"),
+    ('units = ["qk7//f9"]', "empty"),
+    ('units = ["qk7", " "]', "SPACE"),
+    ("units = [7]", "units must be a list of names"),
+    ('groups = "ban-to-chuc"', "groups must be a list"),
+    ('groups = [""]', "not a name"),
+    ('clearance = "3"', "clearance must be an integer 0-3"),
+    ("clearance = 2.5", "clearance must be an integer 0-3"),
+    ("clearance = true", "clearance must be an integer 0-3"),
+    ('unit = "qk7"', "unknown keys in [principals.p]: unit; use clearance, units"),
+    ('operator = "yes"', "operator must be true or false"),
+]
+
+
+@pytest.mark.parametrize("line,message", BAD_PRINCIPALS)
+def test_a_principal_of_the_wrong_type_is_a_config_error(tmp_path, line, message):
+    config = tmp_path / "kho.toml"
+    body = line if line.startswith("units") else f'units = ["qk7"]\n{line}'
+    config.write_text(f"[principals.p]\n{body}\n", encoding="utf-8")
+    env = {"KHO_CONFIG": str(config)}
+    proc = run_kho("search", "x", "--as", "p", home=tmp_path / "home", env=env, check=5)
+    assert message in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr
+
+
+def test_only_the_literal_star_widens(tmp_path):
+    config = tmp_path / "kho.toml"
+    config.write_text('[principals.p]\nunits = ["*", "QK7/F9/"]\n', encoding="utf-8")
+    from kho.core.settings import load_settings
+
+    who = load_settings({"KHO_CONFIG": str(config), "KHO_HOME": str(tmp_path)}).principal("p")
+    assert who.units == ("*", "qk7/f9")
