@@ -211,7 +211,7 @@ def search(
     for i, h in enumerate(result.hits, start=q.offset + 1):
         out.print(
             f"[bold]{i}. {h.doc_id[:12]}[/] p.{h.page}  [cyan]{h.category}[/]  "
-            f"{escape(h.doc_type)} {h.doc_date}  score {h.score:.3g}  {escape(h.filename)}"
+            f"{escape(h.doc_type)} {h.doc_date}  {escape(h.filename)}"
         )
         out.print("   " + render_snippet(h.snippet))
     for key, counts in result.facets.items():

@@ -48,6 +48,7 @@ from .models import (  # noqa: F401 - the catalog's names, as callers know them 
     Reset,
     now,
 )
+from .types import check_document_id
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -195,11 +196,13 @@ class Catalog(FailureQueries):
         with self.session() as s:
             return s.get(Document, doc_id)
 
-    def find_documents(self, prefix: str, limit: int = 2) -> list[Document]:
-        """Documents whose id starts with `prefix` (users type short ids)."""
+    def find_documents(self, prefix: str, limit: int | None = 2) -> list[Document]:
+        """Documents whose id starts with `prefix` (users type short ids): 6-64 lowercase
+        hex characters, checked before the query (NotFoundError); `limit` None is all."""
+        check_document_id(prefix)
         with self.session() as s:
-            q = select(Document).where(Document.id.startswith(prefix)).limit(limit)
-            return list(s.scalars(q))
+            q = select(Document).where(Document.id.startswith(prefix, autoescape=True))
+            return list(s.scalars(q.order_by(Document.id).limit(limit)))
 
     def add_document(self, doc: Document) -> bool:
         """Insert a registered document and its pending pages; False if it already exists."""

@@ -7,10 +7,7 @@ backend turns `core.types.can_see` into its own query filter and applies it insi
 
 from __future__ import annotations
 
-import base64
-import binascii
 import html
-import json
 import re
 import unicodedata
 from collections import Counter
@@ -120,11 +117,14 @@ def _is_iso_date(value: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:
-    """One page that matched, with its document's fields; `snippet` is HTML-escaped text."""
+    """One page that matched, with its document's fields; `snippet` is HTML-escaped text.
+
+    No score: relevance statistics count hidden pages too, so a raw score would tell how
+    many hidden pages hold a word. Hits come in rank order, and that is all they say.
+    """
 
     doc_id: str
     page: int
-    score: float  # higher is better; comparable only within one result
     category: str
     snippet: str  # matched words wrapped in HIGHLIGHT
     filename: str
@@ -140,7 +140,6 @@ class SearchHit:
         fields = ("doc_id", "page", "category", "snippet", "filename", "title", "doc_type")
         out = {f: getattr(self, f) for f in fields}
         out.update(issuer=self.issuer, doc_date=self.doc_date, unit=self.unit, level=self.level)
-        out["score"] = round(self.score, 4)
         return out
 
 
@@ -357,21 +356,3 @@ def complete_words(words: Sequence[str], page_texts: Iterable[str]) -> list[str]
     head = " ".join(words[:-1])
     ranked = sorted(counts, key=lambda w: (-counts[w], w))
     return [f"{head} {w}".strip() for w in ranked]
-
-
-def encode_cursor(kind: str, values: Sequence[object]) -> str:
-    """An opaque cursor holding the sort key of the last hit returned."""
-    raw = json.dumps([kind, *values], separators=(",", ":"), ensure_ascii=False)
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, kind: str, size: int) -> list:
-    """The sort key encode_cursor stored; BadInputError if it is not one of ours for `kind`."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw.decode())
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        data = None
-    if not isinstance(data, list) or len(data) != size + 1 or data[0] != kind:
-        raise BadInputError("invalid search cursor; repeat the search without 'after'")
-    return data[1:]

@@ -7,7 +7,9 @@ and a refusal as "denied": who tried to read what is kept as well as who read it
 from __future__ import annotations
 
 from kho.core.errors import NotFoundError
-from kho.core.types import Principal, can_see
+from kho.core.types import Principal, can_see, check_document_id
+
+NO_DOCUMENT = "-"  # an id no document has (ids are hex): the lookup a refusal still makes
 
 
 def require_visible(index, doc_id: str, principal: Principal) -> None:
@@ -22,22 +24,27 @@ def require_visible(index, doc_id: str, principal: Principal) -> None:
 
 def visible_document(catalog, index, doc_id: str, principal: Principal, door: dict):
     """The catalog record of the document `doc_id` (a full id or a unique prefix of 6+
-    characters) if the principal may see it; else NotFoundError, recorded as denied."""
+    characters) if the principal may see it; else NotFoundError, recorded as denied.
+
+    Visibility comes before any limit: every document with the prefix is weighed, so hidden
+    ones can neither crowd out the visible one nor be counted. A hidden id and a missing one
+    cost the same: one catalog query and one index lookup (of an id no page has).
+    """
     doc_id = doc_id.strip().lower()
-    matches = catalog.find_documents(doc_id, limit=10) if len(doc_id) >= 6 else []
-    visible = []
-    for doc in matches:
-        try:
-            require_visible(index, doc.id, principal)
-        except NotFoundError:
-            continue
-        visible.append(doc)
-    if len(visible) != 1:
+    try:
+        matches = catalog.find_documents(check_document_id(doc_id), limit=None)
+    except NotFoundError:
+        audit(catalog, principal, "denied", door, doc_id=doc_id[:70])
+        raise
+    visible = [d for d in matches if can_see(principal, d.access)]
+    # the index too must let the principal see it (it is what search answers from)
+    access = index.document_access(visible[0].id if len(visible) == 1 else NO_DOCUMENT)
+    if len(visible) != 1 or access is None or not can_see(principal, access):
         audit(catalog, principal, "denied", door, doc_id=doc_id)
         raise NotFoundError(
-            f"no document {doc_id} (or you may not see it)"
-            if not visible
-            else f"{doc_id} is ambiguous: give more characters"
+            f"{doc_id} is ambiguous: give more characters"
+            if len(visible) > 1
+            else f"no document {doc_id} (or you may not see it)"
         )
     return visible[0]
 

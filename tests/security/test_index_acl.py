@@ -1,23 +1,31 @@
 """Attacks on the access rule and the read paths, on both index backends.
 
-Unit paths that two backends read differently, and principal configs whose types widen access.
+Unit paths that two backends read differently, raw relevance scores and cursors that count
+hidden pages, document-id prefixes that reach LIKE, limits applied before visibility, a hidden
+id that costs more than a missing one, and principal configs whose types widen access.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import stat
 import unicodedata
+import uuid
 from collections import Counter
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kho.core.errors import BadInputError
+from kho.core.catalog import Catalog, Document
+from kho.core.errors import BadInputError, NotFoundError
 from kho.core.types import Access, PageDoc, Principal, UnitError, can_see, normalize_unit
 from kho.index.base import SearchQuery
+from kho.index.guard import visible_document
 from kho.synth.pages import write_born_digital_pdf
 
-from ..conftest import run_kho
+from ..conftest import need_service, run_kho
 from ..test_index_contract import BACKENDS, open_index
 
 ADMIN = Principal("admin", clearance=3, units=("*",))
@@ -175,6 +183,217 @@ def test_backends_agree_with_can_see(search_index, docs, principals):
         for p in pages:
             if p not in good:
                 assert search_index.get_page(p.doc_id, 1, ADMIN) is None
+
+
+# -- 8 and 9: no scores, cursors that say only what was shown ------------------------------
+
+
+def test_a_cursor_does_not_count_hidden_pages(search_index):
+    """The embedded cursor held the rowid (how many pages were indexed between two hits),
+    the Elasticsearch one the score (moved by hidden pages holding the word)."""
+    shown = [page(f"v{i}", f"kế hoạch cursorword số {i}", unit="qk7/f9") for i in range(3)]
+    hidden = [
+        page(f"h{i}", f"cursorword cursorword mật {i}", level=3, unit="qk9") for i in range(6)
+    ]
+    reader = Principal("r", clearance=0, units=("qk7",))
+    search_index.index_pages(shown)
+    before = find(search_index, "cursorword", reader, limit=1)
+    for p in shown:
+        search_index.delete_document(p.doc_id)
+    search_index.index_pages([hidden[0], shown[0], *hidden[1:4], shown[1], *hidden[4:], shown[2]])
+    after = find(search_index, "cursorword", reader, limit=1)
+    assert before.hits == after.hits and before.next_cursor == after.next_cursor is not None
+    assert "score" not in after.hits[0].to_json()
+    seen, cursor = [], None
+    while True:
+        result = find(search_index, "cursorword", reader, limit=1, after=cursor)
+        seen += [h.doc_id for h in result.hits]
+        if not (cursor := result.next_cursor):
+            break
+    assert sorted(seen) == ["v0", "v1", "v2"]
+
+
+# -- through the real CLI --------------------------------------------------------------------
+
+CONFIG = """
+default_principal = "clerk"
+
+[principals.clerk]
+clearance = 0
+units = ["qk7"]
+
+[principals.chief]
+clearance = 3
+units = ["*"]
+"""
+
+
+@pytest.fixture(params=["embedded", pytest.param("elasticsearch", marks=pytest.mark.services)])
+def archive(request, tmp_path) -> dict:
+    """Three public qk7 records (born-digital PDFs, no OCR) ingested by the real CLI."""
+    env = {"KHO_CONFIG": str(tmp_path / "kho.toml")}
+    if request.param == "elasticsearch":
+        env["KHO_ELASTICSEARCH_URL"] = need_service("Elasticsearch", "KHO_ELASTICSEARCH_URL")
+        env["KHO_INDEX_NAME"] = f"kho-test-{uuid.uuid4().hex[:10]}"
+    (tmp_path / "kho.toml").write_text(CONFIG, encoding="utf-8")
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    for i, words in enumerate(["kế hoạch huấn luyện", "kế hoạch hậu cần dài", "kế hoạch"]):
+        write_born_digital_pdf(scans / f"public-{i}.pdf", [f"Bản {words} năm 2024 của qk7."])
+    home = tmp_path / "home"
+    run_kho("ingest", str(scans), "--batch", "pub", "--unit", "qk7", "-q", home=home, env=env)
+    yield {"home": home, "env": env, "tmp": tmp_path, "backend": request.param}
+    if request.param == "elasticsearch":
+        from elasticsearch import Elasticsearch
+
+        Elasticsearch(env["KHO_ELASTICSEARCH_URL"]).indices.delete(
+            index=f"{env['KHO_INDEX_NAME']}-v*"
+        )
+
+
+def kho(archive, *args: str, check: int | None = 0):
+    return run_kho(*args, home=archive["home"], env=archive["env"], check=check)
+
+
+def web_search(archive, query: str, who: str) -> dict:
+    from dataclasses import replace
+
+    from kho.core.settings import load_settings
+    from kho.web.app import create_app
+
+    settings = load_settings({"KHO_HOME": str(archive["home"]), **archive["env"]})
+    app = create_app(replace(settings, web=replace(settings.web, auth="header")))
+    resp = app.test_client().get(
+        "/api/search", query_string={"q": query}, headers={"X-Remote-User": who}
+    )
+    assert resp.status_code == 200
+    return resp.get_json()
+
+
+def test_hidden_pages_do_not_move_what_a_search_prints(archive):
+    """bm25 counts hidden pages: a score moved (3.0021 -> 2.4927) when a TUYỆT MẬT page
+    holding the word was added, telling a clerk that hidden records say it."""
+    searches = [("search", "kế hoạch", "--json"), ("search", "kế hoạch", "--limit", "2")]
+    before = [kho(archive, *args) for args in searches]
+    api_before = web_search(archive, "kế hoạch", "clerk")
+    secret = archive["tmp"] / "secret"
+    secret.mkdir()
+    write_born_digital_pdf(secret / "tuyet-mat.pdf", ["TUYỆT MẬT kế hoạch kế hoạch kế hoạch"])
+    kho(archive, "ingest", str(secret), "--batch", "tm", "--level", "3", "--unit", "qk7", "-q")
+    assert (
+        len(json.loads(kho(archive, "search", "kế hoạch", "--json", "--as", "chief").stdout)) == 4
+    )
+    after = [kho(archive, *args) for args in searches]
+    assert [(p.stdout, p.stderr) for p in after] == [(p.stdout, p.stderr) for p in before]
+    hits = json.loads(after[0].stdout)
+    assert len(hits) == 3 and not any("score" in h for h in hits)
+    assert "score" not in after[1].stdout
+    api_after = web_search(archive, "kế hoạch", "clerk")
+    assert api_after == api_before and not any("score" in h for h in api_after["hits"])
+
+
+def _cursor(proc) -> str:
+    line = next(x for x in proc.stderr.splitlines() if "--after" in x)
+    return line.split("--after", 1)[1].strip()
+
+
+def test_cursors_are_signed_and_a_changed_one_is_a_usage_error(archive):
+    first = kho(archive, "search", "kế hoạch", "--limit", "1")
+    cursor = _cursor(first)
+    second = kho(archive, "search", "kế hoạch", "--limit", "1", "--after", cursor)
+    assert "--after" in second.stderr and _cursor(second) != cursor  # the cursor works
+    key = archive["home"] / "cursor.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    flipped = cursor[:-1] + ("A" if cursor[-1] != "A" else "B")
+    forged = [  # the shapes the old unsigned cursors had, for each backend and sort
+        base64.urlsafe_b64encode(json.dumps(v).encode()).decode().rstrip("=")
+        for v in (["r", -1e9, 0], ["rel", 1e9, ""], ["d", "", 0], ["date", 0, 0, ""])
+    ]
+    for bad in [flipped, cursor + "x", "bm90IGEgY3Vyc29y", *forged]:
+        proc = kho(archive, "search", "kế hoạch", "--limit", "1", "--after", bad, check=2)
+        assert proc.stderr.strip().count("\n") == 0 and "cursor" in proc.stderr, proc.stderr
+    other = kho(
+        archive, "search", "kế hoạch", "--limit", "1", "--after", cursor, "--as", "chief", check=2
+    )
+    assert "cursor" in other.stderr  # bound to the principal (and the search) it came from
+
+
+@pytest.mark.parametrize("doc_id", ["%%%%%%", "______", "c%%%%%", "%" * 64, "Z" * 12])
+def test_document_ids_are_hex_before_any_query(archive, doc_id):
+    """`kho show %%%%%%` matched every id through LIKE and showed the one visible match."""
+    proc = kho(archive, "show", doc_id, check=3)
+    assert "0-9 and a-f" in proc.stderr and proc.stderr.strip().count("\n") == 0
+
+
+def _add_documents(archive, docs: dict[str, Access]) -> None:
+    """Catalog records and index pages with chosen ids (ids are SHA-256 of the bytes, so
+    real files cannot be made to share a prefix)."""
+    from kho.core.settings import load_settings
+    from kho.workers.context import open_index
+
+    settings = load_settings({"KHO_HOME": str(archive["home"]), **archive["env"]})
+    catalog = Catalog(settings.catalog_url)
+    for doc_id, a in docs.items():
+        catalog.add_document(
+            Document(id=doc_id, filename=f"{doc_id[-4:]}.pdf", kind="pdf", page_count=1,
+                     unit=a.unit, level=a.level, groups=list(a.groups), status="indexed")
+        )  # fmt: skip
+    catalog.close()
+    index = open_index(settings)
+    index.index_pages([PageDoc(d, 1, "hồ sơ chọn mã", access=a) for d, a in docs.items()])
+    index.refresh()
+    index.close()
+
+
+def test_hidden_documents_cannot_crowd_out_a_visible_one(archive):
+    """find_documents(limit=10) ran before the visibility check: ten hidden ids sharing the
+    prefix made the visible one 'not found' (a count oracle)."""
+    hidden = {f"abcdef{i:02d}" + "0" * 56: Access(3, "qk9") for i in range(12)}
+    shown = "abcdefff" + "1" * 56
+    _add_documents(archive, {**hidden, shown: Access(0, "qk7")})
+    proc = kho(archive, "show", "abcdef")
+    assert shown in proc.stdout
+    assert "ambiguous" in kho(archive, "show", "abcdef", "--as", "chief", check=3).stderr
+
+
+class Counting:
+    """The index with a record of every method called on it."""
+
+    def __init__(self, index):
+        self._index, self.calls = index, []
+
+    def __getattr__(self, name):
+        attr = getattr(self._index, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kw):
+            self.calls.append(name)
+            return attr(*args, **kw)
+
+        return call
+
+
+def test_a_hidden_id_costs_what_a_missing_one_does(search_index, tmp_path):
+    """A hidden id made one index lookup more than a missing one (~0.13 ms)."""
+    from sqlalchemy import event
+
+    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    hidden = "abcdef" + "2" * 58
+    catalog.add_document(Document(id=hidden, filename="h.pdf", page_count=1, level=3))
+    search_index.index_pages([PageDoc(hidden, 1, "mật", access=Access(3, "qk9"))])
+    statements: list[str] = []
+    event.listen(catalog.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    reader = Principal("r", clearance=0, units=("qk7",))
+    traces = []
+    for doc_id in (hidden, hidden[:12], "abcdef" + "3" * 58, "abcdef3333"):
+        index, statements[:] = Counting(search_index), []
+        with pytest.raises(NotFoundError) as err:
+            visible_document(catalog, index, doc_id, reader, {"via": "test"})
+        traces.append((index.calls, [s.split()[0] for s in statements], str(err.value)[:12]))
+    assert traces[0][:2] == traces[2][:2] and traces[1][:2] == traces[3][:2], traces
+    assert traces[0][1] == traces[1][1] and traces[0][0] == ["document_access"]
+    catalog.close()
 
 
 # -- 7 and 17: units at ingest, principals in the config -----------------------------------
