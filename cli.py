@@ -15,7 +15,7 @@ from rich.table import Table
 
 from kho.core.errors import ExitCode, KhoError, NotFoundError
 from kho.core.settings import Settings, load_settings
-from kho.core.types import LEVEL_NAMES
+from kho.core.types import LEVEL_NAMES, UnitError, normalize_unit
 
 err_console = Console(stderr=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -91,9 +91,11 @@ def ingest(ctx, paths, batch_name, unit, level, groups, lang, jobs, quiet, wait)
         check_tesseract(lang)
     kctx = _context(ctx)
     name = batch_name or default_batch_name(paths)
-    opts = BatchOptions(
-        name=name, unit=unit.strip("/"), level=level, lang=lang, groups=tuple(groups)
-    )
+    try:
+        unit = normalize_unit(unit)
+    except UnitError as err:
+        raise click.BadParameter(str(err), param_hint="--unit") from None
+    opts = BatchOptions(name=name, unit=unit, level=level, lang=lang, groups=tuple(groups))
 
     def on_file(reg):
         if reg.status in ("failed", "skipped"):
@@ -219,7 +221,7 @@ def search(
     for i, h in enumerate(result.hits, start=q.offset + 1):
         out.print(
             f"[bold]{i}. {h.doc_id[:12]}[/] p.{h.page}  [cyan]{h.category}[/]  "
-            f"{escape(h.doc_type)} {h.doc_date}  score {h.score:.3g}  {escape(h.filename)}"
+            f"{escape(h.doc_type)} {h.doc_date}  {escape(h.filename)}"
         )
         out.print("   " + render_snippet(h.snippet))
     for key, counts in result.facets.items():

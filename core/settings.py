@@ -16,7 +16,7 @@ from pathlib import Path
 from kho.core.secrets import read_secret_file
 
 from .errors import ConfigError
-from .types import Principal
+from .types import ALL_UNITS, Principal, UnitError, normalize_unit
 
 DEFAULT_HOME = Path.home() / ".local" / "share" / "kho"
 # who the doors act as when the config names nobody: every unit, unclassified records only
@@ -262,19 +262,67 @@ def _sub(cls, data: dict, where: str):
         raise ConfigError(f"[{where}]: {err}") from err
 
 
+PRINCIPAL_KEYS = ("clearance", "units", "groups", "password", "operator", "reviewer")
+
+
 def _principals(data: dict) -> dict[str, Principal]:
-    out = {}
-    for name, p in data.items():
-        level = int(p.get("clearance", 0))
-        if not 0 <= level <= 3:
-            raise ConfigError(f"[principals.{name}] clearance must be 0-3, got {level}")
-        out[name] = Principal(
-            name=name,
-            clearance=level,
-            units=tuple(p.get("units", ())),
-            groups=tuple(p.get("groups", ())),
+    if not isinstance(data, dict):
+        raise ConfigError("[principals] must be a table of [principals.NAME] tables")
+    return {name: _principal(name, p) for name, p in data.items()}
+
+
+def _principal(name: str, p: object) -> Principal:
+    """One [principals.NAME] table, checked: a wrong type must never widen what it sees."""
+    where = f"[principals.{name}]"
+    if not isinstance(p, dict):
+        raise ConfigError(f"{where} must be a table (clearance = 0, units = [...])")
+    unknown = set(p) - set(PRINCIPAL_KEYS)
+    if unknown:
+        keys = ", ".join(sorted(unknown))
+        raise ConfigError(f"unknown keys in {where}: {keys}; use {', '.join(PRINCIPAL_KEYS)}")
+    level = p.get("clearance", 0)
+    if type(level) is not int or not 0 <= level <= 3:
+        raise ConfigError(
+            f"{where} clearance must be an integer 0-3 (clearance = 2), got {level!r}"
         )
-    return out
+    for key in ("operator", "reviewer"):
+        if type(p.get(key, False)) is not bool:
+            raise ConfigError(f"{where} {key} must be true or false, got {p[key]!r}")
+    return Principal(
+        name=name,
+        clearance=level,
+        units=tuple(_scope(s, where) for s in _strings(p, "units", where, 'units = ["qk7/f9"]')),
+        groups=tuple(
+            _group(g, where) for g in _strings(p, "groups", where, 'groups = ["ban-to-chuc"]')
+        ),
+    )
+
+
+def _strings(p: dict, key: str, where: str, example: str) -> tuple[str, ...]:
+    """A list of strings (a string alone would become its characters)."""
+    values = p.get(key, [])
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ConfigError(f"{where} {key} must be a list of names ({example}), got {values!r}")
+    return tuple(values)
+
+
+def _group(group: str, where: str) -> str:
+    if not group.strip() or "|" in group:
+        raise ConfigError(f"{where} groups: {group!r} is not a name (empty, or holds '|')")
+    return group
+
+
+def _scope(scope: str, where: str) -> str:
+    """A unit scope: the literal '*' (every unit) or a unit path in its normal form."""
+    if scope == ALL_UNITS:
+        return scope
+    try:
+        unit = normalize_unit(scope)
+    except UnitError as err:
+        raise ConfigError(f"{where} units: {err}") from None
+    if not unit:
+        raise ConfigError(f"{where} units: {scope!r} names no unit; write '*' for every unit")
+    return unit
 
 
 def config_path(env: dict[str, str] | None = None) -> Path:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -61,6 +62,19 @@ def atomic_file(path: Path, policy: FilePolicy, *, replace: bool = True) -> Iter
         Path(tmp).unlink(missing_ok=True)
         raise
     _sync_dir(path.parent)
+
+
+def key_file(path: Path, policy: FilePolicy, nbytes: int = 32) -> str:
+    """The hex key kept in `path`, made whole on first use; a process racing this one to
+    make it gets the same key (the first one linked into place wins)."""
+    path = Path(path)
+    if not path.exists():
+        try:
+            with atomic_file(path, policy, replace=False) as f:
+                f.write(secrets.token_hex(nbytes).encode("ascii"))
+        except FileExistsError:
+            pass
+    return path.read_text(encoding="ascii").strip()
 
 
 def _sync_dir(folder: Path) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import asdict, dataclass, field
+
+from kho.core.errors import NotFoundError
 
 LEVEL_NAMES = {0: "Thường", 1: "Mật", 2: "Tối mật", 3: "Tuyệt mật"}
 
@@ -64,13 +68,68 @@ class Access:
     groups: tuple[str, ...] = ()
 
 
+ALL_UNITS = "*"  # the one unit scope that covers every unit
+DOC_ID_RE = re.compile(r"[0-9a-f]{6,64}")  # a document id (SHA-256 hex) or a prefix of it
+
+
+class UnitError(ValueError):
+    """A unit path that is not in (and cannot be brought to) its one normal form."""
+
+
+def normalize_unit(unit: str) -> str:
+    """The one form of a unit path, compared as a string everywhere: 'QK7/F9' -> 'qk7/f9'.
+
+    NFC and lower case; one leading or trailing '/' is dropped; '' is no unit. Empty
+    segments ('qk7//f9'), '.', '..', '*', whitespace and control or invisible characters
+    raise UnitError: every backend and `can_see` would otherwise read them differently.
+    """
+    if not isinstance(unit, str):
+        raise UnitError(f"a unit must be text such as 'qk7/f9', not {unit!r}")
+    text = unicodedata.normalize("NFC", unicodedata.normalize("NFC", unit).lower())
+    bad = next((c for c in text if c.isspace() or unicodedata.category(c)[0] in "CZ"), None)
+    if bad is not None:
+        raise UnitError(f"unit {unit!r} holds {unicodedata.name(bad, repr(bad))}: remove it")
+    if text in ("", "/"):
+        return ""
+    text = text.removeprefix("/").removesuffix("/")
+    for segment in text.split("/"):
+        if segment in ("", ".", "..") or ALL_UNITS in segment:
+            raise UnitError(
+                f"unit {unit!r} has an empty, '.', '..' or '*' segment;"
+                " write it as names joined by single '/', e.g. qk7/f9/e1"
+            )
+    return text
+
+
+def unit_scopes(principal: Principal) -> tuple[str, ...]:
+    """The principal's unit scopes in normal form, as every backend filters on them.
+
+    ('*',) when a scope is the literal '*'; a malformed or empty scope covers nothing (the
+    config refuses them; a Principal built in code gets no wider view from one).
+    """
+    raw = (principal.units,) if isinstance(principal.units, str) else principal.units
+    if ALL_UNITS in raw:
+        return (ALL_UNITS,)
+    scopes = []
+    for scope in raw:
+        try:
+            scope = normalize_unit(scope)
+        except UnitError:
+            continue
+        if scope:
+            scopes.append(scope)
+    return tuple(dict.fromkeys(scopes))
+
+
 def unit_covers(scope: str, unit: str) -> bool:
     """A unit scope covers itself and every sub-unit ('qk7' covers 'qk7/f9' not 'qk70')."""
-    scope = scope.strip("/")
-    unit = unit.strip("/")
-    if scope in ("", "*"):
+    if scope == ALL_UNITS:
         return True
-    return unit == scope or unit.startswith(scope + "/")
+    try:
+        scope, unit = normalize_unit(scope), normalize_unit(unit)
+    except UnitError:
+        return False
+    return bool(scope) and (unit == scope or unit.startswith(scope + "/"))
 
 
 def can_see(principal: Principal, access: Access) -> bool:
@@ -81,9 +140,17 @@ def can_see(principal: Principal, access: Access) -> bool:
     """
     if access.level > principal.clearance:
         return False
-    if any(unit_covers(s, access.unit) for s in principal.units):
+    if any(unit_covers(s, access.unit) for s in unit_scopes(principal)):
         return True
     return bool(set(principal.groups) & set(access.groups))
+
+
+def check_document_id(text: str) -> str:
+    """`text` if it is a document id or a prefix of 6+ of its characters (lowercase hex);
+    else NotFoundError, before it reaches any query."""
+    if not isinstance(text, str) or not DOC_ID_RE.fullmatch(text):
+        raise NotFoundError(f"no document {str(text)[:70]!r}: an id is 6-64 characters 0-9 and a-f")
+    return text
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,10 +7,7 @@ backend turns `core.types.can_see` into its own query filter and applies it insi
 
 from __future__ import annotations
 
-import base64
-import binascii
 import html
-import json
 import re
 import unicodedata
 from collections import Counter
@@ -21,7 +18,7 @@ from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
 from ..core.errors import BadInputError
-from ..core.types import Access, PageDoc, Principal
+from ..core.types import Access, PageDoc, Principal, UnitError, normalize_unit
 from .text import TOKEN_RE, fold, normalize, tokens
 
 HIGHLIGHT = ("<mark>", "</mark>")  # wraps matched words in snippets; doors render it
@@ -93,7 +90,10 @@ class SearchQuery:
 def _filter_value(key: str, value: object) -> str:
     text = str(value).strip()
     if key == "unit":
-        return text.strip("/")
+        try:
+            return normalize_unit(text)
+        except UnitError as err:
+            raise BadInputError(f"unit filter: {err}") from None
     if key == "level" and text not in ("0", "1", "2", "3"):
         raise BadInputError(f"level filter must be 0-3, got {value!r}")
     return text
@@ -117,11 +117,14 @@ def _is_iso_date(value: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:
-    """One page that matched, with its document's fields; `snippet` is HTML-escaped text."""
+    """One page that matched, with its document's fields; `snippet` is HTML-escaped text.
+
+    No score: relevance statistics count hidden pages too, so a raw score would tell how
+    many hidden pages hold a word. Hits come in rank order, and that is all they say.
+    """
 
     doc_id: str
     page: int
-    score: float  # higher is better; comparable only within one result
     category: str
     snippet: str  # matched words wrapped in HIGHLIGHT
     filename: str
@@ -137,7 +140,6 @@ class SearchHit:
         fields = ("doc_id", "page", "category", "snippet", "filename", "title", "doc_type")
         out = {f: getattr(self, f) for f in fields}
         out.update(issuer=self.issuer, doc_date=self.doc_date, unit=self.unit, level=self.level)
-        out["score"] = round(self.score, 4)
         return out
 
 
@@ -205,6 +207,10 @@ def group_pages(pages: Sequence[PageDoc]) -> dict[str, list[PageDoc]]:
         seen.add((p.doc_id, p.page))
         if not 0 <= p.access.level <= 3:
             raise BadInputError(f"{where}: level must be 0-3, got {p.access.level}")
+        try:
+            normalize_unit(p.access.unit)
+        except UnitError as err:
+            raise BadInputError(f"{where}: {err}") from None
         if any("|" in g for g in p.access.groups):
             raise BadInputError(f"{where}: group names may not contain '|'")
         if p.doc_date and not _is_iso_date(p.doc_date):
@@ -350,21 +356,3 @@ def complete_words(words: Sequence[str], page_texts: Iterable[str]) -> list[str]
     head = " ".join(words[:-1])
     ranked = sorted(counts, key=lambda w: (-counts[w], w))
     return [f"{head} {w}".strip() for w in ranked]
-
-
-def encode_cursor(kind: str, values: Sequence[object]) -> str:
-    """An opaque cursor holding the sort key of the last hit returned."""
-    raw = json.dumps([kind, *values], separators=(",", ":"), ensure_ascii=False)
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, kind: str, size: int) -> list:
-    """The sort key encode_cursor stored; BadInputError if it is not one of ours for `kind`."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw.decode())
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        data = None
-    if not isinstance(data, list) or len(data) != size + 1 or data[0] != kind:
-        raise BadInputError("invalid search cursor; repeat the search without 'after'")
-    return data[1:]

@@ -21,7 +21,7 @@ from kho.core.secrets import redact_url
 from kho.core.settings import ElasticOptions
 
 from ..core.errors import ConfigError, IndexError_, ServiceError
-from ..core.types import Access, PageDoc, Principal
+from ..core.types import ALL_UNITS, Access, PageDoc, Principal, normalize_unit, unit_scopes
 from .base import (
     FACET_SIZE,
     MAX_QUERY_CHARS,
@@ -31,12 +31,11 @@ from .base import (
     SearchResult,
     Term,
     complete_words,
-    decode_cursor,
-    encode_cursor,
     group_pages,
     make_snippet,
     parse_query,
 )
+from .cursor import CursorError, Cursors, search_key
 from .text import fold, tokens
 
 EXACT_BOOST, FOLDED_BOOST = 4.0, 1.0
@@ -75,19 +74,39 @@ MAPPINGS = {
     },
 }
 _FACET_FIELD = {"level": "level"}  # every other facet key is a keyword field of its name
+_SORTS = {  # hit order; ties broken by what a hit shows (doc_id, page), as embedded does
+    "relevance": [{"_score": "desc"}, {"uid": "asc"}],
+    "date": [
+        {"doc_date": {"order": "desc", "missing": "_last"}},
+        {"ingested_at": {"order": "desc", "missing": "_last"}},
+        {"uid": "asc"},
+    ],
+}
+
+
+def _facet_agg(key: str) -> dict:
+    """Value counts of one facet; an empty value is not one (as in the embedded index)."""
+    if key in _FACET_FIELD:
+        return {"terms": {"field": _FACET_FIELD[key], "size": FACET_SIZE}}
+    return {"terms": {"field": key, "size": FACET_SIZE, "exclude": [""]}}
 
 
 def unit_path(unit: str) -> list[str]:
-    """'qk7/f9/e1' -> ['qk7', 'qk7/f9', 'qk7/f9/e1']: what a unit scope term-matches."""
-    parts = [p for p in unit.strip("/").split("/") if p]
+    """'qk7/f9/e1' -> ['qk7', 'qk7/f9', 'qk7/f9/e1']: what a unit scope term-matches.
+
+    The unit in normal form (`normalize_unit`, as every scope is), so its prefixes are
+    exactly the scopes `core.types.unit_covers` lets see it.
+    """
+    unit = normalize_unit(unit)
+    parts = unit.split("/") if unit else []
     return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def acl_filter(principal: Principal) -> dict:
     """`core.types.can_see` as an Elasticsearch filter."""
     level = {"range": {"level": {"lte": principal.clearance}}}
-    scopes = [s.strip("/") for s in principal.units]
-    if any(s in ("", "*") for s in scopes):
+    scopes = list(unit_scopes(principal))
+    if scopes == [ALL_UNITS]:
         return level
     should = []
     if scopes:
@@ -125,8 +144,8 @@ def _exclude_query(term: Term) -> dict:
 def build_query(query: SearchQuery, parsed: ParsedQuery, principal: Principal) -> dict:
     filters = [acl_filter(principal)]
     for key, values in query.filters.items():
-        if key == "unit":
-            filters.append({"terms": {"unit_path": list(values)}})
+        if key == "unit":  # values in normal form (SearchQuery); '' covers nothing
+            filters.append({"terms": {"unit_path": [v for v in values if v]}})
         elif key == "level":
             filters.append({"terms": {"level": [int(v) for v in values]}})
         else:
@@ -151,7 +170,7 @@ def _source(p: PageDoc) -> dict:
         "category": p.category,
         "doc_type": p.doc_type,
         "issuer": p.issuer,
-        "unit": p.access.unit.strip("/"),
+        "unit": normalize_unit(p.access.unit),
         "unit_path": unit_path(p.access.unit),
         "level": p.access.level,
         "groups": list(p.access.groups),
@@ -216,7 +235,9 @@ class ElasticIndex:
         refresh: bool = False,
         timeout: float = 30.0,
         options: ElasticOptions | None = None,
+        cursors: Cursors | None = None,
     ):
+        self.cursors = cursors or Cursors()  # a key of this process only, unless given one
         self.alias = name
         self.refresh_writes = refresh  # wait for each write to be searchable (tests)
         self.url = redact_url(url)  # what messages show
@@ -399,49 +420,54 @@ class ElasticIndex:
     # reading -------------------------------------------------------------------------------
     def search(self, query: SearchQuery, principal: Principal) -> SearchResult:
         parsed = parse_query(query.text)
+        sort_by = query.sort if parsed.include else "date"
+        bound = search_key(query, principal, sort_by)
         body: dict = {
             "query": build_query(query, parsed, principal),
             "track_total_hits": True,
-            "size": query.limit,
+            "size": query.limit if query.after is None else query.limit + 1,
             "_source": {"excludes": []},
+            "sort": _SORTS[sort_by],
         }
-        if not parsed.include or query.sort == "date":
-            sort = [
-                {"doc_date": {"order": "desc", "missing": "_last"}},
-                {"ingested_at": {"order": "desc", "missing": "_last"}},
-                {"uid": "asc"},
-            ]
-            kind, size = "date", 3
-        else:
-            sort = [{"_score": "desc"}, {"uid": "asc"}]
-            kind, size = "rel", 2
-        body["sort"] = sort
-        if query.after:
-            body["search_after"] = decode_cursor(query.after, kind, size)
+        if query.after is not None:
+            after = self.cursors.open(query.after, bound)
+            body["search_after"] = self._sort_values(body, after)
         else:
             body["from"] = query.offset
         if query.facets:
-            body["aggs"] = {
-                k: {"terms": {"field": _FACET_FIELD.get(k, k), "size": FACET_SIZE}}
-                for k in query.facets
-            }
+            body["aggs"] = {k: _facet_agg(k) for k in query.facets}
         with self._errors():
             res = self.es.search(index=self.alias, **body)
-        hits = [self._hit(h, parsed, query.highlight) for h in res["hits"]["hits"]]
-        total = res["hits"]["total"]["value"]
-        facets = (
-            {
-                k: [(str(b["key"]), b["doc_count"]) for b in res["aggregations"][k]["buckets"]]
-                for k in query.facets
-            }
-            if query.facets
-            else {}
-        )
-        cursor = None
         raw = res["hits"]["hits"]
-        if raw and len(raw) == query.limit and (query.offset + len(raw) < total or query.after):
-            cursor = encode_cursor(kind, raw[-1]["sort"])
+        hits = [self._hit(h, parsed, query.highlight) for h in raw[: query.limit]]
+        total = res["hits"]["total"]["value"]
+        facets = {
+            k: [(str(b["key"]), b["doc_count"]) for b in res["aggregations"][k]["buckets"]]
+            for k in query.facets
+        }
+        # after a cursor one more hit was asked for; else the (exact) total tells
+        more = query.offset + len(hits) < total if query.after is None else len(raw) > query.limit
+        cursor = self.cursors.seal(bound, hits[-1].doc_id, hits[-1].page) if more and hits else None
         return SearchResult(tuple(hits), total, facets, cursor)
+
+    def _sort_values(self, body: dict, after: tuple[str, int]) -> list:
+        """The sort values of the cursor's page, asked of the same visible, filtered query
+        (one more filter does not change a score), so they never travel in the cursor."""
+        doc_id, page = after
+        bool_query = dict(body["query"]["bool"])
+        bool_query["filter"] = [*bool_query["filter"], {"ids": {"values": [f"{doc_id}:{page}"]}}]
+        with self._errors():
+            res = self.es.search(
+                index=self.alias,
+                query={"bool": bool_query},
+                sort=body["sort"],
+                size=1,
+                source=False,
+            )
+        hits = res["hits"]["hits"]
+        if not hits:
+            raise CursorError("the results changed since this cursor was made; repeat the search")
+        return hits[0]["sort"]
 
     @staticmethod
     def _hit(h: dict, parsed: ParsedQuery, highlight: bool) -> SearchHit:
@@ -449,7 +475,6 @@ class ElasticIndex:
         return SearchHit(
             doc_id=s["doc_id"],
             page=s["page"],
-            score=float(h.get("_score") or 0.0),
             category=s["category"],
             snippet=make_snippet(s["text"], parsed, highlight),
             filename=s["filename"],

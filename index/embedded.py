@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..core import sqlite
 from ..core.errors import IndexError_, ServiceError
-from ..core.types import Access, PageDoc, Principal
+from ..core.types import ALL_UNITS, Access, PageDoc, Principal, normalize_unit, unit_scopes
 from .base import (
     FACET_SIZE,
     MAX_QUERY_CHARS,
@@ -27,12 +27,11 @@ from .base import (
     SearchResult,
     Term,
     complete_words,
-    decode_cursor,
-    encode_cursor,
     group_pages,
     make_snippet,
     parse_query,
 )
+from .cursor import CursorError, Cursors, search_key
 from .text import TOKEN_RE, fold, normalize
 
 SCHEMA_VERSION = 1
@@ -75,9 +74,19 @@ _COLUMNS = (
     "doc_id, page, category, doc_type, issuer, unit, level, groups, batch, lang, doc_date,"
     " ingested_at, filename, title, title_folded, confidence, text, folded"
 )
-# One search's visible match set: sort keys and facet fields (FACET_KEYS).
-_VISIBLE = ("id INTEGER PRIMARY KEY", "rank REAL", "doc_date", "category", "doc_type", "issuer")
-_VISIBLE += ("unit", "level", "batch", "lang")
+# One search's visible match set: sort keys (rank, date, then doc_id and page: what a hit
+# shows, never the rowid) and facet fields (FACET_KEYS).
+_VISIBLE = ("id INTEGER PRIMARY KEY", "rank REAL", "doc_id", "page", "doc_date", "category")
+_VISIBLE += ("doc_type", "issuer", "unit", "level", "batch", "lang")
+# The order of hits, and which rows come after a cursor's (rank, doc_id, page) or
+# (doc_date, doc_id, page); SQLite compares row values left to right.
+_ORDERS = {
+    "relevance": ("rank, doc_id, page", "(rank, doc_id, page) > (?, ?, ?)"),
+    "date": (
+        "doc_date DESC, doc_id, page",
+        "(doc_date < ? OR (doc_date = ? AND (doc_id, page) > (?, ?)))",
+    ),
+}
 _HIT_COLUMNS = (
     "p.id, p.doc_id, p.page, p.category, p.filename, p.title, p.unit, p.level,"
     " p.doc_type, p.issuer, p.doc_date, p.text"
@@ -85,16 +94,18 @@ _HIT_COLUMNS = (
 
 
 def _unit_sql(scope: str) -> tuple[str, list]:
-    """`unit_covers(scope, p.unit)`; substr keeps it case-sensitive where LIKE is not."""
-    scope = scope.strip("/")
-    if scope in ("", "*"):
+    """`unit_covers(scope, p.unit)` for a scope in normal form (stored units are too);
+    substr compares exactly where LIKE would read '%' and '_' as wildcards."""
+    if scope == ALL_UNITS:
         return "1", []
+    if not scope:
+        return "0", []
     return "(p.unit = ? OR substr(p.unit, 1, ?) = ?)", [scope, len(scope) + 1, scope + "/"]
 
 
 def acl_sql(principal: Principal) -> tuple[str, list]:
-    """`core.types.can_see` as a condition on pages `p` (stored units are '/'-stripped)."""
-    options = [_unit_sql(s) for s in principal.units]
+    """`core.types.can_see` as a condition on pages `p`."""
+    options = [_unit_sql(s) for s in unit_scopes(principal)]
     # A '|' in a principal's group could span two stored names; stored names have none.
     options += [("instr(p.groups, ?) > 0", [f"|{g}|"]) for g in principal.groups if "|" not in g]
     sql = " OR ".join(o for o, _ in options) or "0"
@@ -142,8 +153,9 @@ def _like(text: str) -> str:
 class EmbeddedIndex:
     """SearchIndex on a SQLite FTS5 file."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, cursors: Cursors | None = None):
         self.path = Path(path)
+        self.cursors = cursors or Cursors.at(self.path.parent)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         self._db.row_factory = sqlite3.Row
@@ -246,13 +258,18 @@ class EmbeddedIndex:
 
     def search(self, query: SearchQuery, principal: Principal) -> SearchResult:
         parsed = parse_query(query.text)
+        sort = query.sort if parsed.include else "date"
+        bound = search_key(query, principal, sort)
+        after = self.cursors.open(query.after, bound) if query.after is not None else None
         with self._snapshot():
             try:
                 self._select(query, principal, parsed)
-                return self._result(query, parsed)
+                hits, total, facets, more = self._result(query, parsed, sort, after)
             finally:
                 self._db.execute("DELETE FROM temp.matched")
                 self._db.execute("DELETE FROM temp.visible")
+        cursor = self.cursors.seal(bound, hits[-1].doc_id, hits[-1].page) if more and hits else None
+        return SearchResult(hits=hits, total=total, facets=facets, next_cursor=cursor)
 
     def _select(self, query: SearchQuery, principal: Principal, parsed: ParsedQuery) -> None:
         """Fill temp.visible with the visible, filtered match set, in one pass.
@@ -270,29 +287,33 @@ class EmbeddedIndex:
             )
             rank = "m.rank"
         source, where, params = self._query_sql(query, principal, parsed)
-        fields = ", ".join("p." + c for c in _VISIBLE[2:])
+        fields = ", ".join("p." + c for c in _VISIBLE[2:])  # doc_id, page, doc_date, ...
         self._db.execute(
             f"INSERT INTO temp.visible SELECT p.id, {rank}, {fields} {source} WHERE {where}",
             params,
         )
 
-    def _result(self, query: SearchQuery, parsed: ParsedQuery) -> SearchResult:
+    def _result(
+        self, query: SearchQuery, parsed: ParsedQuery, sort: str, after: tuple[str, int] | None
+    ) -> tuple[tuple[SearchHit, ...], int, dict, bool]:
+        """Hits, total, facets from temp.visible, and whether more hits follow."""
         total = self._rows("SELECT COUNT(*) FROM temp.visible", [])[0][0]
         facets = {key: self._facet(key) if total else [] for key in query.facets}
-        # Keyset pagination: the cursor holds the last hit's (sort key, id).
-        if parsed.include and query.sort == "relevance":
-            kind, key_col, order = "r", "rank", "rank, id"
-            after = "(rank > ? OR (rank = ? AND id > ?))"
-        else:
-            kind, key_col, order = "d", "doc_date", "doc_date DESC, id"
-            after = "(doc_date < ? OR (doc_date = ? AND id > ?))"
+        order, later = _ORDERS[sort]
         where, params = "1", []
-        if query.after is not None:
-            key, last_id = decode_cursor(query.after, kind, 2)
-            where, params = after, [key, key, last_id]
+        if after is not None:  # keyset paging from the cursor's page, looked up among visible
+            found = self._rows(
+                "SELECT rank, doc_date FROM temp.visible WHERE doc_id = ? AND page = ?", after
+            )
+            if not found:
+                raise CursorError(
+                    "the results changed since this cursor was made; repeat the search"
+                )
+            where = later
+            rank, doc_date = found[0]
+            params = [rank, *after] if sort == "relevance" else [doc_date, doc_date, *after]
         rows = self._rows(
-            f"SELECT id, rank, doc_date FROM temp.visible WHERE {where}"
-            f" ORDER BY {order} LIMIT ? OFFSET ?",
+            f"SELECT id FROM temp.visible WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
             [*params, query.limit + 1, query.offset],
         )
         more, rows = len(rows) > query.limit, rows[: query.limit]
@@ -301,9 +322,8 @@ class EmbeddedIndex:
             f"SELECT {_HIT_COLUMNS} FROM pages p WHERE p.id IN ({', '.join('?' * len(ids))})", ids
         )
         by_id = {r["id"]: r for r in pages}
-        hits = tuple(_hit(by_id[r["id"]], r["rank"], parsed, query.highlight) for r in rows)
-        cursor = encode_cursor(kind, [rows[-1][key_col], rows[-1]["id"]]) if more else None
-        return SearchResult(hits=hits, total=total, facets=facets, next_cursor=cursor)
+        hits = tuple(_hit(by_id[i], parsed, query.highlight) for i in ids)
+        return hits, total, facets, more
 
     def _query_sql(
         self, query: SearchQuery, principal: Principal, parsed: ParsedQuery
@@ -403,7 +423,7 @@ def _row(p: PageDoc) -> tuple:
     text = unicodedata.normalize("NFC", p.text)  # exact tokens must be composed
     groups = "|" + "|".join(a.groups) + "|" if a.groups else ""
     return (
-        p.doc_id, p.page, p.category, p.doc_type, p.issuer, a.unit.strip("/"), a.level, groups,
+        p.doc_id, p.page, p.category, p.doc_type, p.issuer, normalize_unit(a.unit), a.level, groups,
         p.batch, p.lang, p.doc_date, p.ingested_at, p.filename, p.title,
         fold(normalize(p.title)), float(p.confidence), text, fold(text),
     )  # fmt: skip
@@ -422,10 +442,10 @@ def _page(r: sqlite3.Row) -> PageDoc:
     return PageDoc(**{k: r[k] for k in _PAGE_FIELDS}, access=access)
 
 
-def _hit(r: sqlite3.Row, rank: float, parsed: ParsedQuery, highlight: bool) -> SearchHit:
+def _hit(r: sqlite3.Row, parsed: ParsedQuery, highlight: bool) -> SearchHit:
     return SearchHit(
-        doc_id=r["doc_id"], page=r["page"], score=-rank if rank else 0.0,
-        category=r["category"], snippet=make_snippet(r["text"], parsed, highlight),
+        doc_id=r["doc_id"], page=r["page"], category=r["category"],
+        snippet=make_snippet(r["text"], parsed, highlight),
         filename=r["filename"], title=r["title"], unit=r["unit"], level=r["level"],
         doc_type=r["doc_type"], issuer=r["issuer"], doc_date=r["doc_date"],
     )  # fmt: skip

@@ -9,37 +9,35 @@ from __future__ import annotations
 from kho.core.errors import NotFoundError
 from kho.core.types import Principal, can_see
 
-
-def require_visible(index, doc_id: str, principal: Principal) -> None:
-    """Raise NotFoundError unless the principal may see the document.
-
-    An invisible document and a missing one give the same answer, so ids don't leak.
-    """
-    access = index.document_access(doc_id)
-    if access is None or not can_see(principal, access):
-        raise NotFoundError(f"no document {doc_id[:12]} (or you may not see it)")
+NO_DOCUMENT = "-"  # an id no document has (ids are hex): the lookup a refusal still makes
 
 
 def visible_document(catalog, index, doc_id: str, principal: Principal, door: dict):
     """The catalog record of the document `doc_id` (a full id or a unique prefix of 6+
-    characters) if the principal may see it; else NotFoundError, recorded as denied."""
+    characters) if the principal may see it; else NotFoundError, recorded as denied.
+
+    Visibility comes before any limit: every document with the prefix is weighed, so hidden
+    ones can neither crowd out the visible one nor be counted. A hidden id and a missing one
+    cost the same: one catalog query of plain rows and one index lookup (of an id no page
+    has); only a visible document's record is then read.
+    """
     doc_id = doc_id.strip().lower()
-    matches = catalog.find_documents(doc_id, limit=10) if len(doc_id) >= 6 else []
-    visible = []
-    for doc in matches:
-        try:
-            require_visible(index, doc.id, principal)
-        except NotFoundError:
-            continue
-        visible.append(doc)
-    if len(visible) != 1:
+    try:
+        matches = catalog.document_accesses(doc_id)
+    except NotFoundError:
+        audit(catalog, principal, "denied", door, doc_id=doc_id[:70])
+        raise
+    visible = [i for i, access in matches if can_see(principal, access)]
+    # the index too must let the principal see it (it is what search answers from)
+    access = index.document_access(visible[0] if len(visible) == 1 else NO_DOCUMENT)
+    if len(visible) != 1 or access is None or not can_see(principal, access):
         audit(catalog, principal, "denied", door, doc_id=doc_id)
         raise NotFoundError(
-            f"no document {doc_id} (or you may not see it)"
-            if not visible
-            else f"{doc_id} is ambiguous: give more characters"
+            f"{doc_id} is ambiguous: give more characters"
+            if len(visible) > 1
+            else f"no document {doc_id} (or you may not see it)"
         )
-    return visible[0]
+    return catalog.get_document(visible[0])
 
 
 def audit(catalog, principal: Principal, action: str, door: dict, **detail) -> None:

@@ -26,6 +26,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kho.core.types import UnitError, normalize_unit
+
 NAMES = ("kho-manifest.csv", "kho-manifest.json")
 KEYS = ("file", "level", "unit", "groups", "lang")
 _LEVEL_RE = re.compile(r"^\s*[0-3]\s*$")
@@ -164,7 +166,13 @@ def _values(row: dict, where: str) -> dict | str:
         if value not in (None, ""):
             if not isinstance(value, str):
                 return f"{where}: {key} must be text, got {value!r}"
-            values[key] = value.strip().strip("/") if key == "unit" else value.strip()
+            if key == "lang":
+                values[key] = value.strip()
+                continue
+            try:
+                values[key] = normalize_unit(value.strip())
+            except UnitError as err:
+                return f"{where}: {err}"
     groups = row.get("groups")
     if groups not in (None, ""):
         items = groups if isinstance(groups, list) else str(groups).split(";")

@@ -21,6 +21,7 @@ from kho.core.errors import BadInputError, IndexError_
 from kho.core.settings import load_settings
 from kho.core.types import Access, PageDoc, Principal, can_see
 from kho.index.base import HIGHLIGHT, SearchIndex, SearchQuery, SearchResult
+from kho.index.cursor import CursorError
 from kho.index.embedded import EmbeddedIndex, acl_sql
 from kho.index.text import fold, normalize, tokens
 
@@ -355,7 +356,7 @@ def test_pagination_covers_every_hit_once(search_index, sort, text):
         if after is None:
             break
     assert by_cursor == everything
-    with pytest.raises(BadInputError):
+    with pytest.raises(CursorError):
         find(search_index, text, sort=sort, limit=7, after="bm90IGEgY3Vyc29y")
 
 
@@ -368,7 +369,7 @@ PRINCIPALS = [
     Principal("p3", clearance=1, groups=("ban_tc",)),
     Principal("p4", clearance=3),
     Principal("p5", clearance=3, units=("*",)),
-    Principal("p6", clearance=1, units=("QK7", "qk7/f")),  # case and partial names match nothing
+    Principal("p6", clearance=1, units=("QK7", "qk7/f")),  # any case; partial names match nothing
     Principal("p7", clearance=2, units=("qk7/f9/e1", "qk9"), groups=("ban_cs",)),
 ]
 

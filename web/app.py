@@ -160,13 +160,6 @@ def _kho_error(err: KhoError):
 def _secret_key(settings: Settings) -> str:
     """A random key kept in home/web.key (written like every stored file), made on first use."""
     from kho.core.permissions import file_policy
-    from kho.core.storage import atomic_file
+    from kho.core.storage import key_file
 
-    path = settings.home / "web.key"
-    if not path.exists():
-        try:
-            with atomic_file(path, file_policy(settings.storage), replace=False) as f:
-                f.write(secrets.token_hex(32).encode("ascii"))
-        except FileExistsError:  # another process made it first: use theirs
-            pass
-    return path.read_text().strip()
+    return key_file(settings.home / "web.key", file_policy(settings.storage))

@@ -53,12 +53,20 @@ class Context:
 
 def open_index(settings: Settings):
     """The search index the settings name: embedded SQLite FTS5 or Elasticsearch."""
+    from kho.index.cursor import Cursors
+
+    cursors = Cursors.at(
+        settings.home, file_policy(settings.storage)
+    )  # one key under the storage root for every process
     if settings.backend == "elasticsearch":
         from kho.index.elastic import ElasticIndex
 
         return ElasticIndex(
-            settings.elasticsearch_url, settings.index_name, options=settings.elasticsearch
+            settings.elasticsearch_url,
+            settings.index_name,
+            options=settings.elasticsearch,
+            cursors=cursors,
         )
     from kho.index.embedded import EmbeddedIndex
 
-    return EmbeddedIndex(settings.home / "index.sqlite")
+    return EmbeddedIndex(settings.home / "index.sqlite", cursors=cursors)
