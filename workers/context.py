@@ -55,9 +55,8 @@ def open_index(settings: Settings):
     """The search index the settings name: embedded SQLite FTS5 or Elasticsearch."""
     from kho.index.cursor import Cursors
 
-    cursors = Cursors.at(
-        settings.home, file_policy(settings.storage)
-    )  # one key under the storage root for every process
+    # one key under the storage root for every process
+    cursors = Cursors.at(settings.home, file_policy(settings.storage))
     if settings.backend == "elasticsearch":
         from kho.index.elastic import ElasticIndex
 
