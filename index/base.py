@@ -20,7 +20,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
-from ..core.errors import BadInputError
+from ..core.errors import BadInputError, UsageError
 from ..core.types import Access, PageDoc, Principal
 from .text import TOKEN_RE, fold, normalize, tokens
 
@@ -62,7 +62,7 @@ class SearchQuery:
         filters = {}
         for key, values in dict(self.filters).items():
             if key not in FILTER_KEYS:
-                raise BadInputError(f"unknown filter {key!r}; use one of {', '.join(FILTER_KEYS)}")
+                raise UsageError(f"unknown filter {key!r}; use one of {', '.join(FILTER_KEYS)}")
             values = (values,) if isinstance(values, str | int) else tuple(values)
             values = tuple(_filter_value(key, v) for v in values)
             if values:
@@ -71,23 +71,23 @@ class SearchQuery:
         facets = (self.facets,) if isinstance(self.facets, str) else tuple(self.facets)
         for key in facets:
             if key not in FACET_KEYS:
-                raise BadInputError(f"unknown facet {key!r}; use one of {', '.join(FACET_KEYS)}")
+                raise UsageError(f"unknown facet {key!r}; use one of {', '.join(FACET_KEYS)}")
         object.__setattr__(self, "facets", facets)
         if self.sort not in SORTS:
-            raise BadInputError(f"sort must be relevance or date, not {self.sort!r}")
+            raise UsageError(f"sort must be relevance or date, not {self.sort!r}")
         if not 0 <= self.limit <= MAX_LIMIT:
-            raise BadInputError(f"limit must be 0-{MAX_LIMIT}, got {self.limit}")
+            raise UsageError(f"limit must be 0-{MAX_LIMIT}, got {self.limit}")
         if self.offset < 0 or self.offset + self.limit > MAX_WINDOW:
-            raise BadInputError(
+            raise UsageError(
                 f"offset + limit must stay within {MAX_WINDOW}; page deeper with the cursor"
             )
         if self.after is not None and self.offset:
-            raise BadInputError("use either offset or the after cursor, not both")
+            raise UsageError("use either offset or the after cursor, not both")
         start, end = _iso_date(self.date_from), _iso_date(self.date_to)
         object.__setattr__(self, "date_from", start)  # '20240301' becomes '2024-03-01'
         object.__setattr__(self, "date_to", end)
         if start and end and start > end:
-            raise BadInputError(f"date_from {start} is after date_to {end}; swap them")
+            raise UsageError(f"date_from {start} is after date_to {end}; swap them")
 
 
 def _filter_value(key: str, value: object) -> str:
@@ -95,7 +95,7 @@ def _filter_value(key: str, value: object) -> str:
     if key == "unit":
         return text.strip("/")
     if key == "level" and text not in ("0", "1", "2", "3"):
-        raise BadInputError(f"level filter must be 0-3, got {value!r}")
+        raise UsageError(f"level filter must be 0-3, got {value!r}")
     return text
 
 
@@ -105,7 +105,7 @@ def _iso_date(value: str | None) -> str | None:
     try:
         return date.fromisoformat(value).isoformat()
     except (TypeError, ValueError):
-        raise BadInputError(f"date {value!r} is not an ISO date (YYYY-MM-DD)") from None
+        raise UsageError(f"date {value!r} is not an ISO date (YYYY-MM-DD)") from None
 
 
 def _is_iso_date(value: str) -> bool:
@@ -359,12 +359,12 @@ def encode_cursor(kind: str, values: Sequence[object]) -> str:
 
 
 def decode_cursor(cursor: str, kind: str, size: int) -> list:
-    """The sort key encode_cursor stored; BadInputError if it is not one of ours for `kind`."""
+    """The sort key encode_cursor stored; UsageError if it is not one of ours for `kind`."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         data = json.loads(raw.decode())
     except (binascii.Error, UnicodeDecodeError, ValueError):
         data = None
     if not isinstance(data, list) or len(data) != size + 1 or data[0] != kind:
-        raise BadInputError("invalid search cursor; repeat the search without 'after'")
+        raise UsageError("invalid search cursor; repeat the search without 'after'")
     return data[1:]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kho.core.errors import BadInputError, IndexError_
+from kho.core.errors import BadInputError, IndexError_, UsageError
 from kho.core.types import Access, PageDoc, Principal, can_see
 from kho.index.base import HIGHLIGHT, SearchIndex, SearchQuery, SearchResult
 from kho.index.embedded import EmbeddedIndex, acl_sql
@@ -302,7 +302,7 @@ def test_filters(search_index):
     for bad in [{"filters": {"colour": ("red",)}}, {"filters": {"level": ("9",)}},
                 {"date_from": "2024-05-01", "date_to": "2024-01-01"}, {"date_from": "May"},
                 {"facets": ("text",)}, {"sort": "random"}, {"limit": -1}]:  # fmt: skip
-        with pytest.raises(BadInputError):
+        with pytest.raises(UsageError):
             SearchQuery("x", **bad)
 
 

@@ -9,13 +9,14 @@ filter or `index.guard`, and is written to the audit log with the reader's addre
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from pathlib import Path
 
 from flask import Flask, abort, g, redirect, render_template, request, session, url_for
 
-from kho.core.errors import KhoError, ServiceError
+from kho.core.errors import KhoError, ServiceError, StoredFileMissingError, storage_trouble
 from kho.core.settings import Settings
 from kho.core.types import LEVEL_NAMES
 
@@ -28,6 +29,11 @@ ERRORS = {
     403: "Không có quyền xem trang này (Forbidden).",
     404: "Không tìm thấy, hoặc bạn không có quyền xem (Not found).",
 }
+STORED_FILE_MISSING = (
+    "Tệp lưu trữ của tài liệu này bị thiếu; báo người quản trị "
+    "(the document's stored file is missing: tell the operator)."
+)
+log = logging.getLogger("kho.web")
 OPEN_ENDPOINTS = ("login", "static", "health")  # served before anyone is identified
 
 
@@ -48,6 +54,7 @@ def create_app(settings: Settings) -> Flask:
     pages.register(app)
     admin.register(app)
     app.register_error_handler(ServiceError, lambda e: _error_page(503, str(e)))
+    app.register_error_handler(OSError, _storage_error)
     app.register_error_handler(KhoError, lambda e: _error_page(400, str(e)))
     for code, message in ERRORS.items():
         app.register_error_handler(code, lambda _e, c=code, m=message: _error_page(c, m))
@@ -109,6 +116,18 @@ def template_values() -> dict:
         "level_names": LEVEL_NAMES,
         "csrf": session["csrf"],
     }
+
+
+def _storage_error(err: OSError):
+    """A stored file the catalog names is missing, or the storage failed: said, not a 500
+    traceback. The full reason, with paths, goes to the log only."""
+    trouble = storage_trouble(err, web().settings.home)
+    if trouble is None:
+        raise err
+    log.error("%s %s: %s", request.method, request.path, trouble)
+    if isinstance(trouble, StoredFileMissingError):
+        return _error_page(404, STORED_FILE_MISSING)
+    return _error_page(503, "Lỗi lưu trữ, thử lại sau (Storage error: try again later).")
 
 
 def _error_page(code: int, message: str):
