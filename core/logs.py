@@ -36,6 +36,9 @@ def setup_logging(home: Path, level: int = logging.INFO) -> Path:
         logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
+    # a log line that cannot be written (the disk is full) is lost, not a traceback on the
+    # screen: the error itself is reported where it happens
+    logging.raiseExceptions = False
     os.environ.setdefault("KHO_LOG", str(path))
     return path
 
