@@ -117,9 +117,7 @@ def storage_trouble(err: BaseException, root: Path | str) -> StorageError | None
         if isinstance(cause, OSError) and cause.errno in STORAGE_ERRNOS:
             where = cause.filename or root
             if cause.errno in DISK_FULL:
-                return StorageError(
-                    f"disk full at {where}: free space and run the same command again"
-                )
+                return disk_full(where)
             return StorageError(
                 f"storage error at {where}: {cause.strerror or cause}; "
                 "check the disk or mount and run the same command again"
@@ -133,11 +131,13 @@ def storage_trouble(err: BaseException, root: Path | str) -> StorageError | None
         code = getattr(cause, "sqlite_errorcode", None)
         if isinstance(cause, sqlite3.Error) and code is not None and code & 0xFF in _SQLITE_STORAGE:
             if code & 0xFF in _SQLITE_FULL:
-                return StorageError(
-                    f"disk full at {root}: free space and run the same command again"
-                )
+                return disk_full(root)
             return StorageError(f"storage error at {root}: {cause}; check the disk and retry")
     return None
+
+
+def disk_full(where: Path | str) -> StorageError:
+    return StorageError(f"disk full at {where}: free space and run the same command again")
 
 
 def _causes(err: BaseException):

@@ -14,12 +14,15 @@ is failed and its worker replaced.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kho.core import catalog as cat
+from kho.core.errors import disk_full
 from kho.core.settings import Limits
 
 from . import pipeline
@@ -28,6 +31,16 @@ from .pool import Died, Finished, Overdue, Task, WorkerPool
 
 DEATHS_ALLOWED = 1  # a task whose worker died is run again this many times
 WORKER_DIED = "worker died: out of memory? try fewer --jobs"
+FULL_BELOW_BYTES = 8 << 20  # a storage root with less free space than this is full
+
+
+def is_disk_full(path: Path) -> bool:
+    """Whether the file system under `path` has (next to) no space left."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < FULL_BELOW_BYTES
 
 
 def page_deadline_s(limits: Limits) -> float:
@@ -114,6 +127,8 @@ class _Run:
                 raise event.outcome  # system trouble: stop, the rest stays pending
             self.settled(task, event.outcome)
         elif isinstance(event, Died):
+            if is_disk_full(self.ctx.settings.home):  # a C library may abort on ENOSPC
+                raise disk_full(self.ctx.settings.home)
             task.deaths += 1
             if task.deaths <= DEATHS_ALLOWED:
                 self.note_retry(task, f"worker {event.how}; running it again")
