@@ -353,7 +353,7 @@ def test_pagination_covers_every_hit_once(search_index, sort, text):
         if after is None:
             break
     assert by_cursor == everything
-    with pytest.raises(BadInputError):
+    with pytest.raises(UsageError):
         find(search_index, text, sort=sort, limit=7, after="bm90IGEgY3Vyc29y")
 
 
@@ -507,7 +507,7 @@ def test_reopen_keeps_pages_and_refuses_other_schema(tmp_path):
 
 
 def test_offset_and_cursor_together_are_refused():
-    with pytest.raises(BadInputError):
+    with pytest.raises(UsageError):
         SearchQuery("x", offset=20, after="abc")
-    with pytest.raises(BadInputError):
+    with pytest.raises(UsageError):
         SearchQuery("x", offset=9_990, limit=20)

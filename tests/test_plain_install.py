@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -18,8 +19,11 @@ def test_plain_install_ingests_and_searches(tmp_path):
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    src = tmp_path / "src"  # a clean copy: nothing built or installed before leaks in
+    skip = (".venv", ".services", "build", "*.egg-info", ".git", "__pycache__", "*_cache")
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(*skip))
     pip = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", str(REPO)],  # no extras, build isolated
+        [str(venv / "bin" / "pip"), "install", "-q", str(src)],  # no extras, build isolated
         capture_output=True,
         text=True,
         timeout=1200,
