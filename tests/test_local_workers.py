@@ -233,3 +233,33 @@ def test_full_disk_pauses_the_batch_and_the_same_command_finishes_it(scans, smal
     (small_disk / "filler").unlink()
     again = run_kho("ingest", str(scans), "--batch", "b", "-q", "--jobs", "1", home=home, env=env)
     assert "8 documents indexed" in again.stdout and "0 files and 0 pages failed" in again.stdout
+
+
+def test_page_over_the_memory_limit_fails_alone(tmp_path):
+    """A legal but huge colour page (140 Mpx) needs more than 1536 MB; a normal one less."""
+    import cv2
+    import numpy as np
+
+    from kho.synth.pages import render_page, write_png
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    huge = np.full((14_000, 10_000, 3), 255, np.uint8)
+    cv2.putText(huge, "QUYET DINH", (500, 2000), cv2.FONT_HERSHEY_SIMPLEX, 8, (0, 0, 0), 20)
+    cv2.circle(huge, (5000, 9000), 2000, (0, 0, 255), 60)  # a red seal: stays colour
+    cv2.imwrite(str(folder / "huge.png"), huge)
+    page = render_page("QUYẾT ĐỊNH\nVề việc kiện toàn chi bộ.", height_in=3)
+    write_png(folder / "normal.png", page.image, page.dpi)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "kho.toml").write_text("[limits]\nworker_memory_mb = 1536\n", encoding="utf-8")
+    proc = run_kho("ingest", str(folder), "--batch", "b", "-q", "--jobs", "2", home=home, check=1)
+    assert "1 documents indexed" in proc.stdout
+    with sqlite3.connect(home / "catalog.sqlite") as db:
+        rows = dict(
+            db.execute(
+                "SELECT d.filename, p.reason FROM pages p JOIN documents d ON d.id = p.doc_id"
+            ).fetchall()
+        )
+    assert rows["normal.png"] == ""
+    assert rows["huge.png"].startswith("page needs more than 1536 MB of memory")
