@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from datetime import datetime
@@ -346,7 +347,7 @@ def export(ctx, doc_id, fmt, out_path, as_name):
     pages = [p for p in kctx.catalog.pages(doc.id) if p.status == "done"]
     if fmt == "pdf":
         pdf = kctx.storage.searchable_pdf(doc.id)
-        if not pdf.exists():
+        if not pdf.exists() and doc.status != "indexed":  # indexed: it went missing
             raise NotFoundError(
                 f"document {doc.id[:12]} has no searchable PDF yet "
                 f"(status {doc.status}); run its batch again to finish it"
@@ -432,17 +433,17 @@ class BatchProgress:
 
 
 def run() -> None:
-    """Entry point: map KhoError to its exit code with a one-line message."""
+    """Entry point: every way out has its exit code (core.errors.ExitCode) and one line.
+
+    KhoError says what to do; an error nobody expected (a bug) is logged with its traceback
+    to the log file, and the line says where.
+    """
     try:
         rv = main.main(standalone_mode=False)
         sys.exit(rv if isinstance(rv, int) else 0)
     except KhoError as err:
-        err_console.print(f"[red]error:[/] {escape(str(err))}")
-        sys.exit(int(err.exit_code))
-    except click.exceptions.Abort:
-        err_console.print("interrupted: run the same command again to finish what is missing")
-        sys.exit(int(ExitCode.interrupted))
-    except KeyboardInterrupt:
+        sys.exit(_fail(err))
+    except (click.exceptions.Abort, KeyboardInterrupt):
         err_console.print("interrupted: run the same command again to finish what is missing")
         sys.exit(int(ExitCode.interrupted))
     except click.exceptions.Exit as exc:
@@ -450,3 +451,36 @@ def run() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(int(ExitCode.usage))
+    except Exception as err:  # noqa: BLE001 - the one place an unexpected error is reported
+        sys.exit(_unexpected(err))
+
+
+def _fail(err: KhoError) -> int:
+    err_console.print(f"[red]error:[/] {escape(str(err))}", soft_wrap=True)
+    return int(err.exit_code)
+
+
+def _unexpected(err: Exception) -> int:
+    """System trouble a library raised (disk full, lost storage) is said as such; anything
+    else is a bug: traceback to the log file, one line here."""
+    import traceback
+
+    from kho.core.errors import storage_trouble
+    from kho.core.logs import log_crash
+    from kho.core.settings import DEFAULT_HOME
+
+    home = Path(os.environ.get("KHO_HOME") or DEFAULT_HOME).expanduser()
+    trouble = storage_trouble(err, home)
+    if trouble is not None:
+        return _fail(trouble)
+    where = log_crash(err, home)
+    if where is None:
+        traceback.print_exception(err)
+        where = "the traceback above"
+    first = (str(err).strip().splitlines() or [""])[0]
+    err_console.print(
+        f"[red]internal error:[/] {escape(type(err).__name__)}: {escape(first)} "
+        f"— this is a bug; the traceback is in {escape(str(where))}",
+        soft_wrap=True,
+    )
+    return int(ExitCode.internal_error)

@@ -28,7 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from kho.core.errors import BadInputError, ConfigError, NotFoundError
+from kho.core.errors import ConfigError, NotFoundError, UsageError
 from kho.core.permissions import FilePolicy
 from kho.core.storage import atomic_write_bytes
 from kho.core.types import Classification
@@ -200,7 +200,7 @@ def train(
     is then refitted on everything.
     """
     if len(texts) != len(labels):
-        raise BadInputError(f"{len(texts)} texts but {len(labels)} labels: give one label each")
+        raise UsageError(f"{len(texts)} texts but {len(labels)} labels: give one label each")
     unknown = sorted(set(labels) - set(taxonomy.ids))
     if unknown:
         raise ConfigError(
@@ -209,7 +209,7 @@ def train(
         )
     counts = Counter(labels)
     if len(counts) < 2:
-        raise BadInputError("training needs examples of at least two categories")
+        raise UsageError("training needs examples of at least two categories")
     metrics: dict = {"skipped": f"fewer than {MIN_PER_CLASS} examples of some category"}
     if holdout > 0 and min(counts.values()) >= MIN_PER_CLASS:
         fit_x, test_x, fit_y, test_y = train_test_split(
@@ -235,7 +235,7 @@ def _fit(texts: list[str], labels: list[str], seed: int) -> Pipeline:
     try:
         pipeline.fit(texts, labels)
     except ValueError as err:  # e.g. an empty vocabulary: texts without letters
-        raise BadInputError(f"cannot train on these texts: {err}") from err
+        raise UsageError(f"cannot train on these texts: {err}") from err
     return pipeline
 
 
@@ -357,7 +357,7 @@ def evaluate(predictor: Predictor, texts: Sequence[str], labels: Sequence[str]) 
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     if not texts or len(texts) != len(labels):
-        raise BadInputError("evaluation needs as many labels as texts, and at least one")
+        raise UsageError("evaluation needs as many labels as texts, and at least one")
     results = predict_all(predictor, texts)
     predicted = [r.category for r in results]
     correct = [a == b for a, b in zip(labels, predicted, strict=True)]

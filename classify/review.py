@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from kho.core.errors import BadInputError, NotFoundError
+from kho.core.errors import UsageError
 from kho.core.types import Classification
 
 from .taxonomy import Taxonomy
@@ -48,14 +48,14 @@ def classification_values(doc: Reviewable, result: Classification, threshold: fl
 def accept(doc: Reviewable) -> dict:
     """A person confirms the category the classifier gave."""
     if not doc.category:
-        raise BadInputError(f"document {doc.id[:12]} has no category yet: classify it first")
+        raise UsageError(f"document {doc.id[:12]} has no category yet: classify it first")
     return {"review": ACCEPTED}
 
 
 def relabel(doc: Reviewable, category: str, taxonomy: Taxonomy) -> dict:
     """A person sets another category; the classifier's guess is kept in meta for analysis."""
     if category not in taxonomy.ids:
-        raise NotFoundError(f"no category {category!r}: use one of {', '.join(taxonomy.ids)}")
+        raise UsageError(f"no category {category!r}: use one of {', '.join(taxonomy.ids)}")
     guess = {"category": doc.category, "confidence": doc.confidence}
     return {
         "category": category,
@@ -194,7 +194,7 @@ def decide_mark(doc, level: int, by: str = "") -> dict:
     ingest and the marks read with confidence gave it."""
     held = dict((doc.meta or {}).get("mark_review") or {})
     if held.get("status") != PENDING:
-        raise BadInputError(f"document {doc.id[:12]} has no printed mark waiting for a decision")
+        raise UsageError(f"document {doc.id[:12]} has no printed mark waiting for a decision")
     final = max(level, int(held["level_before"]))
     meta = {**(doc.meta or {}), "mark_review": {**held, "status": "decided", "level": final}}
     if by:

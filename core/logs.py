@@ -79,5 +79,31 @@ def setup_logging(home: Path, level: int = logging.INFO) -> Path:
         logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
+    # a log line that cannot be written (the disk is full) is lost, not a traceback on the
+    # screen: the error itself is reported where it happens
+    logging.raiseExceptions = False
     os.environ.setdefault("KHO_LOG", str(path))
+    return path
+
+
+def log_file() -> Path | None:
+    """The log file this process writes to (None before `setup_logging`)."""
+    for handler in logging.getLogger("kho").handlers:
+        if getattr(handler, "kho_file", None):
+            return Path(handler.kho_file)
+    return None
+
+
+def log_crash(err: BaseException, home: Path) -> Path | None:
+    """Write `err` with its traceback to the log file; returns where (None if no log can be
+    written: the caller then shows the traceback itself)."""
+    path = log_file()
+    if path is None:
+        try:
+            path = setup_logging(home)
+        except OSError:
+            return None
+    logging.getLogger("kho.cli").error(
+        "unexpected %s: %s", type(err).__name__, err, exc_info=(type(err), err, err.__traceback__)
+    )
     return path

@@ -30,6 +30,7 @@ class Limits:
     max_pages: int = 5_000  # pages per file
     page_timeout_s: float = 300.0  # seconds for one page's OCR before it is a failure
     render_dpi: int = 300  # dots per inch when rasterising scanned PDF pages
+    worker_memory_mb: int = 3072  # address space of one worker process (0: no limit)
 
 
 OCR_ENGINES = ("auto", "library", "cli")

@@ -17,7 +17,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
-from ..core.errors import BadInputError
+from ..core.errors import BadInputError, UsageError
 from ..core.types import Access, PageDoc, Principal, UnitError, normalize_unit
 from .text import TOKEN_RE, fold, normalize, tokens
 
@@ -59,7 +59,7 @@ class SearchQuery:
         filters = {}
         for key, values in dict(self.filters).items():
             if key not in FILTER_KEYS:
-                raise BadInputError(f"unknown filter {key!r}; use one of {', '.join(FILTER_KEYS)}")
+                raise UsageError(f"unknown filter {key!r}; use one of {', '.join(FILTER_KEYS)}")
             values = (values,) if isinstance(values, str | int) else tuple(values)
             values = tuple(_filter_value(key, v) for v in values)
             if values:
@@ -68,23 +68,23 @@ class SearchQuery:
         facets = (self.facets,) if isinstance(self.facets, str) else tuple(self.facets)
         for key in facets:
             if key not in FACET_KEYS:
-                raise BadInputError(f"unknown facet {key!r}; use one of {', '.join(FACET_KEYS)}")
+                raise UsageError(f"unknown facet {key!r}; use one of {', '.join(FACET_KEYS)}")
         object.__setattr__(self, "facets", facets)
         if self.sort not in SORTS:
-            raise BadInputError(f"sort must be relevance or date, not {self.sort!r}")
+            raise UsageError(f"sort must be relevance or date, not {self.sort!r}")
         if not 0 <= self.limit <= MAX_LIMIT:
-            raise BadInputError(f"limit must be 0-{MAX_LIMIT}, got {self.limit}")
+            raise UsageError(f"limit must be 0-{MAX_LIMIT}, got {self.limit}")
         if self.offset < 0 or self.offset + self.limit > MAX_WINDOW:
-            raise BadInputError(
+            raise UsageError(
                 f"offset + limit must stay within {MAX_WINDOW}; page deeper with the cursor"
             )
         if self.after is not None and self.offset:
-            raise BadInputError("use either offset or the after cursor, not both")
+            raise UsageError("use either offset or the after cursor, not both")
         start, end = _iso_date(self.date_from), _iso_date(self.date_to)
         object.__setattr__(self, "date_from", start)  # '20240301' becomes '2024-03-01'
         object.__setattr__(self, "date_to", end)
         if start and end and start > end:
-            raise BadInputError(f"date_from {start} is after date_to {end}; swap them")
+            raise UsageError(f"date_from {start} is after date_to {end}; swap them")
 
 
 def _filter_value(key: str, value: object) -> str:
@@ -93,9 +93,9 @@ def _filter_value(key: str, value: object) -> str:
         try:
             return normalize_unit(text)
         except UnitError as err:
-            raise BadInputError(f"unit filter: {err}") from None
+            raise UsageError(f"unit filter: {err}") from None
     if key == "level" and text not in ("0", "1", "2", "3"):
-        raise BadInputError(f"level filter must be 0-3, got {value!r}")
+        raise UsageError(f"level filter must be 0-3, got {value!r}")
     return text
 
 
@@ -105,7 +105,7 @@ def _iso_date(value: str | None) -> str | None:
     try:
         return date.fromisoformat(value).isoformat()
     except (TypeError, ValueError):
-        raise BadInputError(f"date {value!r} is not an ISO date (YYYY-MM-DD)") from None
+        raise UsageError(f"date {value!r} is not an ISO date (YYYY-MM-DD)") from None
 
 
 def _is_iso_date(value: str) -> bool:

@@ -17,7 +17,7 @@ import json
 import secrets
 from pathlib import Path
 
-from kho.core.errors import IndexError_, KhoError
+from kho.core.errors import KhoError, UsageError
 from kho.core.permissions import PRIVATE, FilePolicy
 from kho.core.storage import key_file
 
@@ -26,7 +26,7 @@ KEY_BYTES = 32
 TAG_BYTES = 16  # HMAC-SHA256 truncated to 128 bits
 
 
-class CursorError(IndexError_):
+class CursorError(UsageError):
     """A cursor that is not one this archive made for this search (a usage error, exit 2)."""
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kho.core import catalog as cat
-from kho.core.errors import BadInputError, LimitExceededError
+from kho.core.errors import BadInputError, LimitExceededError, storage_trouble
 from kho.core.settings import Limits
 from kho.core.storage import Storage, sha256_file
 from kho.core.types import Access
@@ -197,6 +197,8 @@ def _register_one(
         catalog.record_file(batch_id, path, cat.FILE_NEW, doc_id)
         return Registered(path, cat.FILE_NEW, doc_id, pages, notes=notes)
     except BadInputError as err:
+        if (trouble := storage_trouble(err, storage.root)) is not None:
+            raise trouble from err
         reason = str(err)
         if doc_id is not None:
             failed = _document(doc_id, batch_id, item, opts, parent, "", 0)
@@ -205,6 +207,8 @@ def _register_one(
         catalog.record_file(batch_id, path, cat.FILE_FAILED, doc_id, reason)
         return Registered(path, cat.FILE_FAILED, doc_id, reason=reason)
     except OSError as err:
+        if (trouble := storage_trouble(err, storage.root)) is not None:
+            raise trouble from err  # the disk is full or failing: not the file's fault
         reason = f"cannot read file: {err.strerror or err}"
         catalog.record_file(batch_id, path, cat.FILE_FAILED, doc_id, reason)
         return Registered(path, cat.FILE_FAILED, doc_id, reason=reason)

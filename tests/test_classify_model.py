@@ -31,7 +31,7 @@ from kho.classify.review import (
 )
 from kho.classify.rules import classify_text
 from kho.classify.taxonomy import load_taxonomy, parse_taxonomy
-from kho.core.errors import BadInputError, ConfigError, NotFoundError
+from kho.core.errors import ConfigError, NotFoundError, UsageError
 from kho.core.settings import OcrOptions
 from kho.core.types import Classification
 from kho.index.text import fold
@@ -122,7 +122,7 @@ def test_missing_or_broken_model_files(tmp_path):
 def test_labels_outside_the_taxonomy_are_refused(taxonomy):
     with pytest.raises(ConfigError, match="not_a_category"):
         train(["một văn bản", "văn bản khác"], ["can_bo", "not_a_category"], taxonomy)
-    with pytest.raises(BadInputError, match="two categories"):
+    with pytest.raises(UsageError, match="two categories"):
         train(["một văn bản", "văn bản khác"], ["can_bo", "can_bo"], taxonomy)
 
 
@@ -207,12 +207,12 @@ def test_review_rules(taxonomy):
     # a person's decision is never overwritten by a later run
     assert classification_values(Doc("a", "dan_van", 1.0, RELABELED), sure, 0.5) == {}
     assert accept(Doc("a", "can_bo", 0.3, PENDING)) == {"review": ACCEPTED}
-    with pytest.raises(BadInputError):
+    with pytest.raises(UsageError):
         accept(Doc("a"))
     values = relabel(Doc("a", "can_bo", 0.3, PENDING), "dan_van", taxonomy)
     assert values["review"] == RELABELED and values["category"] == "dan_van"
     assert values["meta"]["predicted"] == {"category": "can_bo", "confidence": 0.3}
-    with pytest.raises(NotFoundError):
+    with pytest.raises(UsageError):
         relabel(Doc("a", "can_bo"), "nope", taxonomy)
     docs = [Doc("a", "can_bo", 0.4, PENDING), Doc("b", "can_bo", 0.2, PENDING),
             Doc("c", "can_bo", 0.9, ""), Doc("d", "dan_van", 1.0, RELABELED),

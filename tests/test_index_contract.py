@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kho.core.errors import BadInputError, IndexError_
+from kho.core.errors import BadInputError, IndexError_, UsageError
 from kho.core.settings import load_settings
 from kho.core.types import Access, PageDoc, Principal, can_see
 from kho.index.base import HIGHLIGHT, SearchIndex, SearchQuery, SearchResult
@@ -305,7 +305,7 @@ def test_filters(search_index):
     for bad in [{"filters": {"colour": ("red",)}}, {"filters": {"level": ("9",)}},
                 {"date_from": "2024-05-01", "date_to": "2024-01-01"}, {"date_from": "May"},
                 {"facets": ("text",)}, {"sort": "random"}, {"limit": -1}]:  # fmt: skip
-        with pytest.raises(BadInputError):
+        with pytest.raises(UsageError):
             SearchQuery("x", **bad)
 
 
@@ -510,7 +510,7 @@ def test_reopen_keeps_pages_and_refuses_other_schema(tmp_path):
 
 
 def test_offset_and_cursor_together_are_refused():
-    with pytest.raises(BadInputError):
+    with pytest.raises(UsageError):
         SearchQuery("x", offset=20, after="abc")
-    with pytest.raises(BadInputError):
+    with pytest.raises(UsageError):
         SearchQuery("x", offset=9_990, limit=20)

@@ -17,7 +17,13 @@ from urllib.parse import urlsplit
 
 from flask import Flask, abort, g, redirect, render_template, request, session, url_for
 
-from kho.core.errors import KhoError, NotFoundError, ServiceError
+from kho.core.errors import (
+    KhoError,
+    NotFoundError,
+    ServiceError,
+    StoredFileMissingError,
+    storage_trouble,
+)
 from kho.core.settings import Settings
 from kho.core.types import LEVEL_NAMES
 
@@ -34,6 +40,11 @@ ERRORS = {
     500: "Lỗi máy chủ; chi tiết đã được ghi vào nhật ký máy chủ (Server error).",
     503: "Dịch vụ tạm thời không trả lời: thử lại sau ít phút (Service unavailable).",
 }
+STORED_FILE_MISSING = (
+    "Tệp lưu trữ của tài liệu này bị thiếu; báo người quản trị "
+    "(the document's stored file is missing: tell the operator)."
+)
+log = logging.getLogger("kho.web")
 OPEN_ENDPOINTS = ("login", "static", "health")  # served before anyone is identified
 
 
@@ -56,6 +67,7 @@ def create_app(settings: Settings, bind: str = "127.0.0.1") -> Flask:
     app.context_processor(template_values)
     pages.register(app)
     admin.register(app)
+    app.register_error_handler(OSError, _storage_error)
     app.register_error_handler(KhoError, _kho_error)
     for code, message in ERRORS.items():
         app.register_error_handler(code, lambda _e, c=code, m=message: _error_page(c, m))
@@ -146,14 +158,28 @@ def template_values() -> dict:
     }
 
 
+def _storage_error(err: OSError):
+    """A stored file the catalog names is missing, or the storage failed: said, not a 500
+    traceback. The full reason, with paths, goes to the log only."""
+    trouble = storage_trouble(err, web().settings.home)
+    if trouble is None:
+        raise err
+    log.error("%s %s: %s", request.method, request.path, trouble)
+    if isinstance(trouble, StoredFileMissingError):
+        return _error_page(404, STORED_FILE_MISSING)
+    return _error_page(503, "Lỗi lưu trữ, thử lại sau (Storage error: try again later).")
+
+
 def _error_page(code: int, message: str):
     return render_template("error.html", code=code, message=message), code
 
 
 def _kho_error(err: KhoError):
     """Details (paths, a service's own words) go to the server's log, never to the page."""
-    code = 503 if isinstance(err, ServiceError) else 404 if isinstance(err, NotFoundError) else 400
     log.warning("%s %s: %s: %s", request.method, request.path, type(err).__name__, err)
+    if isinstance(err, StoredFileMissingError):
+        return _error_page(404, STORED_FILE_MISSING)
+    code = 503 if isinstance(err, ServiceError) else 404 if isinstance(err, NotFoundError) else 400
     return _error_page(code, ERRORS[code])
 
 

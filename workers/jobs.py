@@ -5,10 +5,12 @@ as the local pool; payloads are catalog ids only. When a page is read, the job c
 document for indexing in the catalog (a conditional UPDATE, so exactly one page job wins)
 and enqueues the index job in the same transaction.
 
-Errors: bad input is a page's recorded failure and the job ends normally; an unexpected
-error is recorded the same way (a bug must not block the queue); a passing one (a service
-down, a timeout) is noted as "retrying at <time>" and re-raised so rq retries it with
-backoff, and recorded as a failure for good once the retries run out. `enqueue_pending`
+Errors are sorted by `pipeline.run_task`, as the local pool sorts them: bad input is a
+page's recorded failure and the job ends normally; an unexpected error is recorded the same
+way (a bug must not block the queue); system trouble (a service down, the disk full, a
+stored file missing, a timeout) is noted as "retrying at <time>" and re-raised so rq retries
+it with backoff, and recorded as a failure for good once the retries run out. Work horses
+run under `[limits] worker_memory_mb`, as pool workers do. `enqueue_pending`
 rebuilds the queues from the catalog after Redis lost them (`kho resume`).
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -35,7 +38,8 @@ from kho.core.settings import Settings, load_settings
 
 from . import pipeline
 from .context import Context
-from .local import RunStats
+from .local import RunStats, document_deadline_s, page_deadline_s
+from .pool import apply_memory_limit
 from .queue import (
     INDEX_QUEUE,
     MAINTENANCE_INTERVAL_S,
@@ -124,13 +128,13 @@ def warm_up() -> Context:
 
 
 def page_timeout(settings: Settings) -> int:
-    """rq's hard limit for one page job, in seconds: OCR has its own, this is the backstop."""
-    return int(2 * settings.limits.page_timeout_s) + 60
+    """rq's hard limit for one page job, in seconds: the local pool's page deadline."""
+    return math.ceil(page_deadline_s(settings.limits))
 
 
 def index_timeout(pages: int) -> int:
     """rq's hard limit for one document's index job, in seconds."""
-    return 300 + 10 * max(pages, 1)
+    return math.ceil(document_deadline_s(pages))
 
 
 # the tasks --------------------------------------------------------------------------------
@@ -142,15 +146,10 @@ def read_page_job(doc_id: str, page: int) -> dict:
         report = {"doc_id": doc_id, "page": page, "ok": True, "reason": "already read"}
     else:
         try:
-            report = asdict(pipeline.process_page(ctx, doc_id, page))
-        except RETRYABLE as err:
+            report = asdict(pipeline.run_task(ctx, doc_id, page, passing=RETRYABLE))
+        except Exception as err:  # system trouble: noted, and rq tries again
             settle_failure(ctx, job, describe(err))
             raise
-        except Exception as err:  # noqa: BLE001 - a bug on one page must not stop the queue
-            reason = f"internal error: {type(err).__name__}: {err}"
-            log.exception("doc %s page %d: %s", doc_id[:12], page, reason)
-            ctx.catalog.fail_page(doc_id, page, reason)
-            report = {"doc_id": doc_id, "page": page, "ok": False, "reason": reason}
     queue_index_if_complete(ctx, job.connection if job else None, doc_id)
     return report
 
@@ -159,15 +158,10 @@ def index_document_job(doc_id: str) -> dict:
     """Task of `kho-index`: searchable PDF, classification and index for one document."""
     ctx = job_context()
     try:
-        report = pipeline.process_document(ctx, doc_id)
-    except RETRYABLE as err:
+        report = pipeline.run_task(ctx, doc_id, passing=RETRYABLE)
+    except Exception as err:  # system trouble: noted, and rq tries again
         settle_failure(ctx, get_current_job(), describe(err))
         raise
-    except Exception as err:  # noqa: BLE001 - a bug on one document must not stop the queue
-        reason = f"internal error: {type(err).__name__}: {err}"
-        log.exception("doc %s: %s", doc_id[:12], reason)
-        ctx.catalog.set_document(doc_id, status=cat.FAILED, reason=reason)
-        report = pipeline.DocReport(doc_id, cat.FAILED, reason=reason)
     if report.status == "waiting":  # a failed page is being read again: its job claims anew
         ctx.catalog.unclaim_for_index(doc_id)
     return asdict(report)
@@ -296,7 +290,12 @@ def _horse_killed(job: Job, retpid, ret_val, rusage) -> None:
 
 class KhoWorker(Worker):
     """rq's forking worker, plus a look for what dead workers left: at start, then every
-    maintenance interval (abandoned jobs, scheduler locks)."""
+    maintenance interval (abandoned jobs, scheduler locks). Each work horse runs under the
+    memory limit of a pool worker."""
+
+    def main_work_horse(self, job: Job, queue: Queue):
+        apply_memory_limit(job_context().settings.limits.worker_memory_mb)
+        return super().main_work_horse(job, queue)
 
     def run_maintenance_tasks(self) -> None:
         try:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from kho.core import catalog as cat
-from kho.core.errors import BadInputError
+from kho.core.errors import BadInputError, KhoError, storage_trouble
 from kho.core.logs import scoped
 from kho.core.settings import OcrOptions
 from kho.core.types import PageDoc, PageText
@@ -61,6 +61,8 @@ def process_page(ctx: Context, doc_id: str, page: int) -> PageReport:
     try:
         text = read_page(ctx, doc, page)
     except BadInputError as err:
+        if (trouble := storage_trouble(err, ctx.settings.home)) is not None:
+            raise trouble from err  # the storage failed us, not the file
         ctx.catalog.fail_page(doc_id, page, str(err))
         log.warning("doc %s page %d failed: %s", doc_id[:12], page, err)
         return PageReport(doc_id, page, False, time.perf_counter() - t0, reason=str(err))
@@ -75,6 +77,70 @@ def process_page(ctx: Context, doc_id: str, page: int) -> PageReport:
         "; ".join(text.steps) or "none",
     )
     return PageReport(doc_id, page, True, seconds, source=text.source, confidence=text.confidence)
+
+
+def run_task(
+    ctx: Context, doc_id: str, page: int = 0, passing: tuple[type[BaseException], ...] = ()
+) -> PageReport | DocReport:
+    """`process_page` (page >= 1) or `process_document` (page 0) with every failure settled.
+
+    Bad data and bugs become the page's or document's recorded failure (a bug on one file
+    must not stop the batch); system trouble is raised, the work left to do again: a
+    service down, the disk full, a stored file missing (and the executor's `passing`
+    errors, such as its own time limit).
+    """
+    try:
+        return process_page(ctx, doc_id, page) if page else process_document(ctx, doc_id)
+    except passing:
+        raise
+    except Exception as err:  # noqa: BLE001 - sorted into trouble and failure below
+        trouble = system_trouble(ctx, err)
+        if trouble is err:
+            raise
+        if trouble is not None:
+            raise trouble from err
+        reason = failure_reason(ctx, err)
+        if isinstance(err, MemoryError):
+            log.warning("doc %s page %d: %s", doc_id[:12], page, reason)
+        else:
+            log.exception("doc %s page %d: %s", doc_id[:12], page, reason)
+        return record_failure(ctx, doc_id, page, reason)
+
+
+def system_trouble(ctx: Context, err: BaseException) -> KhoError | None:
+    """`err` as the system trouble it is (retry it, stop the batch), or None if it is the
+    page's or document's own failure (bad data, a bug, a page too big for the memory)."""
+    found = storage_trouble(err, ctx.settings.home)
+    if found is not None:
+        return found
+    if isinstance(err, KhoError) and not isinstance(err, BadInputError):
+        return err
+    return None
+
+
+def failure_reason(ctx: Context, err: BaseException) -> str:
+    """The one-line reason kept for a failure that is not bad input's own."""
+    if isinstance(err, MemoryError):
+        return memory_reason(ctx.settings.limits.worker_memory_mb)
+    if isinstance(err, BadInputError):
+        return str(err)
+    return f"internal error: {type(err).__name__}: {err}"
+
+
+def memory_reason(megabytes: int) -> str:
+    return (
+        f"page needs more than {megabytes} MB of memory ([limits] worker_memory_mb): "
+        "raise the limit to read it"
+    )
+
+
+def record_failure(ctx: Context, doc_id: str, page: int, reason: str) -> PageReport | DocReport:
+    """A page or document failed for good with `reason`; the batch goes on."""
+    if page:
+        ctx.catalog.fail_page(doc_id, page, reason)
+        return PageReport(doc_id, page, False, 0.0, reason=reason)
+    ctx.catalog.set_document(doc_id, status=cat.FAILED, reason=reason)
+    return DocReport(doc_id, cat.FAILED, reason=reason)
 
 
 def outcome_of(text: PageText, seconds: float) -> cat.PageOutcome:
