@@ -24,7 +24,7 @@ from .webdoor import Server, free_port, kho_env
 
 DOCS = {  # file: (text, level, unit)
     "public.pdf": ("Kế hoạch công tác dân vận năm 2024 của Sư đoàn 9.", 0, "qk7/f9"),
-    "secret.png": ("BÁO CÁO MẬT\nCông tác bảo vệ nội bộ Quân khu 7.", 2, "qk7"),
+    "secret.png": ("MẬT\nBÁO CÁO\nCông tác bảo vệ nội bộ Quân khu 7.", 2, "qk7"),
 }
 BROKEN = "bao-cao-tuyet-mat-so-7.png"  # fails to read; level 2, so its name is a secret too
 PASSWORDS = {"chief": "chief-pw-1", "clerk": "clerk-pw-1", "watch": "watch-pw-1"}
