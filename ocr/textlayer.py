@@ -61,8 +61,11 @@ def page_text_layer(page: Page, dpi: int = 300) -> PageText | None:
         if sum(not c.isspace() for c in text) < MIN_CHARS or _garbled_share(text) > MAX_GARBLED:
             return None
         raw_words = page.extract_words(**dirs)
+    except MemoryError:
+        raise  # the page is too big for the worker's memory limit, not a broken stream
     except Exception as err:  # pdfminer raises many types on broken content streams
-        raise BadInputError(f"cannot read the text of page {page.page_number}: {err}") from err
+        reason = str(err) or type(err).__name__
+        raise BadInputError(f"cannot read the text of page {page.page_number}: {reason}") from err
     scale = dpi / 72.0
     x_origin, y_origin = page.bbox[0], page.bbox[1]
     words = tuple(
