@@ -18,7 +18,7 @@ from kho.core.errors import ExitCode, KhoError, NotFoundError
 from kho.core.settings import Settings, load_settings
 from kho.core.types import LEVEL_NAMES, UnitError, normalize_unit
 
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # one line per item, however long
 out = Console(highlight=False, soft_wrap=True)
 
 

@@ -13,7 +13,7 @@ from rich.table import Table
 from kho.core.errors import NotFoundError
 
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 TEXT_SUFFIXES = {".txt"}
 
 

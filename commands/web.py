@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.console import Console
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @click.group("web")

@@ -21,7 +21,7 @@ from rich.table import Table
 from kho.core.errors import ConfigError, NotFoundError
 
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _kctx(click_ctx):

@@ -27,7 +27,7 @@ from .conftest import es_client, es_env, run_kho
 DOCS = {  # file: (text, level, unit)
     "public.pdf": ("Kế hoạch công tác dân vận năm 2024 của Sư đoàn 9.", 0, "qk7/f9"),
     "other-region.pdf": ("Kế hoạch công tác dân vận năm 2024 của Quân khu 9.", 0, "qk9"),
-    "secret.png": ("MẬT\nBÁO CÁO\nCông tác dân vận và bảo vệ nội bộ Quân khu 7.", 2, "qk7"),
+    "secret.png": ("MẬT\nCông tác dân vận và bảo vệ nội bộ Quân khu 7.", 2, "qk7"),
 }
 PASSWORDS = {"chief": "chief-pw-1", "clerk": "clerk-pw-1"}
 

@@ -25,7 +25,7 @@ from kho.index.base import SearchQuery
 from kho.index.guard import visible_document
 from kho.synth.pages import write_born_digital_pdf
 
-from ..conftest import need_service, run_kho
+from ..conftest import es_client, need_service, run_kho
 from ..test_index_contract import BACKENDS, open_index
 
 ADMIN = Principal("admin", clearance=3, units=("*",))
@@ -253,9 +253,7 @@ def archive(request, tmp_path) -> dict:
     run_kho("ingest", str(scans), "--batch", "pub", "--unit", "qk7", "-q", home=home, env=env)
     yield {"home": home, "env": env, "tmp": tmp_path, "backend": request.param}
     if request.param == "elasticsearch":
-        from elasticsearch import Elasticsearch
-
-        Elasticsearch(env["KHO_ELASTICSEARCH_URL"]).indices.delete(
+        es_client(env["KHO_ELASTICSEARCH_URL"]).indices.delete(
             index=f"{env['KHO_INDEX_NAME']}-v*"
         )
 

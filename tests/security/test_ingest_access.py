@@ -11,7 +11,7 @@ import pytest
 
 from kho.synth.pages import write_born_digital_pdf
 
-from ..conftest import need_service, run_kho
+from ..conftest import es_client, need_service, run_kho
 
 CONFIG = """
 default_principal = "clerk"
@@ -140,9 +140,7 @@ def backend(request) -> dict:
     url = need_service("Elasticsearch", "KHO_ELASTICSEARCH_URL")
     name = f"kho-test-{uuid.uuid4().hex[:10]}"
     yield {"KHO_ELASTICSEARCH_URL": url, "KHO_INDEX_NAME": name}
-    from elasticsearch import Elasticsearch
-
-    Elasticsearch(url).indices.delete(index=f"{name}-v*")
+    es_client(url).indices.delete(index=f"{name}-v*")
 
 
 def test_the_same_bytes_tighten_access_and_never_loosen_it(tmp_path, backend):
