@@ -25,7 +25,7 @@ from kho.index.base import SearchQuery
 from kho.index.guard import visible_document
 from kho.synth.pages import write_born_digital_pdf
 
-from ..conftest import es_client, need_service, run_kho
+from ..conftest import es_client, es_env, run_kho
 from ..test_index_contract import BACKENDS, open_index
 
 ADMIN = Principal("admin", clearance=3, units=("*",))
@@ -242,7 +242,7 @@ def archive(request, tmp_path) -> dict:
     """Three public qk7 records (born-digital PDFs, no OCR) ingested by the real CLI."""
     env = {"KHO_CONFIG": str(tmp_path / "kho.toml")}
     if request.param == "elasticsearch":
-        env["KHO_ELASTICSEARCH_URL"] = need_service("Elasticsearch", "KHO_ELASTICSEARCH_URL")
+        env.update(es_env())  # the URL and how to log in
         env["KHO_INDEX_NAME"] = f"kho-test-{uuid.uuid4().hex[:10]}"
     (tmp_path / "kho.toml").write_text(CONFIG, encoding="utf-8")
     scans = tmp_path / "scans"

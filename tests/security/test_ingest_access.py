@@ -11,7 +11,7 @@ import pytest
 
 from kho.synth.pages import write_born_digital_pdf
 
-from ..conftest import es_client, need_service, run_kho
+from ..conftest import es_client, es_env, run_kho
 
 CONFIG = """
 default_principal = "clerk"
@@ -137,10 +137,10 @@ def backend(request) -> dict:
     if request.param == "embedded":
         yield {}
         return
-    url = need_service("Elasticsearch", "KHO_ELASTICSEARCH_URL")
+    env = es_env()  # the URL and how to log in
     name = f"kho-test-{uuid.uuid4().hex[:10]}"
-    yield {"KHO_ELASTICSEARCH_URL": url, "KHO_INDEX_NAME": name}
-    es_client(url).indices.delete(index=f"{name}-v*")
+    yield {**env, "KHO_INDEX_NAME": name}
+    es_client(env["KHO_ELASTICSEARCH_URL"]).indices.delete(index=f"{name}-v*")
 
 
 def test_the_same_bytes_tighten_access_and_never_loosen_it(tmp_path, backend):

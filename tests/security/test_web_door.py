@@ -19,7 +19,7 @@ import pytest
 from kho.synth.pages import render_page, write_born_digital_pdf, write_png
 from kho.web.auth import hash_password
 
-from ..conftest import es_client, need_service, run_kho
+from ..conftest import es_client, es_env, run_kho
 from .webdoor import Server, free_port, kho_env
 
 DOCS = {  # file: (text, level, unit)
@@ -52,7 +52,7 @@ def archive(request, tmp_path_factory) -> dict:
     home = root / "home"
     env = {}
     if request.param == "elasticsearch":
-        env["KHO_ELASTICSEARCH_URL"] = need_service("Elasticsearch", "KHO_ELASTICSEARCH_URL")
+        env.update(es_env())  # the URL and how to log in
         env["KHO_INDEX_NAME"] = f"kho-webdoor-{uuid.uuid4().hex[:10]}"
     hashes = {name: hash_password(pw) for name, pw in PASSWORDS.items()}
     arch = {"root": root, "home": home, "env": env, "hashes": hashes}
