@@ -249,6 +249,13 @@ class Catalog(FailureQueries):
         with self.session() as s:
             return s.get(Document, doc_id)
 
+    def document(self, doc_id: str) -> Document:
+        """A document known to be in the catalog (one missing is a bug: RuntimeError)."""
+        doc = self.get_document(doc_id)
+        if doc is None:
+            raise RuntimeError(f"document {doc_id} is not in the catalog")
+        return doc
+
     def find_documents(self, prefix: str, limit: int | None = 2) -> list[Document]:
         """Documents whose id starts with `prefix` (users type short ids): 6-64 lowercase
         hex characters, checked before the query (NotFoundError); `limit` None is all."""
