@@ -318,7 +318,7 @@ class Catalog(FailureQueries):
             )
             return _rowcount(res) == 1
 
-    def claim_for_index(self, doc_id: str, then: Callable[[], None] | None = None) -> bool:
+    def claim_for_index(self, doc_id: str, then: Callable[[], object] | None = None) -> bool:
         """Move a document whose pages are all read from registered to queued, exactly once.
 
         `then` (the enqueue) runs inside the same transaction: if it raises, the document
