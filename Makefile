@@ -16,7 +16,8 @@ test: setup
 	eval "$$(scripts/services env)" && .venv/bin/pytest
 
 test-fast: setup
-	.venv/bin/pytest -m "not slow and not services"
+	.venv/bin/pytest -m "not slow and not services" -n 2
 
+# ruff everywhere; mypy on the core and the stages the workers run
 lint: setup
-	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy -p kho.core -p kho.index -p kho.workers -p kho.ingest

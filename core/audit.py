@@ -84,17 +84,13 @@ def append(session: Session, actor: str, action: str, detail: dict) -> Appended:
     prev = (last.hash if last else None) or GENESIS
     detail = json.loads(json.dumps(detail))  # what the JSON column gives back (tuples -> lists)
     at = now()
+    digest = row_hash(prev, at, actor, action, detail)
     entry = AuditEntry(
-        at=at,
-        actor=actor,
-        action=action,
-        detail=detail,
-        prev_hash=prev,
-        hash=row_hash(prev, at, actor, action, detail),
+        at=at, actor=actor, action=action, detail=detail, prev_hash=prev, hash=digest
     )
     session.add(entry)
     session.flush()  # the id, for the head's export
-    return Appended(entry.id, entry.hash, at, last.id if last else 0)
+    return Appended(entry.id, digest, at, last.id if last else 0)
 
 
 def export_head(opts: AuditOptions, head: Appended) -> None:
@@ -132,15 +128,18 @@ def _to_syslog(address: str, line: str) -> None:
 
     host, _, port = address.rpartition(":")
     target = (host, int(port)) if host and port.isdigit() else address
+
+    class Handler(SysLogHandler):
+        def handleError(self, record: logging.LogRecord) -> None:
+            # a line in kho.log, not a traceback
+            log.error("audit head not sent to syslog %s", address, exc_info=True)
+
     try:
-        handler = SysLogHandler(address=target, facility=SysLogHandler.LOG_AUTH)
+        handler = Handler(address=target, facility=SysLogHandler.LOG_AUTH)
     except OSError as err:
         log.error("audit head not sent to syslog %s: %s", address, err)
         return
     handler.ident = "kho-audit: "
-    handler.handleError = lambda _record: log.error(  # a line in kho.log, not a traceback
-        "audit head not sent to syslog %s", address, exc_info=True
-    )
     try:
         handler.emit(logging.LogRecord("kho.audit", logging.INFO, "", 0, line, (), None))
     finally:
@@ -218,9 +217,9 @@ def verify(rows: Iterable[AuditEntry], head: Head | None = None) -> Verdict:
         if head is not None and head.row_id == row.id and head.digest != row.hash:
             why = "differs from the exported head: the log was rewritten from here on"
             return Verdict(count, prev_id, prev, row.id, why)
-        found = found or row.hash == head.digest
+        found = found or (head is not None and row.hash == head.digest)
         prev, prev_id, count = row.hash, row.id, count + 1
-    if not found:
+    if not found and head is not None:
         where = f"row {head.row_id}, " if head.row_id else ""
         why = (
             f"the exported head ({where}{head.digest[:16]}...) is not in the log: rows were "

@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import and_, case, create_engine, event, func, select, update
+from sqlalchemy import CursorResult, Result, and_, case, create_engine, event, func, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -57,6 +58,12 @@ from .types import Access, check_document_id
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     sqlite.prepare(dbapi_conn)
     dbapi_conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _rowcount(res: Result) -> int:
+    """The rows an UPDATE matched: `Session.execute` is typed to give a plain `Result`, but
+    for a DML statement it is a `CursorResult`, which has the count."""
+    return cast(CursorResult, res).rowcount
 
 
 def _id_starts(prefix: str):
@@ -242,6 +249,13 @@ class Catalog(FailureQueries):
         with self.session() as s:
             return s.get(Document, doc_id)
 
+    def document(self, doc_id: str) -> Document:
+        """A document known to be in the catalog (one missing is a bug: RuntimeError)."""
+        doc = self.get_document(doc_id)
+        if doc is None:
+            raise RuntimeError(f"document {doc_id} is not in the catalog")
+        return doc
+
     def find_documents(self, prefix: str, limit: int | None = 2) -> list[Document]:
         """Documents whose id starts with `prefix` (users type short ids): 6-64 lowercase
         hex characters, checked before the query (NotFoundError); `limit` None is all."""
@@ -302,9 +316,9 @@ class Catalog(FailureQueries):
                 .values(level=level, updated_at=now())
                 .execution_options(synchronize_session=False)
             )
-            return res.rowcount == 1
+            return _rowcount(res) == 1
 
-    def claim_for_index(self, doc_id: str, then: Callable[[], None] | None = None) -> bool:
+    def claim_for_index(self, doc_id: str, then: Callable[[], object] | None = None) -> bool:
         """Move a document whose pages are all read from registered to queued, exactly once.
 
         `then` (the enqueue) runs inside the same transaction: if it raises, the document
@@ -318,7 +332,7 @@ class Catalog(FailureQueries):
                 .values(status=QUEUED, updated_at=now())
                 .execution_options(synchronize_session=False)
             )
-            if res.rowcount != 1:
+            if _rowcount(res) != 1:
                 return False
             if then is not None:
                 then()
@@ -336,7 +350,7 @@ class Catalog(FailureQueries):
                 .values(status=INDEXED, reason=reason, failed_at=None, retry_at=None)
                 .execution_options(synchronize_session=False)
             )
-            return res.rowcount == 1
+            return _rowcount(res) == 1
 
     def unclaim_for_index(self, doc_id: str) -> bool:
         """Back from queued to registered while a page is unread again (a retried failure),
@@ -349,7 +363,7 @@ class Catalog(FailureQueries):
                 .values(status=REGISTERED, updated_at=now())
                 .execution_options(synchronize_session=False)
             )
-            return res.rowcount == 1
+            return _rowcount(res) == 1
 
     def note_document_retry(self, doc_id: str, reason: str, retry_at: datetime) -> None:
         """The index step failed for a passing reason and will run again at `retry_at`."""
@@ -445,7 +459,7 @@ class Catalog(FailureQueries):
                     updated_at=now(),
                 )
             )
-            return res.rowcount == 1
+            return _rowcount(res) == 1
 
     def fail_page(self, doc_id: str, page: int, reason: str) -> None:
         """A page failed for good (bad input, or retries exhausted); never undoes a done page."""
@@ -510,7 +524,7 @@ class Catalog(FailureQueries):
                 (and_(Page.status == PENDING, Page.failed_at.is_not(None)), "retrying"),
                 else_=Page.status,
             )
-            pages = dict(
+            pages: dict[str, int] = dict(
                 s.execute(
                     select(bucket, func.count()).where(Page.doc_id.in_(docs)).group_by(bucket)
                 ).all()

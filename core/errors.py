@@ -143,7 +143,7 @@ def disk_full(where: Path | str) -> StorageError:
 def _causes(err: BaseException):
     """`err`, then what it was raised from (and SQLAlchemy's wrapped driver error)."""
     seen: set[int] = set()
-    stack = [err]
+    stack: list[object] = [err]
     while stack:
         e = stack.pop(0)
         if not isinstance(e, BaseException) or id(e) in seen:

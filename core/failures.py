@@ -10,7 +10,9 @@ times but not its name, reason or id (`HIDDEN`).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     DateTime,
@@ -43,11 +45,26 @@ from .models import (
 )
 from .types import Access, Principal, can_see
 
+if TYPE_CHECKING:
+    from sqlalchemy import Select
+    from sqlalchemy.orm import Session
+
 HIDDEN = "(tài liệu ẩn)"  # what a principal is shown in place of a document they may not see
 
 
 class FailureQueries:
     """The catalog's failure queries (needs `session()` from `Catalog`)."""
+
+    if TYPE_CHECKING:  # what `Catalog` gives the mixin
+
+        def session(self, *, write: bool = False) -> AbstractContextManager[Session]: ...
+
+        @staticmethod
+        def _batch_doc_ids(batch_id: int) -> Select: ...
+
+        def batch_names(self, ids) -> dict[int, str]: ...
+
+        def append_audit(self, s: Session, actor: str, action: str, detail: dict) -> None: ...
 
     def _failure_selects(self, batch_id: int | None, reason: str):
         """One SELECT per kind of failure, with the same columns, for a UNION ALL."""
@@ -258,8 +275,8 @@ def _chunks(items: list, size: int = 500) -> Iterator[list]:
         yield items[i : i + size]
 
 
-_FAILURE_FIELDS = ("batch_id", "doc_id", "page", "name", "reason", "final", "attempts")
-_FAILURE_FIELDS += ("retry_at", "at")
+_FAILURE_FIELDS: tuple[str, ...] = ("batch_id", "doc_id", "page", "name", "reason", "final")
+_FAILURE_FIELDS += ("attempts", "retry_at", "at")
 
 
 def _failure_columns(kind: str, *columns):

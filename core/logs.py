@@ -67,15 +67,22 @@ class RedactingFormatter(logging.Formatter):
         return redact_text(super().format(record))
 
 
+class _LogFile(logging.FileHandler):
+    """The handler of kho's log file, which knows the file's path (`kho_file`)."""
+
+    def __init__(self, path: Path):
+        super().__init__(path, encoding="utf-8")
+        self.kho_file = str(path)
+
+
 def setup_logging(home: Path, level: int = logging.INFO) -> Path:
     """Send kho's log lines to the storage root's log file; returns its path."""
     path = Path(home) / "logs" / "kho.log"
     path.parent.mkdir(parents=True, exist_ok=True)
     logger = logging.getLogger("kho")
     if not any(getattr(h, "kho_file", None) == str(path) for h in logger.handlers):
-        handler = logging.FileHandler(path, encoding="utf-8")
+        handler = _LogFile(path)
         handler.setFormatter(RedactingFormatter(FORMAT))
-        handler.kho_file = str(path)
         logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
@@ -89,8 +96,9 @@ def setup_logging(home: Path, level: int = logging.INFO) -> Path:
 def log_file() -> Path | None:
     """The log file this process writes to (None before `setup_logging`)."""
     for handler in logging.getLogger("kho").handlers:
-        if getattr(handler, "kho_file", None):
-            return Path(handler.kho_file)
+        name = getattr(handler, "kho_file", None)
+        if name:
+            return Path(name)
     return None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from pathlib import Path
@@ -326,7 +327,7 @@ def _scope(scope: str, where: str) -> str:
     return unit
 
 
-def config_path(env: dict[str, str] | None = None) -> Path:
+def config_path(env: Mapping[str, str] | None = None) -> Path:
     """The config file: `$KHO_CONFIG`, else `$KHO_HOME/kho.toml` (which may not exist)."""
     env = os.environ if env is None else env
     if env.get("KHO_CONFIG"):

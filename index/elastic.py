@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import cast
 
 from kho.core.secrets import redact_url
 from kho.core.settings import ElasticOptions
@@ -387,7 +388,8 @@ class ElasticIndex:
                 refresh="wait_for" if self.refresh_writes else False,
             )
         if errors:
-            raise IndexError_(f"{len(errors)} pages were refused, first: {errors[0]}")
+            refused = cast(list, errors)  # a list of the refused actions, as stats_only is off
+            raise IndexError_(f"{len(refused)} pages were refused, first: {refused[0]}")
         return ok
 
     def _drop_extra_pages(self, docs: dict[str, list[PageDoc]], index: str | None) -> None:

@@ -76,7 +76,14 @@ _COLUMNS = (
 )
 # One search's visible match set: sort keys (rank, date, then doc_id and page: what a hit
 # shows, never the rowid) and facet fields (FACET_KEYS).
-_VISIBLE = ("id INTEGER PRIMARY KEY", "rank REAL", "doc_id", "page", "doc_date", "category")
+_VISIBLE: tuple[str, ...] = (
+    "id INTEGER PRIMARY KEY",
+    "rank REAL",
+    "doc_id",
+    "page",
+    "doc_date",
+    "category",
+)
 _VISIBLE += ("doc_type", "issuer", "unit", "level", "batch", "lang")
 # The order of hits, and which rows come after a cursor's (rank, doc_id, page) or
 # (doc_date, doc_id, page); SQLite compares row values left to right.
@@ -433,7 +440,16 @@ def _access(level: int, unit: str, groups: str) -> Access:
     return Access(level=level, unit=unit, groups=tuple(groups[1:-1].split("|")) if groups else ())
 
 
-_PAGE_FIELDS = ("doc_id", "page", "text", "category", "title", "batch", "filename", "doc_type")
+_PAGE_FIELDS: tuple[str, ...] = (
+    "doc_id",
+    "page",
+    "text",
+    "category",
+    "title",
+    "batch",
+    "filename",
+    "doc_type",
+)
 _PAGE_FIELDS += ("issuer", "doc_date", "ingested_at", "lang", "confidence")
 
 

@@ -11,7 +11,7 @@ import math
 import struct
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import numpy as np
 import pypdfium2 as pdfium
@@ -23,7 +23,11 @@ from kho.core.settings import Limits
 from .sniff import KINDS_TAKEN, sniff, unsupported_reason
 
 if TYPE_CHECKING:
+    from pdfplumber import PDF
+
     from kho.core.types import PageText
+
+_Handle = TypeVar("_Handle")
 
 DEFAULT_DPI = 300  # when a file does not say, or says a placeholder
 MIN_DPI = 100  # below this a declared dpi is a screen/camera default (72, 96), not a scan
@@ -139,15 +143,16 @@ class ImageFile(SourceFile):
 
     def render(self, index: int) -> np.ndarray:
         self._check_index(index)
-        return to_array(upright(self._img))
+        return to_array(upright(_opened(self._img, self.path)))
 
     def dpi(self, index: int) -> int:
         self._check_index(index)
-        return dpi_of(self._img)
+        return dpi_of(_opened(self._img, self.path))
 
     def close(self) -> None:
-        if getattr(self, "_img", None) is not None:
-            self._img.close()
+        img = getattr(self, "_img", None)
+        if img is not None:
+            img.close()
             self._img = None
 
 
@@ -160,7 +165,7 @@ class TiffFile(SourceFile):
     def _open(self) -> int:
         self._img: Image.Image | None = None
         try:
-            self._img = _pil_open(self.path, self.kind, self.limits)
+            img = self._img = _pil_open(self.path, self.kind, self.limits)
         except _DECODE_ERRORS as err:
             raise self._corrupt(err) from err
         # Walk the frame chain (headers only) and stop past the limit: a file may claim
@@ -168,7 +173,7 @@ class TiffFile(SourceFile):
         count = 1
         while count <= self.limits.max_pages:
             try:
-                self._img.seek(count)
+                img.seek(count)
             except EOFError:
                 break
             except _DECODE_ERRORS as err:
@@ -178,11 +183,12 @@ class TiffFile(SourceFile):
 
     def _frame(self, index: int) -> Image.Image:
         self._check_index(index)
+        img = _opened(self._img, self.path)
         try:
-            self._img.seek(index)
+            img.seek(index)
         except _DECODE_ERRORS as err:
             raise self._corrupt(err, index) from err
-        return self._img
+        return img
 
     def render(self, index: int) -> np.ndarray:
         frame = self._frame(index)
@@ -197,8 +203,9 @@ class TiffFile(SourceFile):
         return dpi_of(self._frame(index))
 
     def close(self) -> None:
-        if getattr(self, "_img", None) is not None:
-            self._img.close()
+        img = getattr(self, "_img", None)
+        if img is not None:
+            img.close()
             self._img = None
 
 
@@ -210,7 +217,9 @@ class PdfFile(SourceFile):
 
     def _open(self) -> int:
         self._doc: pdfium.PdfDocument | None = None
-        self._plumber = None  # pdfplumber's view of the file, for text layers, opened on need
+        self._plumber: PDF | None = (
+            None  # pdfplumber's view of the file, for text layers, opened on need
+        )
         try:
             self._doc = pdfium.PdfDocument(str(self.path))
         except pdfium.PdfiumError as err:
@@ -225,7 +234,7 @@ class PdfFile(SourceFile):
         self._check_index(index)
         dpi = self.limits.render_dpi
         try:
-            page = self._doc[index]
+            page = _opened(self._doc, self.path)[index]
         except pdfium.PdfiumError as err:
             raise self._corrupt(err, index) from err
         try:
@@ -257,7 +266,7 @@ class PdfFile(SourceFile):
         import pypdfium2.raw as pdfium_c
 
         scale = self.dpi(index) / 72
-        page = self._doc[index]
+        page = _opened(self._doc, self.path)[index]
         try:
             _, height = page.get_size()
             boxes = []
@@ -288,12 +297,21 @@ class PdfFile(SourceFile):
         return pdf_text_layer(self._plumber, self.path, index, self.dpi(index))
 
     def close(self) -> None:
-        if getattr(self, "_plumber", None) is not None:
-            self._plumber.close()
+        plumber = getattr(self, "_plumber", None)
+        if plumber is not None:
+            plumber.close()
             self._plumber = None
-        if getattr(self, "_doc", None) is not None:
-            self._doc.close()
+        doc = getattr(self, "_doc", None)
+        if doc is not None:
+            doc.close()
             self._doc = None
+
+
+def _opened(handle: _Handle | None, path: Path) -> _Handle:
+    """The decoder of a source file that is open (reading one after `close` is a bug)."""
+    if handle is None:
+        raise RuntimeError(f"{path}: read after the file was closed")
+    return handle
 
 
 FORMATS: tuple[type[SourceFile], ...] = (ImageFile, TiffFile, PdfFile)
@@ -361,7 +379,8 @@ def _pil_open(path: Path, kind: str, limits: Limits) -> Image.Image:
 def upright(img: Image.Image) -> Image.Image:
     """Apply the EXIF (JPEG/PNG) or TIFF orientation tag, so pixels are as the viewer shows."""
     tags = getattr(img, "tag_v2", None)  # TIFF: the current frame's own tags
-    method = _TRANSPOSE.get((tags if tags is not None else img.getexif()).get(ORIENTATION_TAG))
+    orientation = (tags if tags is not None else img.getexif()).get(ORIENTATION_TAG)
+    method = _TRANSPOSE.get(orientation) if orientation is not None else None
     return img.transpose(method) if method is not None else img
 
 

@@ -95,16 +95,16 @@ def load_manifests(manifests: Iterable[Path]) -> Manifests:
                 result.problems.append((where, target))
                 continue
             claims.setdefault(target, []).append((where, _values(row, where)))
-    for target, rows in claims.items():
-        if len(rows) > 1:
-            wheres = ", ".join(w for w, _ in rows)
+    for target, listed in claims.items():
+        if len(listed) > 1:
+            wheres = ", ".join(w for w, _ in listed)
             result.refused[target] = (
                 f"{wheres}: the file is listed more than once; keep one row for it"
             )
-        elif isinstance(rows[0][1], str):
-            result.refused[target] = rows[0][1]
+        elif isinstance(listed[0][1], str):
+            result.refused[target] = listed[0][1]
         else:
-            result.overrides[target] = rows[0][1]
+            result.overrides[target] = listed[0][1]
     return result
 
 

@@ -142,7 +142,7 @@ def register_file(
     reg = _register_one(catalog, storage, batch_id, item, opts, limits, recorded_as, parent)
     out = [reg]
     if reg.status in (cat.FILE_NEW, cat.FILE_DUPLICATE) and item.kind == "pdf" and reg.doc_id:
-        doc = catalog.get_document(reg.doc_id)
+        doc = catalog.document(reg.doc_id)
         kids = replace(opts, level=doc.level, unit=doc.unit, groups=tuple(doc.groups or ()))
         children = _register_attachments(
             catalog, storage, batch_id, item.path, reg, kids, limits, depth
@@ -271,6 +271,9 @@ def _register_attachments(
     """Each file the PDF carries, as a document of its own at the PDF's access."""
     from .pdfsafe import pdf_attachments
 
+    parent_id = reg.doc_id
+    if parent_id is None:
+        raise RuntimeError(f"{reg.path}: attachments of a file that made no document")
     try:
         attachments = pdf_attachments(source, limits.max_file_bytes)
     except BadInputError as err:
@@ -308,7 +311,7 @@ def _register_attachments(
                 opts,
                 limits,
                 recorded_as=where,
-                parent=(reg.doc_id, att.name),
+                parent=(parent_id, att.name),
                 depth=depth + 1,
             )
     finally:

@@ -162,7 +162,8 @@ def index_document_job(doc_id: str) -> dict:
     except Exception as err:  # system trouble: noted, and rq tries again
         settle_failure(ctx, get_current_job(), describe(err))
         raise
-    if report.status == "waiting":  # a failed page is being read again: its job claims anew
+    # waiting: a failed page is being read again, and its job claims the document anew
+    if isinstance(report, pipeline.DocReport) and report.status == "waiting":
         ctx.catalog.unclaim_for_index(doc_id)
     return asdict(report)
 
@@ -182,7 +183,9 @@ def settle_failure(ctx: Context, job: Job | None, reason: str, retry_in: float |
     catalog itself is down the note is skipped: the page stays pending, and rq's retry or
     `kho resume` brings it back.
     """
-    target = JobTarget.of(job.id) if job is not None else None
+    if job is None:
+        return
+    target = JobTarget.of(job.id)
     if target is None:
         return
     try:

@@ -123,8 +123,10 @@ class _Run:
     def handle(self, event: Finished | Died | Overdue) -> None:
         task = event.task
         if isinstance(event, Finished):
-            if event.trouble:
-                raise event.outcome  # system trouble: stop, the rest stays pending
+            if event.trouble:  # system trouble: stop, the rest stays pending
+                if not isinstance(event.outcome, BaseException):
+                    raise RuntimeError(f"{task}: trouble reported without its error")
+                raise event.outcome
             self.settled(task, event.outcome)
         elif isinstance(event, Died):
             if is_disk_full(self.ctx.settings.home):  # a C library may abort on ENOSPC

@@ -72,7 +72,9 @@ def catalog_metrics(ctx: Context) -> list[Metric]:
         else_=cat.Page.status,
     )
     with ctx.catalog.session() as s:
-        page_counts = dict(s.execute(select(bucket, func.count()).group_by(bucket)).all())
+        page_counts: dict[str, int] = dict(
+            s.execute(select(bucket, func.count()).group_by(bucket)).all()
+        )
         doc_counts = dict(
             s.execute(select(cat.Document.status, func.count()).group_by(cat.Document.status)).all()
         )

@@ -245,13 +245,13 @@ def process_document(ctx: Context, doc_id: str) -> DocReport:
     texts = {n: ctx.storage.read_page_text(doc_id, n) for n in done}
     write_searchable(ctx, doc, texts)
     classify_and_describe(ctx, doc, texts)
-    doc = ctx.catalog.get_document(doc_id)  # with its category, metadata and level now
+    doc = ctx.catalog.document(doc_id)  # with its category, metadata and level now
     ctx.index.replace_document(doc_id, document_pages(doc, texts))
     reason = "; ".join(f"page {p.page}: {p.reason}" for p in failed)
     if not ctx.catalog.finish_index(doc_id, reason):
         log.info("doc %s: a page is to be read again; indexed again after it", doc_id[:12])
         return DocReport(doc_id, "waiting")
-    latest = ctx.catalog.get_document(doc_id)
+    latest = ctx.catalog.document(doc_id)
     if latest.access != doc.access:  # tightened meanwhile (same bytes again, an attachment)
         doc = latest
         ctx.index.replace_document(doc_id, document_pages(doc, texts))
@@ -372,7 +372,7 @@ def raise_family(ctx: Context, doc: cat.Document, meta: dict, level: int) -> Non
                 level,
                 doc.id[:12],
             )
-            other = ctx.catalog.get_document(other_id)
+            other = ctx.catalog.document(other_id)
             if other.status == cat.INDEXED:
                 ctx.index.replace_document(
                     other_id, document_pages(other, read_texts(ctx, other_id))

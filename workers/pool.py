@@ -92,6 +92,7 @@ def _worker_main(settings: Settings, conn: Connection) -> None:
             return
         doc_id, page = message
         log.info("working on %s", Task(doc_id, page))
+        answer: tuple[object, bool]  # the report, or the system trouble to propagate
         try:
             answer = (pipeline.run_task(ctx, doc_id, page), False)
         except Exception as err:  # noqa: BLE001 - system trouble: the parent stops the batch
@@ -168,7 +169,7 @@ class WorkerPool:
                 try:
                     outcome, trouble = w.conn.recv()
                 except (EOFError, OSError):  # died while answering: handled as a death
-                    outcome = trouble = None
+                    outcome, trouble = None, False
             if task is not None and outcome is not None:
                 w.task = None
                 yield Finished(task, outcome, trouble)

@@ -180,6 +180,11 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+def _text(reply: bytes | str) -> str:
+    """A Redis reply as text (rq's connection answers in bytes)."""
+    return reply.decode() if isinstance(reply, bytes) else reply
+
+
 def owner_is_gone(conn: Redis, execution: Execution | None) -> str:
     """Why the worker running `execution` is dead, or "" if it may be alive."""
     if execution is None or not execution.worker_name:
@@ -188,7 +193,7 @@ def owner_is_gone(conn: Redis, execution: Execution | None) -> str:
     host, pid = conn.hmget(key, "hostname", "pid")
     if host is None:
         return f"worker {execution.worker_name} stopped sending heartbeats"
-    if host.decode() == socket.gethostname() and pid and not _pid_alive(int(pid)):
+    if _text(host) == socket.gethostname() and pid and not _pid_alive(int(pid)):
         return f"worker {execution.worker_name} (pid {int(pid)}) died"
     return ""
 
@@ -256,7 +261,7 @@ def free_dead_namesake(
     host, pid, death = conn.hmget(key, "hostname", "pid", "death")
     if host is None or death is not None or not pid:
         return False
-    if host.decode() != socket.gethostname() or _pid_alive(int(pid)):
+    if _text(host) != socket.gethostname() or _pid_alive(int(pid)):
         return False
     reap_abandoned(conn, QUEUES.values(), on_abandoned)
     conn.hset(key, "death", datetime.now(UTC).isoformat())
@@ -280,11 +285,11 @@ def release_dead_scheduler_locks(conn: Redis, queue_names: Iterable[str]) -> int
         owner = conn.get(lock)
         if not owner:
             continue
-        host, pid = conn.hmget(SCHEDULER_KEY_TEMPLATE % owner.decode(), "hostname", "pid")
-        if host is None or host.decode() != socket.gethostname() or not pid:
+        host, pid = conn.hmget(SCHEDULER_KEY_TEMPLATE % _text(owner), "hostname", "pid")
+        if host is None or _text(host) != socket.gethostname() or not pid:
             continue  # unknown or elsewhere: its lease runs out by itself
-        if not _pid_alive(int(pid)) and release_lock(conn, lock, owner.decode()):
-            log.warning("scheduler %s (pid %d) died: released its lock", owner.decode(), int(pid))
+        if not _pid_alive(int(pid)) and release_lock(conn, lock, _text(owner)):
+            log.warning("scheduler %s (pid %d) died: released its lock", _text(owner), int(pid))
             released += 1
     return released
 

@@ -51,7 +51,7 @@ def reclassify(ctx: Context, doc_id: str) -> str:
         return doc.category if doc else ""
     classify_and_describe(ctx, doc, texts)
     refresh_document(ctx, doc_id)
-    return ctx.catalog.get_document(doc_id).category
+    return ctx.catalog.document(doc_id).category
 
 
 def reindex(ctx: Context, on_doc: Callable[[int, int], None] | None = None) -> int:
@@ -63,7 +63,7 @@ def reindex(ctx: Context, on_doc: Callable[[int, int], None] | None = None) -> i
     target = index.build_version() if hasattr(index, "build_version") else None
     pages = 0
     for i, doc_id in enumerate(doc_ids, start=1):
-        doc = ctx.catalog.get_document(doc_id)
+        doc = ctx.catalog.document(doc_id)
         if doc.kind == "pdf":
             sanitize_served_copy(ctx, doc)
         page_docs = document_pages(doc, read_texts(ctx, doc_id))
