@@ -10,10 +10,13 @@ demo: setup
 	KHO_HOME=$(CURDIR)/kho-data .venv/bin/kho search "quyết định"
 	KHO_HOME=$(CURDIR)/kho-data .venv/bin/kho search "dan van"
 
-# The whole test suite, with Redis, PostgreSQL and Elasticsearch started by scripts/services.
+# The whole test suite, with Redis, PostgreSQL and Elasticsearch started by scripts/services:
+# two processes, one test module each; then the fault tests alone (they stop the services).
 test: setup
 	scripts/services up >/dev/null
-	eval "$$(scripts/services env)" && .venv/bin/pytest
+	eval "$$(scripts/services env)" && \
+	  .venv/bin/pytest -n 2 --dist loadfile --ignore=tests/test_faults.py && \
+	  .venv/bin/pytest tests/test_faults.py
 
 test-fast: setup
 	.venv/bin/pytest -m "not slow and not services" -n 2
