@@ -253,9 +253,7 @@ def archive(request, tmp_path) -> dict:
     run_kho("ingest", str(scans), "--batch", "pub", "--unit", "qk7", "-q", home=home, env=env)
     yield {"home": home, "env": env, "tmp": tmp_path, "backend": request.param}
     if request.param == "elasticsearch":
-        es_client(env["KHO_ELASTICSEARCH_URL"]).indices.delete(
-            index=f"{env['KHO_INDEX_NAME']}-v*"
-        )
+        es_client(env["KHO_ELASTICSEARCH_URL"]).indices.delete(index=f"{env['KHO_INDEX_NAME']}-v*")
 
 
 def kho(archive, *args: str, check: int | None = 0):

@@ -63,9 +63,7 @@ def archive(request, tmp_path_factory) -> dict:
     assert set(arch["ids"]) == set(DOCS)
     yield arch
     if request.param == "elasticsearch":
-        es_client(env["KHO_ELASTICSEARCH_URL"]).indices.delete(
-            index=f"{env['KHO_INDEX_NAME']}-v*"
-        )
+        es_client(env["KHO_ELASTICSEARCH_URL"]).indices.delete(index=f"{env['KHO_INDEX_NAME']}-v*")
 
 
 def write_config(archive: dict, name: str, web: str = "", top: str = "", hashes=None) -> dict:
