@@ -383,7 +383,7 @@ def test_a_password_typed_as_the_name_is_not_logged(archive):
 
 
 def test_error_pages_show_no_paths_nor_service_messages(archive, tmp_path):
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = f"https://127.0.0.1:{free_port()}"  # nothing listens there
     env = {**write_config(archive, "none-dead-es", 'auth = "none"'), "KHO_ELASTICSEARCH_URL": dead}
     with Server(archive["home"], env) as srv:
         reply = srv.get("/?q=dan+van", headers={"Host": "localhost"})
