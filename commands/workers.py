@@ -18,7 +18,7 @@ from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
 
-from kho.commands.common import audit_cli, context_of
+from kho.commands.common import as_option, audit_cli, context_of
 from kho.core.errors import ConfigError, NotFoundError
 
 out = Console(highlight=False, soft_wrap=True)
@@ -178,15 +178,22 @@ _reason_opt = click.option("--reason", default="", help="Only failures whose rea
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("--page", "page_no", type=click.IntRange(1, 1_000_000), default=1)
 @click.option("--json", "as_json", is_flag=True)
+@as_option
 @click.pass_context
-def failed_list(ctx, batch_name, reason, limit, page_no, as_json):
+def failed_list(ctx, batch_name, reason, limit, page_no, as_json, as_name):
     """Failures, newest first: retrying (with the next attempt's time) or failed for good."""
     kctx = context_of(ctx)
+    principal = kctx.settings.principal(as_name) if as_name else None
     rows, total = kctx.catalog.list_failures(
-        _batch_id(kctx, batch_name), reason, limit=limit, offset=(page_no - 1) * limit
+        _batch_id(kctx, batch_name),
+        reason,
+        limit=limit,
+        offset=(page_no - 1) * limit,
+        principal=principal,
     )
     shown = [f.doc_id or f.name for f in rows]
-    _audit(kctx, "failed-list", batch=batch_name, reason=reason, total=total, shown=shown)
+    detail = dict(batch=batch_name, reason=reason, total=total, shown=shown)
+    audit_cli(kctx, principal or kctx.settings.principal(), "failed-list", **detail)
     if as_json:
         body = [{**f.__dict__, "at": _iso(f.at), "retry_at": _iso(f.retry_at)} for f in rows]
         click.echo(json.dumps({"total": total, "page": page_no, "failures": body}))
@@ -281,21 +288,25 @@ def metrics(ctx, port, addr):
 @click.option("--watch", is_flag=True, help="Refresh until Ctrl-C.")
 @click.option("--interval", type=click.FloatRange(0.2, 3600), default=2.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON (one line per refresh with --watch).")
+@as_option
 @click.pass_context
-def status(ctx, batch_name, watch, interval, as_json):
+def status(ctx, batch_name, watch, interval, as_json, as_name):
     """Batches (pages done/total, failed, pages/min, ETA), queues and workers."""
     from kho.workers.status import collect_status, connect_queues
 
     kctx = context_of(ctx)
     batch_id = _batch_id(kctx, batch_name)
-    _audit(kctx, "status", batch=batch_name, watch=watch)
+    principal = kctx.settings.principal(as_name) if as_name else None
+    audit_cli(kctx, principal or kctx.settings.principal(), "status", batch=batch_name, watch=watch)
     conn, why = connect_queues(kctx.settings)
     if why:
         err.print(f"[red]{escape(why)}[/]")
 
     def current():
         failures = 100 if batch_id else 0
-        return collect_status(kctx, conn, batch_id, failures=failures, queue_error=why)
+        return collect_status(
+            kctx, conn, batch_id, failures=failures, queue_error=why, principal=principal
+        )
 
     try:
         if as_json:
