@@ -79,13 +79,12 @@ def ingest(ctx, paths, batch_name, unit, level, groups, lang, jobs, quiet, wait)
     """Ingest scans (TIFF, PNG, JPEG, PDF) from files and folders, then OCR and index them."""
     from kho.commands.workers import execute_batch
     from kho.ingest.register import BatchOptions, register_batch
-    from kho.ocr.tesseract import check_tesseract
+    from kho.workers.executor import executor_for
 
     settings = settings_of(ctx)
     lang = lang or settings.ocr.lang
-    if not settings.redis_url:  # distributed: the workers check it where they run
-        check_tesseract(lang)
     kctx = context_of(ctx)
+    executor_for(settings, kctx).check_ready(lang)  # queues: the workers check where they run
     name = batch_name or default_batch_name(paths)
     try:
         unit = normalize_unit(unit)
