@@ -26,7 +26,7 @@ from kho.core.errors import ExitCode, KhoError, NotFoundError
 from kho.core.settings import load_settings
 from kho.core.types import LEVEL_NAMES, UnitError, normalize_unit
 
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # one line per file, however long its path
 out = Console(highlight=False, soft_wrap=True)
 
 
