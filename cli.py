@@ -14,25 +14,20 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from kho.commands.common import (
+    as_option,
+    audit_cli,
+    cli_door,
+    context_of,
+    settings_of,
+    visible_document,
+)
 from kho.core.errors import ExitCode, KhoError, NotFoundError
-from kho.core.settings import Settings, load_settings
+from kho.core.settings import load_settings
 from kho.core.types import LEVEL_NAMES, UnitError, normalize_unit
 
-err_console = Console(stderr=True, soft_wrap=True)  # one line per item, however long
+err_console = Console(stderr=True, soft_wrap=True)  # one line per file, however long its path
 out = Console(highlight=False, soft_wrap=True)
-
-
-def _settings(ctx: click.Context) -> Settings:
-    return ctx.obj["settings"]
-
-
-def _context(ctx: click.Context):
-    from kho.workers.context import Context
-
-    if "context" not in ctx.obj:
-        ctx.obj["context"] = Context(_settings(ctx))
-        ctx.call_on_close(ctx.obj["context"].close)
-    return ctx.obj["context"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -84,13 +79,12 @@ def ingest(ctx, paths, batch_name, unit, level, groups, lang, jobs, quiet, wait)
     """Ingest scans (TIFF, PNG, JPEG, PDF) from files and folders, then OCR and index them."""
     from kho.commands.workers import execute_batch
     from kho.ingest.register import BatchOptions, register_batch
-    from kho.ocr.tesseract import check_tesseract
+    from kho.workers.executor import executor_for
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     lang = lang or settings.ocr.lang
-    if not settings.redis_url:  # distributed: the workers check it where they run
-        check_tesseract(lang)
-    kctx = _context(ctx)
+    kctx = context_of(ctx)
+    executor_for(settings, kctx).check_ready(lang)  # queues: the workers check where they run
     name = batch_name or default_batch_name(paths)
     try:
         unit = normalize_unit(unit)
@@ -156,7 +150,7 @@ def default_batch_name(paths) -> str:
 @click.option("--page", "page_no", type=click.IntRange(1, 10_000), default=1, help="Result page.")
 @click.option("--after", help="Cursor printed by the previous page (for deep paging).")
 @click.option("--facets", is_flag=True, help="Also print counts per category, type, unit, level.")
-@click.option("--as", "as_name", help="Search as this principal from the config.")
+@as_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of hits.")
 @click.pass_context
 def search(
@@ -183,7 +177,7 @@ def search(
     """
     from kho.index.base import SearchQuery
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     principal = settings.principal(as_name)
     filters = {
         k: tuple(v)
@@ -207,7 +201,7 @@ def search(
         date_to=date_to,
         facets=("category", "doc_type", "unit", "level") if facets else (),
     )
-    kctx = _context(ctx)
+    kctx = context_of(ctx)
     result = kctx.index.search(q, principal)
     from kho.index.guard import audit_search
 
@@ -239,7 +233,7 @@ def reindex(ctx):
     """Rebuild the search index from the catalog (a new version, swapped in at the end)."""
     from kho.workers.reindex import reindex as rebuild
 
-    kctx = _context(ctx)
+    kctx = context_of(ctx)
     audit_cli(kctx, kctx.settings.principal(), "reindex")
     pages = rebuild(kctx)
     out.print(f"reindexed {pages} pages into {kctx.settings.backend} index")
@@ -260,40 +254,14 @@ def render_snippet(snippet: str) -> str:
 
 
 # show / export -----------------------------------------------------------------------------
-def cli_door() -> dict:
-    """How a CLI reader came, for the audit log: the OS account behind the principal."""
-    from kho.core.logs import os_user
-
-    return {"via": "cli", "os_user": os_user()}
-
-
-def audit_cli(kctx, principal, action: str, **detail) -> None:
-    """One audit row for a CLI command, as `principal`, with the OS account behind it."""
-    from kho.index.guard import audit
-
-    audit(kctx.catalog, principal, action, cli_door(), **detail)
-
-
-def _visible_document(ctx, doc_id: str, as_name: str | None, action: str, **detail):
-    """The document if the principal may see it (audited as `action`), else NotFoundError
-    (audited as denied)."""
-    from kho.index.guard import visible_document
-
-    kctx = _context(ctx)
-    principal = _settings(ctx).principal(as_name)
-    doc = visible_document(kctx.catalog, kctx.index, doc_id, principal, cli_door())
-    audit_cli(kctx, principal, action, doc_id=doc.id, **detail)
-    return kctx, doc
-
-
 @main.command()
 @click.argument("doc_id")
 @click.option("--text", "with_text", is_flag=True, help="Print the text of every page.")
-@click.option("--as", "as_name", help="Act as this principal from the config.")
+@as_option
 @click.pass_context
 def show(ctx, doc_id, with_text, as_name):
     """A document's record: file, category, level, pages and their confidence."""
-    kctx, doc = _visible_document(ctx, doc_id, as_name, "view", text=with_text)
+    kctx, doc = visible_document(ctx, doc_id, as_name, "view", text=with_text)
     table = Table(show_header=False, box=None)
     for k, v in [
         ("id", doc.id),
@@ -327,24 +295,25 @@ def show(ctx, doc_id, with_text, as_name):
         )
     out.print(pages)
     if with_text:
-        for p in kctx.catalog.pages(doc.id):
-            if p.status == "done":
-                out.print(f"[bold]--- page {p.page} ---[/]")
-                out.print(escape(kctx.storage.read_page_text(doc.id, p.page).text))
+        from kho.workers.pipeline import read_texts
+
+        for n, text in read_texts(kctx, doc.id).items():
+            out.print(f"[bold]--- page {n} ---[/]")
+            out.print(escape(text.text))
 
 
 @main.command()
 @click.argument("doc_id")
 @click.option("--format", "fmt", type=click.Choice(["pdf", "txt", "json"]), default="pdf")
 @click.option("--out", "out_path", type=click.Path(path_type=Path), required=True)
-@click.option("--as", "as_name", help="Act as this principal from the config.")
+@as_option
 @click.pass_context
 def export(ctx, doc_id, fmt, out_path, as_name):
     """Write a document as a searchable PDF, plain text, or JSON (text, words, metadata)."""
     from kho.core.storage import atomic_write_bytes
+    from kho.workers.pipeline import read_texts
 
-    kctx, doc = _visible_document(ctx, doc_id, as_name, "export", format=fmt)
-    pages = [p for p in kctx.catalog.pages(doc.id) if p.status == "done"]
+    kctx, doc = visible_document(ctx, doc_id, as_name, "export", format=fmt)
     if fmt == "pdf":
         pdf = kctx.storage.searchable_pdf(doc.id)
         if not pdf.exists() and doc.status != "indexed":  # indexed: it went missing
@@ -354,7 +323,7 @@ def export(ctx, doc_id, fmt, out_path, as_name):
             )
         data = pdf.read_bytes()
     elif fmt == "txt":
-        texts = [kctx.storage.read_page_text(doc.id, p.page).text for p in pages]
+        texts = [t.text for t in read_texts(kctx, doc.id).values()]
         data = "\n\f\n".join(texts).encode("utf-8")
     else:
         body = {
@@ -366,8 +335,7 @@ def export(ctx, doc_id, fmt, out_path, as_name):
             "unit": doc.unit,
             "meta": doc.meta,
             "pages": [
-                {"page": p.page, **kctx.storage.read_page_text(doc.id, p.page).to_json()}
-                for p in pages
+                {"page": n, **text.to_json()} for n, text in read_texts(kctx, doc.id).items()
             ],
         }
         data = json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8")

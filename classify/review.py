@@ -97,19 +97,7 @@ def training_examples(
 
 def pending_reviews(catalog, limit: int = 50, offset: int = 0) -> list:
     """The review queue from the catalog: least confident first, paginated."""
-    from sqlalchemy import select
-
-    from kho.core.catalog import Document
-
-    with catalog.session() as s:
-        q = (
-            select(Document)
-            .where(Document.review == PENDING)
-            .order_by(Document.confidence, Document.id)
-            .limit(limit)
-            .offset(offset)
-        )
-        return list(s.scalars(q))
+    return catalog.documents_in_review(PENDING, limit, offset)
 
 
 def visible_pending_reviews(catalog, principal, limit: int = 50, offset: int = 0) -> list:
@@ -145,12 +133,7 @@ def kept_slice(
 
 def decided_documents(catalog) -> list:
     """Documents whose category a person accepted or set: the training labels."""
-    from sqlalchemy import select
-
-    from kho.core.catalog import Document
-
-    with catalog.session() as s:
-        return list(s.scalars(select(Document).where(Document.review.in_(DECIDED))))
+    return catalog.documents_reviewed(DECIDED)
 
 
 # printed marks ---------------------------------------------------------------------------

@@ -13,17 +13,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from kho.commands.common import as_option, audit_cli, context_of
 from kho.core.errors import ExitCode
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 ROLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-
-
-def _kctx(ctx):
-    from kho.cli import _context
-
-    return _context(ctx)
 
 
 @click.group("audit", invoke_without_command=True)
@@ -36,7 +31,7 @@ def _kctx(ctx):
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @click.option("--before", "before_id", type=int, default=None, help="Entries older than this id.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-@click.option("--as", "as_name", help="Act as this principal from the config.")
+@as_option
 @click.pass_context
 def audit_log(ctx, actor, action, limit, before_id, as_json, as_name):
     """The audit log, newest first: every read of the archive, refusals, operators' actions.
@@ -46,9 +41,7 @@ def audit_log(ctx, actor, action, limit, before_id, as_json, as_name):
     """
     if ctx.invoked_subcommand is not None:
         return
-    from kho.cli import audit_cli
-
-    kctx = _kctx(ctx)
+    kctx = context_of(ctx)
     principal = kctx.settings.principal(as_name)
     entries = kctx.catalog.audit_log(limit, actor, action, before_id)
     # this read is written after the rows it shows: the list is the log as it was
@@ -102,7 +95,7 @@ def verify_cmd(ctx, head_value):
     from kho.core.audit import read_heads
 
     head = read_heads(head_value) if head_value else None
-    verdict = _kctx(ctx).catalog.verify_audit(head)
+    verdict = context_of(ctx).catalog.verify_audit(head)
     if not verdict.ok:
         err.print(f"[red]audit log broken at row {verdict.bad_id}:[/] {escape(verdict.problem)}")
         err.print(f"[dim]{verdict.count} rows before it hold (up to row {verdict.head_id})[/]")
@@ -121,7 +114,7 @@ def head_cmd(ctx, as_json):
     write, then `kho audit verify --head HASH` proves no row was cut since."""
     from kho.core.audit import GENESIS, head_line
 
-    row = _kctx(ctx).catalog.audit_head()
+    row = context_of(ctx).catalog.audit_head()
     row_id, digest, at = (row.id, row.hash, row.at) if row else (0, GENESIS, None)
     if as_json:
         at_text = at.isoformat(timespec="seconds") + "Z" if at else None

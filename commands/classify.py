@@ -10,34 +10,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from kho.commands.common import as_option, audit_cli, context_of, visible_to
 from kho.core.errors import NotFoundError
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 TEXT_SUFFIXES = {".txt"}
-
-
-def _ctx(click_ctx):
-    from kho.cli import _context
-
-    return _context(click_ctx)
-
-
-def _audit(kctx, principal, action: str, **detail) -> None:
-    from kho.cli import audit_cli
-
-    audit_cli(kctx, principal, action, **detail)
-
-
-def _visible(kctx, principal, doc_id: str):
-    """The document if `principal` may see it; else NotFoundError, audited as denied."""
-    from kho.cli import cli_door
-    from kho.index.guard import visible_document
-
-    return visible_document(kctx.catalog, kctx.index, doc_id, principal, cli_door())
-
-
-_as_opt = click.option("--as", "as_name", help="Act as this principal from the config.")
 
 
 def _taxonomy(kctx, path: Path | None):
@@ -56,8 +34,9 @@ def file_text(path: Path, settings) -> str:
 
 
 def document_text(kctx, doc_id: str) -> str:
-    pages = [p.page for p in kctx.catalog.pages(doc_id) if p.status == "done"]
-    return "\n\n".join(kctx.storage.read_page_text(doc_id, n).text for n in pages)
+    from kho.workers.pipeline import read_texts
+
+    return "\n\n".join(t.text for t in read_texts(kctx, doc_id).values())
 
 
 @click.group("classify")
@@ -79,7 +58,7 @@ def classify_group() -> None:
     default=True,
     help="Add the categories people accepted or set in `kho review`.",
 )
-@_as_opt
+@as_option
 @click.pass_context
 def train_cmd(ctx, directory, taxonomy_path, synthetic, reviews, as_name):
     """Train a model on DIRECTORY/<category>/*.txt (or scans) and confirmed reviews (of the
@@ -88,7 +67,7 @@ def train_cmd(ctx, directory, taxonomy_path, synthetic, reviews, as_name):
     from kho.classify.review import decided_documents, training_examples
     from kho.core.types import can_see
 
-    kctx = _ctx(ctx)
+    kctx = context_of(ctx)
     principal = kctx.settings.principal(as_name)
     reviewed: list[str] = []
     taxonomy = _taxonomy(kctx, taxonomy_path)
@@ -119,7 +98,7 @@ def train_cmd(ctx, directory, taxonomy_path, synthetic, reviews, as_name):
         raise NotFoundError(
             "nothing to train on: give a folder, --synthetic N, or review some documents first"
         )
-    _audit(kctx, principal, "train", reviewed=reviewed, examples=len(texts))
+    audit_cli(kctx, principal, "train", reviewed=reviewed, examples=len(texts))
     model = train(texts, labels, taxonomy)
     path = model.save(kctx.settings.home / "models", kctx.storage.policy)
     out.print(f"trained on {len(texts)} documents, saved {path}")
@@ -136,7 +115,7 @@ def eval_cmd(ctx, directory, rules, as_json):
     """Accuracy, macro-F1, per-class precision/recall and the confusion matrix."""
     from kho.classify.model import classify_document, evaluate, format_report, load_training_dir
 
-    kctx = _ctx(ctx)
+    kctx = context_of(ctx)
     texts, labels, skipped = load_training_dir(
         directory, kctx.taxonomy, ocr_file=lambda p: file_text(p, kctx.settings)
     )
@@ -159,7 +138,7 @@ def predict_cmd(ctx, files, as_json):
     from kho.classify.metadata import extract_metadata
     from kho.classify.model import classify_document
 
-    kctx = _ctx(ctx)
+    kctx = context_of(ctx)
     rows = []
     for path in files:
         text = file_text(path, kctx.settings)
@@ -188,28 +167,23 @@ def predict_cmd(ctx, files, as_json):
 
 @classify_group.command("apply")
 @click.option("--batch", "batch_name", help="Only this batch's documents.")
-@_as_opt
+@as_option
 @click.pass_context
 def apply_cmd(ctx, batch_name, as_name):
     """Reclassify the indexed documents you may see with the current model; updates catalog
     and index."""
-    from sqlalchemy import select
-
-    from kho.core.catalog import BatchFile, Document
     from kho.core.types import can_see
     from kho.workers.reindex import reclassify
 
-    kctx = _ctx(ctx)
+    kctx = context_of(ctx)
     principal = kctx.settings.principal(as_name)
-    with kctx.catalog.session() as s:
-        q = select(Document).where(Document.status == "indexed")
-        if batch_name:
-            bid = kctx.catalog.batch_id(batch_name)
-            if bid is None:
-                raise NotFoundError(f"no batch named {batch_name!r}")
-            q = q.where(Document.id.in_(select(BatchFile.doc_id).where(BatchFile.batch_id == bid)))
-        docs = [d for d in s.scalars(q) if can_see(principal, d.access)]
-    _audit(kctx, principal, "classify-apply", batch=batch_name, docs=[d.id for d in docs])
+    bid = None
+    if batch_name:
+        bid = kctx.catalog.batch_id(batch_name)
+        if bid is None:
+            raise NotFoundError(f"no batch named {batch_name!r}")
+    docs = [d for d in kctx.catalog.indexed_documents(bid) if can_see(principal, d.access)]
+    audit_cli(kctx, principal, "classify-apply", batch=batch_name, docs=[d.id for d in docs])
     changed = 0
     for doc in docs:
         changed += reclassify(kctx, doc.id) != doc.category
@@ -233,10 +207,10 @@ def review_list(ctx, limit, page_no, as_json, as_name):
     """Documents waiting for a person that you may see, least confident first."""
     from kho.classify.review import visible_pending_reviews
 
-    kctx = _ctx(ctx)
+    kctx = context_of(ctx)
     principal = kctx.settings.principal(as_name)
     docs = visible_pending_reviews(kctx.catalog, principal, limit, (page_no - 1) * limit)
-    _audit(kctx, principal, "review-list", page=page_no, shown=[d.id for d in docs])
+    audit_cli(kctx, principal, "review-list", page=page_no, shown=[d.id for d in docs])
     if as_json:
         click.echo(
             json.dumps(
@@ -282,12 +256,12 @@ def _held_mark(doc) -> list[str]:
 @click.option("--limit", type=click.IntRange(1, 1000), default=50)
 @click.option("--page", "page_no", type=click.IntRange(1), default=1)
 @click.option("--json", "as_json", is_flag=True)
-@_as_opt
+@as_option
 @click.pass_context
 def review_ocr(ctx, batch_name, below, limit, page_no, as_json, as_name):
     """Pages OCR read with low confidence of the documents you may see, least confident
     first: look at them, or re-read them with other settings (kho reocr)."""
-    kctx = _ctx(ctx)
+    kctx = context_of(ctx)
     principal = kctx.settings.principal(as_name)
     below = kctx.settings.ocr.review_confidence if below is None else below
     batch_id = None
@@ -299,7 +273,7 @@ def review_ocr(ctx, batch_name, below, limit, page_no, as_json, as_name):
         kctx.catalog, principal, below, batch_id, limit, (page_no - 1) * limit
     )
     shown = [f"{p.doc_id}:{p.page}" for p, _ in rows]
-    _audit(kctx, principal, "review-ocr", batch=batch_name, below=below, shown=shown)
+    audit_cli(kctx, principal, "review-ocr", batch=batch_name, below=below, shown=shown)
     if as_json:
         click.echo(
             json.dumps(
@@ -332,19 +306,19 @@ def _decide(ctx, doc_id: str, as_name: str | None, decision: str, values_of) -> 
     """One person's decision on a document they may see, audited as a review."""
     from kho.workers.reindex import record_decision
 
-    kctx = _ctx(ctx)
+    kctx = context_of(ctx)
     principal = kctx.settings.principal(as_name)
-    doc = _visible(kctx, principal, doc_id)
+    doc = visible_to(kctx, principal, doc_id)
     values = values_of(doc)
     record_decision(kctx, doc.id, values)  # the index carries it now
     after = kctx.catalog.get_document(doc.id).category
-    _audit(kctx, principal, "review", doc_id=doc.id, decision=decision, category=after)
+    audit_cli(kctx, principal, "review", doc_id=doc.id, decision=decision, category=after)
     out.print(f"{doc.id[:12]}: {after} (reviewed)")
 
 
 @review_group.command("accept")
 @click.argument("doc_ids", nargs=-1, required=True)
-@_as_opt
+@as_option
 @click.pass_context
 def review_accept(ctx, doc_ids, as_name):
     """Confirm the category the classifier gave."""
@@ -357,20 +331,20 @@ def review_accept(ctx, doc_ids, as_name):
 @review_group.command("relabel")
 @click.argument("doc_id")
 @click.argument("category")
-@_as_opt
+@as_option
 @click.pass_context
 def review_relabel(ctx, doc_id, category, as_name):
     """Set another category; kept as training data for the next `kho classify train`."""
     from kho.classify.review import relabel
 
-    kctx = _ctx(ctx)
+    kctx = context_of(ctx)
     _decide(ctx, doc_id, as_name, "relabel", lambda d: relabel(d, category, kctx.taxonomy))
 
 
 @review_group.command("mark")
 @click.argument("doc_id")
 @click.argument("level", type=click.IntRange(0, 3))
-@_as_opt
+@as_option
 @click.pass_context
 def review_mark(ctx, doc_id, level, as_name):
     """Settle a printed mark kho could not read: the document gets LEVEL (0-3), never less
@@ -378,12 +352,12 @@ def review_mark(ctx, doc_id, level, as_name):
     from kho.classify.review import decide_mark
     from kho.workers.reindex import record_decision
 
-    kctx = _ctx(ctx)
+    kctx = context_of(ctx)
     principal = kctx.settings.principal(as_name)
-    doc = _visible(kctx, principal, doc_id)
+    doc = visible_to(kctx, principal, doc_id)
     values = decide_mark(doc, level, by=principal.name)
     record_decision(kctx, doc.id, values)
-    _audit(kctx, principal, "review-mark", doc_id=doc.id, level=values["level"])
+    audit_cli(kctx, principal, "review-mark", doc_id=doc.id, level=values["level"])
     out.print(f"{doc.id[:12]}: level {values['level']} (printed mark reviewed)")
 
 

@@ -18,9 +18,10 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from kho.commands.common import as_option, audit_cli, context_of, settings_of, visible_to
 from kho.core.errors import BadInputError, ExitCode, NotFoundError
 from kho.core.permissions import FilePolicy, file_policy
-from kho.core.settings import OcrOptions, Settings, get_settings
+from kho.core.settings import OcrOptions
 from kho.core.types import PageText
 
 if TYPE_CHECKING:
@@ -32,11 +33,6 @@ EXTENSIONS = {"txt": "txt", "hocr": "hocr", "alto": "xml", "json": "json", "pdf"
 JPEG_QUALITY = 85
 
 Page = tuple[int, PageText, "np.ndarray | None"]
-
-
-def _settings(ctx: click.Context) -> Settings:
-    """The settings the `kho` group loaded, or the environment's when run on its own."""
-    return (ctx.obj or {}).get("settings") or get_settings()
 
 
 def ocr_options(base: OcrOptions, lang: str | None, psm: int | None, no_clean: bool) -> OcrOptions:
@@ -129,7 +125,7 @@ def ocr(ctx, files, fmt, out_dir, lang, psm, no_clean):
     from kho.ocr.tesseract import check_tesseract
     from kho.workers.pipeline import read_file
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     opts = ocr_options(settings.ocr, lang, psm, no_clean)
     check_tesseract(opts.lang)
     if fmt == "pdf" and out_dir is None:
@@ -162,37 +158,21 @@ def ocr(ctx, files, fmt, out_dir, lang, psm, no_clean):
 def _pages_below(kctx, batch_id: int, below: float | None, principal) -> dict[str, list[int]]:
     """OCR'd pages of a batch's documents that `principal` may see (below a confidence if
     given), by document."""
-    from sqlalchemy import select
-
-    from kho.core import catalog as cat
     from kho.core.types import can_see
 
-    docs = select(cat.BatchFile.doc_id).where(
-        cat.BatchFile.batch_id == batch_id, cat.BatchFile.doc_id.is_not(None)
-    )
-    query = (
-        select(cat.Page.doc_id, cat.Page.page, cat.Document)
-        .join(cat.Document, cat.Document.id == cat.Page.doc_id)
-        .where(cat.Page.doc_id.in_(docs), cat.Page.status == cat.DONE, cat.Page.source == "ocr")
-    )
-    if below is not None:
-        query = query.where(cat.Page.confidence < below)
     found: dict[str, list[int]] = {}
-    with kctx.catalog.session() as s:
-        for doc_id, page, doc in s.execute(query.order_by(cat.Page.doc_id, cat.Page.page)):
-            if can_see(principal, doc.access):
-                found.setdefault(doc_id, []).append(page)
+    for doc_id, page, doc in kctx.catalog.ocr_pages_of_batch(batch_id, below):
+        if can_see(principal, doc.access):
+            found.setdefault(doc_id, []).append(page)
     return found
 
 
 def _document_pages(kctx, prefix: str, below: float | None, principal) -> tuple[str, list[int]]:
     """The document a (short) id names, if `principal` may see it (else NotFoundError,
     audited as denied), and its pages to read again."""
-    from kho.cli import cli_door
     from kho.core import catalog as cat
-    from kho.index.guard import visible_document
 
-    doc = visible_document(kctx.catalog, kctx.index, prefix, principal, cli_door())
+    doc = visible_to(kctx, principal, prefix)
     pages = [
         p.page
         for p in kctx.catalog.pages(doc.id)
@@ -200,35 +180,6 @@ def _document_pages(kctx, prefix: str, below: float | None, principal) -> tuple[
         and (below is None or (p.status == cat.DONE and p.source == "ocr" and p.confidence < below))
     ]
     return doc.id, pages
-
-
-def reread_document(
-    kctx, doc_id: str, pages: list[int], opts: OcrOptions, doc_lang: bool = False
-) -> list[str]:
-    """Read `pages` again with `opts` (in the document's own language if `doc_lang`), record
-    each, then rebuild the document (PDF, class, index). Returns the reasons of pages that
-    could not be read (they keep their old text)."""
-    import time
-
-    from kho.workers.pipeline import outcome_of, process_document, read_page
-
-    doc = kctx.catalog.get_document(doc_id)
-    if doc is None:
-        raise NotFoundError(f"document {doc_id[:12]} is not in the catalog")
-    if doc_lang and doc.lang:
-        opts = replace(opts, lang=doc.lang)
-    problems = []
-    for page in pages:
-        t0 = time.perf_counter()
-        try:
-            text = read_page(kctx, doc, page, opts)
-        except BadInputError as error:
-            problems.append(f"page {page}: {error}")
-            continue
-        kctx.storage.write_page_text(doc_id, page, text)  # atomic: .part, then rename
-        kctx.catalog.update_page(doc_id, page, outcome_of(text, time.perf_counter() - t0))
-    process_document(kctx, doc_id)  # replaces the document's pages in the index
-    return problems
 
 
 @click.command("reocr")
@@ -240,20 +191,21 @@ def reread_document(
 @click.option("--lang", default=None, help="Tesseract languages (default from config).")
 @click.option("--psm", type=click.IntRange(0, 13), default=None, help="Page segmentation mode.")
 @click.option("--no-clean", is_flag=True, help="OCR the pages as they are, without cleanup.")
-@click.option("--as", "as_name", help="Act as this principal from the config.")
+@as_option
 @click.pass_context
 def reocr(ctx, doc_ids, batch_name, below, lang, psm, no_clean, as_name):
     """Re-read the pages of ingested documents you may see with other OCR settings; replace
     their text."""
-    from kho.cli import _context, audit_cli
     from kho.ocr.tesseract import check_tesseract
+    from kho.workers.executor import executor_for
 
     if not doc_ids and not batch_name:
         raise click.UsageError("name documents (DOC_ID...) or a batch (--batch NAME)")
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     opts = ocr_options(settings.ocr, lang, psm, no_clean)
     check_tesseract(opts.lang)
-    kctx = _context(ctx)
+    kctx = context_of(ctx)
+    executor = executor_for(settings, kctx)
     principal = settings.principal(as_name)
     targets: dict[str, list[int]] = {}
     if batch_name:
@@ -281,7 +233,7 @@ def reocr(ctx, doc_ids, batch_name, below, lang, psm, no_clean, as_name):
             clean=opts.clean,
         )
         before = {p.page: p.confidence for p in kctx.catalog.pages(doc_id)}
-        problems = reread_document(kctx, doc_id, pages, opts, doc_lang=not lang)
+        problems = executor.reread(doc_id, pages, opts, doc_lang=not lang)
         after = {p.page: p.confidence for p in kctx.catalog.pages(doc_id)}
         was = sum(before[n] for n in pages) / len(pages)
         now = sum(after[n] for n in pages) / len(pages)

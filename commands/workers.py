@@ -18,29 +18,15 @@ from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
 
+from kho.commands.common import as_option, audit_cli, context_of
 from kho.core.errors import ConfigError, NotFoundError
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _kctx(click_ctx):
-    from kho.cli import _context
-
-    return _context(click_ctx)
-
-
-def _redis(settings):
-    """The Redis connection in distributed mode, None in local mode."""
-    from kho.workers.queue import connect
-
-    return connect(settings.redis_url) if settings.redis_url else None
-
-
 def _audit(kctx, action: str, **detail) -> None:
     """An audit row for an operator's look at the archive, as the CLI's principal."""
-    from kho.cli import audit_cli
-
     audit_cli(kctx, kctx.settings.principal(), action, **detail)
 
 
@@ -60,26 +46,22 @@ def execute_batch(kctx, batch_id: int, jobs: int, on_progress=None, *, wait: boo
     batch's pages and documents, then either return None at once (workers run it) or, with
     `wait`, follow the batch in the catalog until it is finished and return its RunStats.
     """
-    settings = kctx.settings
-    if not settings.redis_url:
-        from kho.workers.local import run_batch
+    from kho.workers.executor import executor_for
 
-        return run_batch(kctx, batch_id, jobs, on_progress)
-    from kho.workers.jobs import enqueue_pending, wait_for_batch
-
-    done = enqueue_pending(kctx, _redis(settings), batch_id)
-    err.print(
-        f"queued {done.pages} page jobs and {done.documents} index jobs "
-        f"({done.skipped} were already queued or running)"
-    )
-    if not wait:
-        name = kctx.catalog.batch_counts(batch_id).name
+    def queued(done) -> None:
         err.print(
-            "run `kho worker` on any host with the same settings to process them; "
-            f"follow with: kho status --batch {name} --watch"
+            f"queued {done.pages} page jobs and {done.documents} index jobs "
+            f"({done.skipped} were already queued or running)"
         )
-        return None
-    return wait_for_batch(kctx, batch_id, on_progress)
+        if not wait:
+            name = kctx.catalog.batch_counts(batch_id).name
+            err.print(
+                "run `kho worker` on any host with the same settings to process them; "
+                f"follow with: kho status --batch {name} --watch"
+            )
+
+    executor = executor_for(kctx.settings, kctx)
+    return executor.run(batch_id, jobs, on_progress, wait=wait, on_queued=queued)
 
 
 # worker -----------------------------------------------------------------------------------
@@ -113,7 +95,7 @@ def parse_queues(text: str) -> list[str]:
 def worker(ctx, queues, burst, name, maintenance_interval, verbose):
     """Run jobs from the queues (distributed mode: needs KHO_REDIS_URL)."""
     from kho.workers.jobs import make_worker, warm_up
-    from kho.workers.queue import MAINTENANCE_INTERVAL_S, OCR_QUEUE
+    from kho.workers.queue import MAINTENANCE_INTERVAL_S, OCR_QUEUE, connect
 
     settings = ctx.obj["settings"]
     if not settings.redis_url:
@@ -128,7 +110,7 @@ def worker(ctx, queues, burst, name, maintenance_interval, verbose):
 
         check_tesseract(settings.ocr.lang)
         reader = f"; OCR {engine_name(settings.ocr.engine)}"
-    conn = _redis(settings)
+    conn = connect(settings.redis_url)
     level = logging.DEBUG if verbose else logging.INFO
     _log_to_stderr(level)
     kctx = warm_up()
@@ -163,29 +145,21 @@ def _log_to_stderr(level: int) -> None:
 @click.pass_context
 def resume(ctx, batch_name, jobs):
     """Finish what the catalog says is left: requeue it (distributed) or run it (local)."""
-    kctx = _kctx(ctx)
+    from kho.workers.executor import executor_for
+
+    kctx = context_of(ctx)
     settings = kctx.settings
     batch_id = _batch_id(kctx, batch_name)
     _audit(kctx, "resume", batch=batch_name)
-    if settings.redis_url:
-        from kho.workers.jobs import resume as resume_queues
-
-        done = resume_queues(kctx, _redis(settings), batch_id)
-        out.print(
-            f"resumed: {done.pages} page jobs and {done.documents} index jobs queued, "
-            f"{done.skipped} already queued or running, {done.reaped} abandoned jobs put back"
-        )
+    done = executor_for(settings, kctx).resume(batch_id, jobs or settings.workers)
+    if done.queued is None:
+        out.print(f"resumed locally: {done.pages_read} pages read")
         return
-    pages = _run_locally(kctx, batch_id, jobs or settings.workers)
-    out.print(f"resumed locally: {pages} pages read")
-
-
-def _run_locally(kctx, batch_id: int | None, jobs: int) -> int:
-    from kho.workers.local import run_batch
-
-    ids = [batch_id] if batch_id is not None else [b.id for b in kctx.catalog.batches(10_000)]
-    stats = [run_batch(kctx, i, jobs) for i in ids]
-    return sum(s.pages_done + s.pages_failed for s in stats)
+    q = done.queued
+    out.print(
+        f"resumed: {q.pages} page jobs and {q.documents} index jobs queued, "
+        f"{q.skipped} already queued or running, {q.reaped} abandoned jobs put back"
+    )
 
 
 # failed -----------------------------------------------------------------------------------
@@ -204,15 +178,22 @@ _reason_opt = click.option("--reason", default="", help="Only failures whose rea
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("--page", "page_no", type=click.IntRange(1, 1_000_000), default=1)
 @click.option("--json", "as_json", is_flag=True)
+@as_option
 @click.pass_context
-def failed_list(ctx, batch_name, reason, limit, page_no, as_json):
+def failed_list(ctx, batch_name, reason, limit, page_no, as_json, as_name):
     """Failures, newest first: retrying (with the next attempt's time) or failed for good."""
-    kctx = _kctx(ctx)
+    kctx = context_of(ctx)
+    principal = kctx.settings.principal(as_name) if as_name else None
     rows, total = kctx.catalog.list_failures(
-        _batch_id(kctx, batch_name), reason, limit=limit, offset=(page_no - 1) * limit
+        _batch_id(kctx, batch_name),
+        reason,
+        limit=limit,
+        offset=(page_no - 1) * limit,
+        principal=principal,
     )
     shown = [f.doc_id or f.name for f in rows]
-    _audit(kctx, "failed-list", batch=batch_name, reason=reason, total=total, shown=shown)
+    detail = dict(batch=batch_name, reason=reason, total=total, shown=shown)
+    audit_cli(kctx, principal or kctx.settings.principal(), "failed-list", **detail)
     if as_json:
         body = [{**f.__dict__, "at": _iso(f.at), "retry_at": _iso(f.retry_at)} for f in rows]
         click.echo(json.dumps({"total": total, "page": page_no, "failures": body}))
@@ -248,20 +229,17 @@ def _iso(t) -> str | None:
 @click.pass_context
 def failed_retry(ctx, batch_name, reason, jobs):
     """Run failed pages and documents again (files that failed registration: re-ingest them)."""
-    kctx = _kctx(ctx)
+    from kho.workers.executor import executor_for
+
+    kctx = context_of(ctx)
     settings = kctx.settings
     batch_id = _batch_id(kctx, batch_name)
     reset = kctx.catalog.reset_failures(batch_id, reason)
     out.print(f"retrying {len(reset.pages)} pages and {len(reset.documents)} documents")
-    if not settings.redis_url:
-        _run_locally(kctx, batch_id, jobs or settings.workers)
-        return
-    from kho.workers.jobs import enqueue_page, queue_index_if_complete
-
-    conn = _redis(settings)
-    queued = sum(enqueue_page(kctx, conn, d, n) for d, n in reset.pages)
-    indexed = sum(queue_index_if_complete(kctx, conn, d) for d in reset.documents)
-    out.print(f"queued {queued} page jobs and {indexed} index jobs")
+    done = executor_for(settings, kctx).retry(reset, jobs or settings.workers, batch_id)
+    if done.queued is not None:
+        q = done.queued
+        out.print(f"queued {q.pages} page jobs and {q.documents} index jobs")
 
 
 @failed.command("purge")
@@ -271,7 +249,7 @@ def failed_retry(ctx, batch_name, reason, jobs):
 @click.pass_context
 def failed_purge(ctx, batch_name, reason, yes):
     """Give up on failures for good: they stop counting; the audit log keeps what was purged."""
-    kctx = _kctx(ctx)
+    kctx = context_of(ctx)
     batch_id = _batch_id(kctx, batch_name)
     if not yes:
         what = f"batch {batch_name}" if batch_name else "all batches"
@@ -290,11 +268,12 @@ def failed_purge(ctx, batch_name, reason, yes):
 @click.pass_context
 def metrics(ctx, port, addr):
     """Serve Prometheus metrics on /metrics: queues, pages, reading time, failures."""
+    from kho.workers.executor import executor_for
     from kho.workers.metrics import serve
 
-    kctx = _kctx(ctx)
+    kctx = context_of(ctx)
     _ = kctx.catalog  # built before the server's threads share it
-    server = serve(kctx, _redis(kctx.settings), port, addr)
+    server = serve(kctx, executor_for(kctx.settings, kctx).conn, port, addr)
     err.print(f"serving metrics on http://{addr}:{server.server_port}/metrics (Ctrl-C stops)")
     try:
         while True:
@@ -309,21 +288,25 @@ def metrics(ctx, port, addr):
 @click.option("--watch", is_flag=True, help="Refresh until Ctrl-C.")
 @click.option("--interval", type=click.FloatRange(0.2, 3600), default=2.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON (one line per refresh with --watch).")
+@as_option
 @click.pass_context
-def status(ctx, batch_name, watch, interval, as_json):
+def status(ctx, batch_name, watch, interval, as_json, as_name):
     """Batches (pages done/total, failed, pages/min, ETA), queues and workers."""
     from kho.workers.status import collect_status, connect_queues
 
-    kctx = _kctx(ctx)
+    kctx = context_of(ctx)
     batch_id = _batch_id(kctx, batch_name)
-    _audit(kctx, "status", batch=batch_name, watch=watch)
+    principal = kctx.settings.principal(as_name) if as_name else None
+    audit_cli(kctx, principal or kctx.settings.principal(), "status", batch=batch_name, watch=watch)
     conn, why = connect_queues(kctx.settings)
     if why:
         err.print(f"[red]{escape(why)}[/]")
 
     def current():
         failures = 100 if batch_id else 0
-        return collect_status(kctx, conn, batch_id, failures=failures, queue_error=why)
+        return collect_status(
+            kctx, conn, batch_id, failures=failures, queue_error=why, principal=principal
+        )
 
     try:
         if as_json:

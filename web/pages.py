@@ -140,11 +140,11 @@ def visible(doc_id: str, action: str | None, **detail):
 
 
 def document(doc_id):
+    from kho.workers.pipeline import read_texts
+
     c, doc = visible(doc_id, None)
     pages = c.catalog.pages(doc.id)
-    texts = {
-        p.page: c.storage.read_page_text(doc.id, p.page).text for p in pages if p.status == "done"
-    }
+    texts = {n: t.text for n, t in read_texts(c, doc.id, pages).items()}
     labels = {cat.id: cat.label for cat in c.taxonomy.categories}
     body = render_template(
         "document.html",

@@ -18,7 +18,6 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
-from sqlalchemy import case, func, select
 
 from kho.core import catalog as cat
 
@@ -64,20 +63,7 @@ def catalog_metrics(ctx: Context) -> list[Metric]:
         "kho_documents", "Documents in the catalog by state.", labels=["state"]
     )
     done = CounterMetricFamily("kho_pages_processed", "Pages read (done) since the catalog began.")
-    bucket = case(
-        (
-            (cat.Page.status == cat.PENDING) & cat.Page.failed_at.is_not(None),
-            "retrying",
-        ),
-        else_=cat.Page.status,
-    )
-    with ctx.catalog.session() as s:
-        page_counts: dict[str, int] = dict(
-            s.execute(select(bucket, func.count()).group_by(bucket)).all()
-        )
-        doc_counts = dict(
-            s.execute(select(cat.Document.status, func.count()).group_by(cat.Document.status)).all()
-        )
+    page_counts, doc_counts = ctx.catalog.state_counts()
     for state, n in sorted(page_counts.items()):
         pages.add_metric([state], n)
     for state, n in sorted(doc_counts.items()):
@@ -88,21 +74,12 @@ def catalog_metrics(ctx: Context) -> list[Metric]:
 
 def reading_seconds(ctx: Context) -> HistogramMetricFamily:
     """Seconds per read page (from the pages' `seconds`), by source: ocr or text-layer."""
-    P = cat.Page
-    cols = [func.sum(case((P.seconds <= b, 1), else_=0)) for b in SECONDS_BUCKETS]
-    q = (
-        select(P.source, func.count(), func.coalesce(func.sum(P.seconds), 0.0), *cols)
-        .where(P.status == cat.DONE)
-        .group_by(P.source)
-    )
     hist = HistogramMetricFamily(
         "kho_ocr_seconds",
         "Seconds to read one page (cleanup + OCR, or text layer).",
         labels=["source"],
     )
-    with ctx.catalog.session() as s:
-        rows = s.execute(q).all()
-    for source, count, total, *under in rows:
+    for source, count, total, *under in ctx.catalog.reading_seconds(SECONDS_BUCKETS):
         buckets = [(str(b), int(n or 0)) for b, n in zip(SECONDS_BUCKETS, under, strict=True)]
         hist.add_metric([source or "unknown"], buckets + [("+Inf", count)], float(total))
     return hist
@@ -110,27 +87,9 @@ def reading_seconds(ctx: Context) -> HistogramMetricFamily:
 
 def failure_reasons(ctx: Context, top: int = TOP_REASONS) -> GaugeMetricFamily:
     """Open failures (retrying or for good) by kind and reason, the most frequent reasons."""
-    P, D, F = cat.Page, cat.Document, cat.BatchFile
-    queries = {
-        "page": select(P.reason, func.count())
-        .where(P.failed_at.is_not(None), P.status.in_((cat.PENDING, cat.FAILED)))
-        .group_by(P.reason),
-        "document": select(D.reason, func.count())
-        .where(
-            D.failed_at.is_not(None),
-            D.status.in_((cat.FAILED, cat.REGISTERED, cat.QUEUED)),
-            D.page_count > 0,
-        )
-        .group_by(D.reason),
-        "file": select(F.reason, func.count())
-        .where(F.status == cat.FILE_FAILED)
-        .group_by(F.reason),
-    }
     counts: Counter[tuple[str, str]] = Counter()
-    with ctx.catalog.session() as s:
-        for kind, q in queries.items():
-            for reason, n in s.execute(q):
-                counts[(kind, short_reason(reason))] += n
+    for kind, reason, n in ctx.catalog.open_failure_reasons():
+        counts[(kind, short_reason(reason))] += n
     gauge = GaugeMetricFamily(
         "kho_failures", "Open failures by kind and (cut) reason.", labels=["kind", "reason"]
     )

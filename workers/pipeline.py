@@ -234,15 +234,14 @@ def process_document(ctx: Context, doc_id: str) -> DocReport:
     pages = ctx.catalog.pages(doc_id)
     if any(p.status == cat.PENDING for p in pages):
         return DocReport(doc_id, "waiting")
-    done = [p.page for p in pages if p.status == cat.DONE]
     failed = [p for p in pages if p.status == cat.FAILED]
-    if not done:
+    if not any(p.status == cat.DONE for p in pages):
         reason = failed[0].reason if failed else "no pages"
         ctx.catalog.set_document(
             doc_id, status=cat.FAILED, reason=f"no page could be read: {reason}"
         )
         return DocReport(doc_id, cat.FAILED, reason=reason)
-    texts = {n: ctx.storage.read_page_text(doc_id, n) for n in done}
+    texts = read_texts(ctx, doc_id, pages)
     write_searchable(ctx, doc, texts)
     classify_and_describe(ctx, doc, texts)
     doc = ctx.catalog.document(doc_id)  # with its category, metadata and level now
@@ -257,13 +256,13 @@ def process_document(ctx: Context, doc_id: str) -> DocReport:
         ctx.index.replace_document(doc_id, document_pages(doc, texts))
     log.info(
         "indexed: %d pages, category %s (%.2f, %s), level %d",
-        len(done),
+        len(texts),
         doc.category,
         doc.confidence,
         "; ".join((doc.meta or {}).get("reasons", ())) or "no reasons given",
         doc.level,
     )
-    return DocReport(doc_id, cat.INDEXED, doc.category, doc.confidence, len(done), reason)
+    return DocReport(doc_id, cat.INDEXED, doc.category, doc.confidence, len(texts), reason)
 
 
 def document_pages(doc: cat.Document, texts: dict[int, PageText]) -> list[PageDoc]:
@@ -292,9 +291,13 @@ def document_pages(doc: cat.Document, texts: dict[int, PageText]) -> list[PageDo
     ]
 
 
-def read_texts(ctx: Context, doc_id: str) -> dict[int, PageText]:
-    """Page number -> text of every page read so far."""
-    pages = ctx.catalog.pages(doc_id)
+def read_texts(
+    ctx: Context, doc_id: str, pages: list[cat.Page] | None = None
+) -> dict[int, PageText]:
+    """Page number -> text of every page read so far (the DONE ones of `pages`, default the
+    document's pages in the catalog), in page order."""
+    if pages is None:
+        pages = ctx.catalog.pages(doc_id)
     return {
         p.page: ctx.storage.read_page_text(doc_id, p.page) for p in pages if p.status == cat.DONE
     }

@@ -1,4 +1,5 @@
-"""Rebuild the search index from the catalog and the storage root (the source of truth).
+"""Rebuild the search index from the catalog and the storage root (the source of truth);
+refresh, reclassify or re-read what is already ingested.
 
 Elasticsearch: pages go into a new index version, then the alias swaps in one step, so
 searches never see a half-built index. Embedded: each document is replaced in its own
@@ -8,20 +9,24 @@ transaction, so a search sees a document's old pages or its new ones, never neit
 from __future__ import annotations
 
 import filecmp
+import time
 from collections.abc import Callable
-
-from sqlalchemy import select
+from dataclasses import replace
 
 from kho.core import catalog as cat
+from kho.core.errors import BadInputError, NotFoundError
+from kho.core.settings import OcrOptions
 
 from .context import Context
-from .pipeline import classify_and_describe, document_pages, read_texts, write_sanitized_pdf
-
-
-def indexed_documents(ctx: Context) -> list[str]:
-    with ctx.catalog.session() as s:
-        q = select(cat.Document.id).where(cat.Document.status == cat.INDEXED)
-        return list(s.scalars(q.order_by(cat.Document.id)))
+from .pipeline import (
+    classify_and_describe,
+    document_pages,
+    outcome_of,
+    process_document,
+    read_page,
+    read_texts,
+    write_sanitized_pdf,
+)
 
 
 def refresh_document(ctx: Context, doc_id: str) -> int:
@@ -58,7 +63,7 @@ def reindex(ctx: Context, on_doc: Callable[[int, int], None] | None = None) -> i
     """Index every indexed document's pages afresh; returns the number of pages. A served
     PDF that is still a plain copy of its original (written before served PDFs lost their
     active content) is rewritten on the way."""
-    doc_ids = indexed_documents(ctx)
+    doc_ids = ctx.catalog.indexed_document_ids()
     index = ctx.index
     target = index.build_version() if hasattr(index, "build_version") else None
     pages = 0
@@ -92,3 +97,31 @@ def sanitize_served_copy(ctx: Context, doc: cat.Document) -> bool:
         return False
     write_sanitized_pdf(ctx, doc, served)
     return True
+
+
+def reread_document(
+    ctx: Context, doc_id: str, pages: list[int], opts: OcrOptions, doc_lang: bool = False
+) -> list[str]:
+    """Read `pages` again with `opts` (in the document's own language if `doc_lang`), record
+    each, then rebuild the document (PDF, class, index). Returns the reasons of pages that
+    could not be read (they keep their old text).
+
+    Runs in this process with either executor (`kho reocr` waits for it), not on the queues.
+    """
+    doc = ctx.catalog.get_document(doc_id)
+    if doc is None:
+        raise NotFoundError(f"document {doc_id[:12]} is not in the catalog")
+    if doc_lang and doc.lang:
+        opts = replace(opts, lang=doc.lang)
+    problems = []
+    for page in pages:
+        t0 = time.perf_counter()
+        try:
+            text = read_page(ctx, doc, page, opts)
+        except BadInputError as error:
+            problems.append(f"page {page}: {error}")
+            continue
+        ctx.storage.write_page_text(doc_id, page, text)  # atomic: .part, then rename
+        ctx.catalog.update_page(doc_id, page, outcome_of(text, time.perf_counter() - t0))
+    process_document(ctx, doc_id)  # replaces the document's pages in the index
+    return problems

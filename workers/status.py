@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
-
 from kho.core import catalog as cat
 from kho.core.failures import HIDDEN, SEES_ALL
 from kho.core.types import Principal, can_see
@@ -95,17 +93,8 @@ class Status:
 def page_rate(ctx: Context, batch_id: int, window_s: float = RATE_WINDOW_S) -> float:
     """Pages finished per minute lately (done or failed for good), from the catalog."""
     now = cat.now()
-    docs = select(cat.BatchFile.doc_id).where(
-        cat.BatchFile.batch_id == batch_id, cat.BatchFile.doc_id.is_not(None)
-    )
-    q = select(func.count(), func.min(cat.Page.updated_at)).where(
-        cat.Page.doc_id.in_(docs),
-        cat.Page.status.in_((cat.DONE, cat.FAILED)),
-        cat.Page.updated_at >= now - timedelta(seconds=window_s),
-    )
-    with ctx.catalog.session() as s:
-        count, first = s.execute(q).one()
-    if not count:
+    count, first = ctx.catalog.pages_finished_since(batch_id, now - timedelta(seconds=window_s))
+    if not count or first is None:
         return 0.0
     span = max((now - first).total_seconds(), MIN_SPAN_S)
     return 60.0 * count / span
