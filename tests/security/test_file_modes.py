@@ -118,10 +118,20 @@ def archive_with_everything(base: Path, env: dict | None = None) -> tuple[Path, 
 
 
 def tree(*roots: Path) -> list[Path]:
-    """Every path under the roots, less SQLite's -wal/-shm files that vanish when the last
-    connection (the web server's, say) closes while the test walks the tree."""
-    paths = [p for root in roots for p in (root, *sorted(root.rglob("*")))]
-    return [p for p in paths if p.exists() or not p.name.endswith(("-wal", "-shm"))]
+    return [p for root in roots for p in (root, *sorted(root.rglob("*")))]
+
+
+def modes_of(paths: list[Path]) -> dict[Path, int]:
+    """Each path's mode; only SQLite's -wal/-shm files may vanish meanwhile (the last
+    connection, the web server's say, closed while the test walked the tree)."""
+    modes = {}
+    for p in paths:
+        try:
+            modes[p] = stat.S_IMODE(p.stat().st_mode)
+        except FileNotFoundError:
+            if not p.name.endswith(("-wal", "-shm")):
+                raise
+    return modes
 
 
 def test_everything_kho_writes_is_private_and_unreadable_by_others(base):
@@ -134,7 +144,7 @@ def test_everything_kho_writes_is_private_and_unreadable_by_others(base):
     assert {"index.sqlite", "kho.log", "web.key", "doc.pdf", "doc.txt", "doc.json"} <= names
     assert any(n.endswith(".joblib") for n in names)
     assert len(list((home / "originals").rglob("*.*"))) == 3
-    modes = {p: stat.S_IMODE(p.stat().st_mode) for p in paths if p.exists()}
+    modes = modes_of(paths)
     wrong = {str(p): oct(m) for p, m in modes.items() if m != (0o700 if p.is_dir() else 0o600)}
     assert wrong == {}
     for p in modes:
