@@ -23,6 +23,39 @@ class Word:
     height: int
 
 
+REGION_KINDS = (
+    "header-left",  # issuing body, "Số: ...", V/v block (trích yếu of a công văn)
+    "header-right",  # national motto, place and date
+    "title",  # document type, subject, authority line
+    "body",
+    "table",  # a ruled table: its cells follow as "cell" regions, row by row
+    "cell",
+    "recipients",  # "Nơi nhận:" list (foot, left)
+    "signature",  # KT./TM./TL., position, seal, name (foot, right)
+    "other",  # page numbers, margins, what fits nowhere
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """A part of the page read as a unit: its kind, its box, and its words.
+
+    The words of a region are `PageText.words[first : first + count]`: a page's words are
+    stored region by region, in reading order. `row`/`col` place a table cell (0-based);
+    -1 elsewhere.
+    """
+
+    kind: str
+    left: int
+    top: int
+    width: int
+    height: int
+    first: int
+    count: int
+    row: int = -1
+    col: int = -1
+
+
 @dataclass(frozen=True, slots=True)
 class PageText:
     """What reading one page produced: OCR or a born-digital text layer."""
@@ -37,6 +70,7 @@ class PageText:
     skew: float = 0.0  # degrees of deskew applied
     dpi: int = 300
     steps: tuple[str, ...] = ()  # the cleanup steps that ran, each with why ("deskew: ...")
+    regions: tuple[Region, ...] = ()  # in reading order; () when the layout is unknown
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -46,7 +80,21 @@ class PageText:
     @classmethod
     def from_json(cls, data: dict) -> PageText:
         words = tuple(Word(*w) for w in data.get("words", ()))
-        return cls(**{**data, "words": words, "steps": tuple(data.get("steps", ()))})
+        regions = tuple(Region(**r) for r in data.get("regions", ()))
+        return cls(
+            **{
+                **data,
+                "words": words,
+                "steps": tuple(data.get("steps", ())),
+                "regions": regions,
+            }
+        )
+
+    def region_words(self, region: Region) -> tuple[Word, ...]:
+        return self.words[region.first : region.first + region.count]
+
+    def regions_of(self, kind: str) -> tuple[Region, ...]:
+        return tuple(r for r in self.regions if r.kind == kind)
 
 
 @dataclass(frozen=True, slots=True)
