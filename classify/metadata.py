@@ -13,30 +13,96 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
+from kho.core.types import PageText
 from kho.index.text import fold
 
-from .textnorm import clean_text, collapse_spaces, fold_aligned
+from .fieldconf import combine, number_shape, page_view, symbol_shape, words_confidence
+from .foot import name_shape, recipients, signer
+from .textnorm import clean_text, collapse_spaces, distance, fold_aligned
 
 HEADER_SEGMENTS = 30  # the header, title and subject sit in the first segments of a page
 
 
 @dataclass(frozen=True, slots=True)
 class DocMeta:
-    """What a record's header says; "" (or mark 0) for what was not found."""
+    """What a record's header says; "" (or mark 0) for what was not found.
+
+    `confidence` gives each field found (or read but not taken) a 0-1 confidence;
+    `reads` keeps what OCR read in a slot whose value could not be taken ("9B" for a number).
+    """
 
     doc_type: str = ""  # "Quyết định", "Công văn", ...
-    number: str = ""  # "125" (leading zeros dropped)
+    number: str = ""  # "05", as written
     symbol: str = ""  # "QĐ-BCH" (state style) or "NQ/ĐU" (Party style)
     place: str = ""
     date: str = ""  # ISO yyyy-mm-dd
     issuer: str = ""  # the issuing body as printed, upper case
     subject: str = ""  # trích yếu: "Về việc ..." / "V/v ..."
     mark: int = 0  # 0 none, 1 MẬT, 2 TỐI MẬT, 3 TUYỆT MẬT
+    parent_organ: str = ""  # the body above the issuer in a two-level header
+    urgency: str = ""  # độ khẩn: KHẨN, THƯỢNG KHẨN, HỎA TỐC
+    signer_position: str = ""  # "KT. CHỦ TỊCH / PHÓ CHỦ TỊCH"
+    signer_name: str = ""
+    recipients: tuple[str, ...] = ()  # Kính gửi and Nơi nhận
+    confidence: dict[str, float] = field(default_factory=dict)
+    reads: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return asdict(self)
+        data = {f: getattr(self, f) for f in VALUE_FIELDS}
+        data["recipients"] = list(self.recipients)
+        return {
+            **data,
+            "confidence": dict(self.confidence),
+            "reads": dict(self.reads),
+            "annex_vi": annex_vi(data),
+        }
+
+
+VALUE_FIELDS = (
+    "doc_type", "number", "symbol", "place", "date", "issuer", "subject", "mark",
+    "parent_organ", "urgency", "signer_position", "signer_name", "recipients",
+)  # fmt: skip
+# The one mapping of our field names to the tag names of Decree 30/2020 Annex VI (the
+# metadata of an electronic record, as the edXML message header spells them).
+ANNEX_VI = {
+    "doc_type": "TypeName",
+    "number": "CodeNumber",
+    "symbol": "CodeNotation",
+    "place": "PromulgationInfo.Place",
+    "date": "IssuedDate",
+    "issuer": "OrganName",
+    "parent_organ": "OrganInCharge",
+    "subject": "Subject",
+    "signer_position": "SignerInfo.Position",
+    "signer_name": "SignerInfo.FullName",
+    "urgency": "Priority",
+    "mark": "SecurityLevel",
+    "recipients": "To",
+}
+MARK_NAMES = {0: "", 1: "MẬT", 2: "TỐI MẬT", 3: "TUYỆT MẬT"}
+FIELD_LABELS = {  # what a reviewer reads in a reason
+    "doc_type": "loại văn bản",
+    "number": "số/ký hiệu",
+    "symbol": "ký hiệu",
+    "place": "địa danh",
+    "date": "ngày ban hành",
+    "issuer": "cơ quan ban hành",
+    "parent_organ": "cơ quan chủ quản",
+    "subject": "trích yếu",
+    "urgency": "độ khẩn",
+    "signer_position": "chức vụ người ký",
+    "signer_name": "người ký",
+}
+
+
+def annex_vi(fields: dict) -> dict:
+    """Our fields (a `to_json` or stored metadata) under their Annex VI names."""
+    out = {tag: fields.get(name, "") for name, tag in ANNEX_VI.items()}
+    out["SecurityLevel"] = MARK_NAMES.get(fields.get("mark") or 0, "")
+    out["To"] = list(fields.get("recipients") or [])
+    return out
 
 
 # (folded title, display name, symbol codes) per document type (Decree 30 annex III and the
@@ -62,11 +128,17 @@ DOC_TYPES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("giay gioi thieu", "Giấy giới thiệu", ("GGT",)),
 )
 _TYPE_BY_CODE = {fold(code): name for _, name, codes in DOC_TYPES for code in codes}
+# the type code a symbol starts with, for the types whose symbol must start with it
+_CODES_OF = {name: {fold(c) for c in codes} for _, name, codes in DOC_TYPES if name != "Công văn"}
 # Symbol parts printed with Đ or mixed case: an OCR'd "QD" or "TTR" is mapped back.
 _CODE_SPELLING = {fold(c): c for _, _, codes in DOC_TYPES for c in codes} | {
     fold(c): c for c in ("ĐU", "ĐUQS", "ĐUQSTW", "ĐTN", "SĐ", "UBKT", "BTV", "BCH", "TƯ")
 }
 MARKS = {"mat": 1, "toi mat": 2, "tuyet mat": 3}
+URGENCIES = {"khan": "KHẨN", "thuong khan": "THƯỢNG KHẨN", "hoa toc": "HỎA TỐC"}
+# a body named without its place: the next header line ("TỈNH QUẢNG NGÃI") completes it
+_PLACELESS = ("uy ban nhan dan", "hoi dong nhan dan", "uy ban mat tran to quoc viet nam")
+_UNIT_WORDS = ("tinh", "thanh pho", "huyen", "quan", "thi xa", "xa", "phuong", "thi tran")
 
 _PLACES = (
     "Hà Nội; TP. Hồ Chí Minh; Thành phố Hồ Chí Minh; Hải Phòng; Đà Nẵng; Cần Thơ; Huế; An Giang;"
@@ -108,12 +180,14 @@ def _words(text: str) -> list[str]:
 PLACES = _phrase_map(_PLACES, upper=False)
 ORG_WORDS = _phrase_map(_ORG_WORDS, upper=True) | _phrase_map(_PLACES, upper=True)
 
+# the number slot takes whatever was written in it ("$4", "9{", or nothing at all when the
+# handwriting is lost), so a slot OCR misread is seen and sent to review, not dropped
 _NUMBER_RE = re.compile(
-    r"(?<![0-9a-z])[s5][o06]\s*[:;.,]?\s*(?P<num>[0-9li|os]{1,6})\s*[/-]\s*"
-    r"(?P<sym>[a-z][a-z0-9]*(?:\s*[/-]\s*[a-z0-9]+)*)"
+    r"(?<![0-9a-z])[s5][o06]\s*[:;.,]?\s*(?P<num>(?:[^\s/:-]{1,6}(?:\s+[^\s/:a-z-]{1,3}){0,2})?)"
+    r"\s*[/-]\s*(?P<sym>[a-z][a-z0-9]*(?:\s*[/-]\s*[a-z0-9]+)*)"
 )
 _DATE_RE = re.compile(
-    r"ngay\s*(?P<d>[0-9lo]{1,2})\s*(?:thang\s*|[/.-]\s*)(?P<m>[0-9lo]{1,2})\s*"
+    r"ngay\s*(?P<d>\S{0,3}?)\s*(?:thang\s*|[/.-]\s*)(?P<m>[0-9lo]{1,2})\s*"
     r"(?:nam\s*|[/.-]\s*)(?P<y>[0-9lo]{4})(?![0-9])"
 )
 _VV_RE = re.compile(r"^v\s*[/|\\il1]\s*[vy]\b[\s.:]*")
@@ -142,34 +216,95 @@ class _Header:
         return bisect.bisect_right(self.starts, pos) - 1
 
 
-def extract_metadata(text: str) -> DocMeta:
-    """Read the header fields of an administrative document; "" for what is not there."""
-    h = _header(clean_text(text))
+def extract_metadata(source: str | PageText, foot: str | PageText | None = None) -> DocMeta:
+    """Read the header fields of an administrative document; "" for what is not there.
+
+    `source` is the first page: its text, or its `PageText` (word confidences give each
+    field its confidence; its regions, when the layout is known, say where each field is).
+    `foot` is the page with the signature and the Nơi nhận list (default: the same page).
+    """
+    view = page_view(source)
+    h = _header(clean_text(view.text))
+    left = view.words_of("header-left")
+    conf: dict[str, float] = {}
+    reads: dict[str, str] = {}
     number, symbol, num_end, num_seg = "", "", -1, None
     for m in _NUMBER_RE.finditer(h.fjoined):
-        # "số" in a sentence ("theo Quyết định số 12/QĐ-...") is lower case: not the header.
-        if h.joined[m.start()] in "S5" and any(ch.isdigit() for ch in m["num"]):
-            number = m["num"].translate(_DIGIT_FIX).lstrip("0") or "0"
-            symbol = _symbol(h.joined[m.start("sym") : m.end("sym")])
-            num_end, num_seg = m.end(), h.seg_at(m.start())
-            break
+        raw_num = h.joined[m.start("num") : m.end("num")].strip()
+        raw_sym = h.joined[m.start("sym") : m.end("sym")]
+        # "số" in a sentence ("theo Quyết định số 12/QĐ-...") is lower case: not the header;
+        # a slot without a digit counts only before an upper-case symbol
+        if h.joined[m.start()] not in "S5":
+            continue
+        if not any(ch.isdigit() for ch in raw_num) and _upper_ratio(raw_sym) < 0.8:
+            continue
+        symbol = _symbol(raw_sym)
+        num_end, num_seg = m.end(), h.seg_at(m.start())
+        read = h.joined[m.start() : m.end()]
+        shape = number_shape(raw_num)
+        conf["number"] = combine(words_confidence(read, left), shape)
+        conf["symbol"] = combine(words_confidence(raw_sym, left), symbol_shape(symbol))
+        if shape >= 1.0:
+            number = raw_num
+        elif shape > 0.5:
+            number = raw_num.lower().translate(_DIGIT_FIX)
+        else:
+            reads["number"] = raw_num
+        break
     title_seg, doc_type = _title(h, start=num_seg or 0)
+    if title_seg is not None:
+        conf["doc_type"] = combine(words_confidence(h.segs[title_seg], view.words))
     stop = title_seg if title_seg is not None else len(h.segs)
-    date, place = _date_place(h, stop, num_end, num_seg)
+    date, place, date_read, date_shape = _date_place(h, stop, num_end, num_seg)
+    right = view.words_of("header-right")
+    if date_read:
+        conf["date"] = combine(words_confidence(date_read, right), date_shape)
+        if not date:
+            reads["date"] = date_read
+    if place:
+        conf["place"] = combine(words_confidence(place, right))
     subject = _subject(h, title_seg, stop)
+    if subject:
+        conf["subject"] = combine(words_confidence(subject, view.words, mean=True))
+    codes = _CODES_OF.get(doc_type, ())
+    if symbol and codes and fold(re.split(r"[/-]", symbol)[0]) not in codes:
+        # a Quyết định numbered "QĐĐ-..." : the symbol's type code was misread
+        conf["symbol"] = min(conf.get("symbol", 1.0), 0.4)
     if not doc_type and symbol:
         doc_type = _TYPE_BY_CODE.get(fold(re.split(r"[/-]", symbol)[0]), "")
     if not doc_type and subject.startswith("V/v"):
         doc_type = "Công văn"
+    issuer, parent = _issuer(h, num_seg, title_seg)
+    for name, value in (("issuer", issuer), ("parent_organ", parent)):
+        if value:
+            conf[name] = combine(words_confidence(value, left, mean=True))
+    urgency = _urgency(h, stop)
+    if urgency:
+        conf["urgency"] = combine(words_confidence(urgency, view.words))
+    foot_view = view if foot is None else page_view(foot)
+    position, name = signer(foot_view.regions.get("signature", foot_view.text))
+    sign_words = foot_view.words_of("signature")
+    if position:
+        conf["signer_position"] = combine(words_confidence(position, sign_words, from_end=True))
+    if name:
+        read = words_confidence(name, sign_words, from_end=True)
+        conf["signer_name"] = combine(read, name_shape(name))
     return DocMeta(
         doc_type=doc_type,
         number=number,
         symbol=symbol,
         place=place,
         date=date,
-        issuer=_issuer(h, num_seg, stop),
+        issuer=issuer,
         subject=subject,
         mark=_mark(h, stop),
+        parent_organ=parent,
+        urgency=urgency,
+        signer_position=position,
+        signer_name=name,
+        recipients=recipients(foot_view.text) if foot is not None else recipients(view.text),
+        confidence=conf,
+        reads=reads,
     )
 
 
@@ -210,24 +345,9 @@ def _upper_ratio(text: str) -> float:
     return sum(c.isupper() for c in letters) / len(letters) if letters else 0.0
 
 
-def _distance(a: str, b: str, limit: int = 1) -> int:
-    """Levenshtein distance, stopping early once it exceeds `limit`."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        if min(cur) > limit:
-            return limit + 1
-        prev = cur
-    return prev[-1]
-
-
 def _close(a: str, b: str) -> bool:
     """Equal, or one OCR slip apart in a phrase long enough for that to be safe."""
-    return a == b or (len(b) >= 6 and _distance(a, b) <= 1)
+    return a == b or (len(b) >= 6 and distance(a, b) <= 1)
 
 
 def _lookup(key: tuple[str, ...], phrases: dict[tuple[str, ...], str], fuzzy: bool) -> str:
@@ -260,8 +380,11 @@ def _title(h: _Header, start: int) -> tuple[int | None, str]:
     return None, ""
 
 
-def _date_place(h: _Header, stop: int, num_end: int, num_seg: int | None) -> tuple[str, str]:
-    """The issue date (ISO) and place: the first "Place, ngày ..." above the title."""
+def _date_place(
+    h: _Header, stop: int, num_end: int, num_seg: int | None
+) -> tuple[str, str, str, float]:
+    """The issue date (ISO) and place: the first "Place, ngày ..." above the title; with
+    the text read and the shape of its slots (1 digits, below 1 guessed or unreadable)."""
     candidates = []
     for m in _DATE_RE.finditer(h.fjoined):
         seg = h.seg_at(m.start())
@@ -278,14 +401,20 @@ def _date_place(h: _Header, stop: int, num_end: int, num_seg: int | None) -> tup
         if anchored or (after_comma and len(before) <= 40):
             candidates.append((not after_comma, seg, begin, m))
     if not candidates:
-        return "", ""
+        return "", "", "", 1.0
     _, _, begin, m = min(candidates, key=lambda c: c[:2])
-    day, month, year = (int(m[k].translate(_DIGIT_FIX)) for k in ("d", "m", "y"))
+    read = h.joined[m.start() : m.end()]
+    place = _place(h.joined[begin : m.start()])
+    slots = [m[k] for k in ("d", "m", "y")]
+    if not all(re.fullmatch(r"[0-9lo]+", v) for v in slots):
+        return "", place, read, 0.1  # the day's slot holds no number: OCR lost it
+    shape = 1.0 if all(v.isdigit() for v in slots) else 0.6
+    day, month, year = (int(v.translate(_DIGIT_FIX)) for v in slots)
     try:
         date = dt.date(year, month, day).isoformat()
     except ValueError:
-        return "", ""
-    return date, _place(h.joined[begin : m.start()])
+        return "", place, read, 0.1
+    return date, place, read, shape
 
 
 def _place(raw: str) -> str:
@@ -329,15 +458,29 @@ def _subject(h: _Header, title_seg: int | None, stop: int) -> str:
     return collapse_spaces(" ".join(parts)).rstrip(" ;")
 
 
-def _issuer(h: _Header, num_seg: int | None, stop: int) -> str:
-    """The issuing body: the last upper-case header line above "Số" (mottos are blanked)."""
-    end = num_seg if num_seg is not None else stop
-    issuer = ""
+def _issuer(h: _Header, num_seg: int | None, title_seg: int | None) -> tuple[str, str]:
+    """(issuing body, the body above it): the upper-case header lines above "Số" (mottos
+    are blanked). "ỦY BAN NHÂN DÂN" / "TỈNH QUẢNG NGÃI" is one name on two lines;
+    "UBND TỈNH QUẢNG NGÃI" / "BAN CHỈ ĐẠO 138" is a parent body and the issuer."""
+    end = num_seg if num_seg is not None else title_seg
+    if end is None:
+        return "", ""  # no "Số" and no title: not a header (a later page, a body)
+    lines = []
     for i in range(min(end, len(h.segs))):
         kept = h.segs[i].strip(" *-|_.,:;'\"")
         if len(_words(kept)) >= 2 and _upper_ratio(kept) >= 0.8 and not _DATE_RE.search(fold(kept)):
-            issuer = kept
-    return _map_words(issuer, ORG_WORDS) if issuer else ""
+            lines.append(kept)
+    if not lines:
+        return "", ""
+    issuer, above = lines[-1], lines[:-1]
+    if (
+        above
+        and _letters(fold(above[-1])) in _PLACELESS
+        and _letters(fold(issuer)).startswith(_UNIT_WORDS)
+    ):
+        issuer = f"{above.pop()} {issuer}"
+    parent = above[-1] if above else ""
+    return _map_words(issuer, ORG_WORDS), _map_words(parent, ORG_WORDS) if parent else ""
 
 
 def _map_words(text: str, phrases: dict[tuple[str, ...], str]) -> str:
@@ -352,7 +495,9 @@ def _map_words(text: str, phrases: dict[tuple[str, ...], str]) -> str:
         for fuzzy in (False, True):
             for size in range(min(longest, len(words) - i), 0, -1):
                 run = keys[i : i + size]
-                hit = _lookup(tuple(run), phrases, fuzzy) if all(run) else ""
+                # a near phrase only where OCR lost the marks: "HỌC ĐIỆN" is no "HỌC VIỆN"
+                near = fuzzy and all(w.isascii() for w in words[i : i + size])
+                hit = _lookup(tuple(run), phrases, near) if all(run) else ""
                 if hit:
                     break
             if hit:
@@ -360,6 +505,16 @@ def _map_words(text: str, phrases: dict[tuple[str, ...], str]) -> str:
         out.append(hit or words[i])
         i += size if hit else 1
     return " ".join(out)
+
+
+def _urgency(h: _Header, stop: int) -> str:
+    """The urgency: KHẨN / THƯỢNG KHẨN / HỎA TỐC alone on a header line."""
+    for i in range(min(stop, len(h.segs))):
+        letters = _letters(h.folded[i])
+        hit = URGENCIES.get(letters) or URGENCIES.get(letters.removesuffix(" hen gio"))
+        if hit and _upper_ratio(h.segs[i]) >= 0.7:
+            return hit
+    return ""
 
 
 def _mark(h: _Header, stop: int) -> int:

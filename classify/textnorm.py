@@ -70,3 +70,18 @@ _SPACE_RUN = re.compile(r"[ ]{2,}")
 def collapse_spaces(text: str) -> str:
     """Single spaces inside a line, ends trimmed."""
     return _SPACE_RUN.sub(" ", text).strip()
+
+
+def distance(a: str, b: str, limit: int = 1) -> int:
+    """Levenshtein distance, stopping early once it exceeds `limit`."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        if min(cur) > limit:
+            return limit + 1
+        prev = cur
+    return prev[-1]
