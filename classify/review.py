@@ -184,5 +184,124 @@ def decide_mark(doc, level: int, by: str = "") -> dict:
         meta["mark_review"]["by"] = by
     values = {"level": final, "meta": meta}
     if doc.review == PENDING:
-        values["review"] = held.get("review_before", PENDING)
+        values["review"] = released_review(meta, PENDING)
     return values
+
+
+# header fields ---------------------------------------------------------------------------
+FIELD_REVIEW = "field_review"  # meta key of the fields waiting for a person
+
+
+def field_values(meta: dict, threshold: float, review: str) -> dict:
+    """Metadata and review state once the header fields read below `threshold` are held.
+
+    A field read with less confidence is not stored as sure: it is stored empty, what was
+    read is kept under `field_review` with its confidence, and the document waits in the
+    review queue until a person sets it (`decide_field`). Fields a person set stand on
+    later runs. `meta` holds the fields as `DocMeta.to_json` gives them.
+    """
+    from .metadata import FIELD_LABELS, annex_vi
+
+    meta = dict(meta or {})
+    held = dict(meta.get(FIELD_REVIEW) or {})
+    decided = dict(held.get("decided") or {})
+    confidence = dict(meta.get("confidence") or {})
+    reads = meta.get("reads") or {}
+    unsure = {}
+    for name, conf in confidence.items():
+        if name in decided or name not in FIELD_LABELS or conf >= threshold:
+            continue
+        unsure[name] = {"read": reads.get(name) or str(meta.get(name, "")), "confidence": conf}
+        meta[name] = ""
+    for name, entry in decided.items():
+        meta[name] = entry["value"]
+        confidence[name] = 1.0
+    meta["confidence"] = confidence
+    if unsure:
+        meta[FIELD_REVIEW] = {
+            **held,
+            "status": PENDING,
+            "fields": unsure,
+            "review_before": held.get("review_before", review),
+        }
+        if review not in DECIDED:
+            review = PENDING
+    elif held.get("status") == PENDING:  # read with confidence now: nothing left to hold
+        meta[FIELD_REVIEW] = {**held, "status": "decided" if decided else "", "fields": {}}
+    meta["annex_vi"] = annex_vi(meta)
+    return {"meta": meta, "review": review}
+
+
+def field_reasons(meta: dict) -> list[str]:
+    """One line per field waiting for a person: "số/ký hiệu: đọc được '9B', độ tin cậy 0.31"."""
+    from .metadata import FIELD_LABELS
+
+    held = (meta or {}).get(FIELD_REVIEW) or {}
+    if held.get("status") != PENDING:
+        return []
+    return [
+        f"{FIELD_LABELS.get(name, name)} ({name}): đọc được {entry['read']!r}, "
+        f"độ tin cậy {entry['confidence']:.2f}"
+        for name, entry in sorted(held.get("fields", {}).items())
+    ]
+
+
+def decide_field(doc, name: str, value: str, by: str = "") -> dict:
+    """A person sets a header field (our name or its Annex VI tag) to `value`, as written;
+    it stands on later runs. The document leaves the queue once nothing else waits."""
+    from .metadata import annex_vi
+
+    name = field_name(name)
+    value = " ".join(value.split())
+    _check_field(name, value)
+    meta = dict(doc.meta or {})
+    held = dict(meta.get(FIELD_REVIEW) or {})
+    fields = {k: v for k, v in (held.get("fields") or {}).items() if k != name}
+    decided = {**(held.get("decided") or {}), name: {"value": value, "by": by}}
+    meta[name] = value
+    meta["confidence"] = {**(meta.get("confidence") or {}), name: 1.0}
+    meta[FIELD_REVIEW] = {
+        **held,
+        "status": PENDING if fields else "decided",
+        "fields": fields,
+        "decided": decided,
+    }
+    meta["annex_vi"] = annex_vi(meta)
+    values = {"meta": meta}
+    if doc.review == PENDING:
+        values["review"] = released_review(meta, doc.review)
+    return values
+
+
+def field_name(name: str) -> str:
+    """Our name of a header field given as ours or as its Annex VI tag; UsageError else."""
+    from .metadata import ANNEX_VI, FIELD_LABELS
+
+    name = {tag: ours for ours, tag in ANNEX_VI.items()}.get(name, name)
+    if name not in FIELD_LABELS:
+        known = ", ".join(sorted(FIELD_LABELS))
+        raise UsageError(f"no header field {name!r}: use one of {known} (or its Annex VI name)")
+    return name
+
+
+def _check_field(name: str, value: str) -> None:
+    import datetime as dt
+    import re
+
+    if name == "number" and value and not re.fullmatch(r"[0-9]{1,6}", value):
+        raise UsageError(f"a number is digits as printed (such as 05 or 574), not {value!r}")
+    if name == "date" and value:
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            raise UsageError(f"a date is YYYY-MM-DD (such as 2025-02-04), not {value!r}") from None
+
+
+def released_review(meta: dict, current: str) -> str:
+    """The review state once a person settled a hold: pending while another hold (a field,
+    a printed mark) still waits, else what the classification alone had set."""
+    holds = [meta.get(k) or {} for k in (FIELD_REVIEW, "mark_review")]
+    if any(h.get("status") == PENDING for h in holds):
+        return PENDING
+    before = [h["review_before"] for h in holds if "review_before" in h]
+    return before[0] if before else current

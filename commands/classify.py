@@ -205,7 +205,7 @@ def review_group() -> None:
 @click.pass_context
 def review_list(ctx, limit, page_no, as_json, as_name):
     """Documents waiting for a person that you may see, least confident first."""
-    from kho.classify.review import visible_pending_reviews
+    from kho.classify.review import field_reasons, visible_pending_reviews
 
     kctx = context_of(ctx)
     principal = kctx.settings.principal(as_name)
@@ -221,6 +221,7 @@ def review_list(ctx, limit, page_no, as_json, as_name):
                         "category": d.category,
                         "confidence": d.confidence,
                         "mark": _held_mark(d),
+                        "fields": field_reasons(d.meta),
                     }
                     for d in docs
                 ],
@@ -228,15 +229,23 @@ def review_list(ctx, limit, page_no, as_json, as_name):
             )
         )
         return
-    table = Table("doc", "file", "category", "confidence", "unread mark")
+    table = Table("doc", "file", "category", "confidence", "unread mark", "unsure fields")
     for d in docs:
         mark = "; ".join(_held_mark(d))
+        fields = "; ".join(field_reasons(d.meta))
         table.add_row(
-            d.id[:12], escape(d.filename), d.category, f"{d.confidence:.2f}", escape(mark)
+            d.id[:12],
+            escape(d.filename),
+            d.category,
+            f"{d.confidence:.2f}",
+            escape(mark),
+            escape(fields),
         )
     out.print(table)
     if any(_held_mark(d) for d in docs):
         out.print("[dim]settle an unread mark: kho review mark DOC LEVEL[/]")
+    if any(field_reasons(d.meta) for d in docs):
+        out.print("[dim]set a header field: kho review field DOC NAME VALUE[/]")
 
 
 def _held_mark(doc) -> list[str]:
@@ -359,6 +368,31 @@ def review_mark(ctx, doc_id, level, as_name):
     record_decision(kctx, doc.id, values)
     audit_cli(kctx, principal, "review-mark", doc_id=doc.id, level=values["level"])
     out.print(f"{doc.id[:12]}: level {values['level']} (printed mark reviewed)")
+
+
+@review_group.command("field")
+@click.argument("doc_id")
+@click.argument("name")
+@click.argument("value")
+@as_option
+@click.pass_context
+def review_field(ctx, doc_id, name, value, as_name):
+    """Set a header field kho read without confidence (or any header field): NAME is ours
+    (number, symbol, date, issuer, signer_name, ...) or its Annex VI name (CodeNumber, ...);
+    VALUE as printed ("05", "2025-02-04")."""
+    from kho.classify.review import decide_field, field_name
+    from kho.workers.reindex import record_decision
+
+    kctx = context_of(ctx)
+    principal = kctx.settings.principal(as_name)
+    doc = visible_to(kctx, principal, doc_id)
+    values = decide_field(doc, name, value, by=principal.name)
+    record_decision(kctx, doc.id, values)
+    field = field_name(name)
+    audit_cli(
+        kctx, principal, "review-field", doc_id=doc.id, field=field, value=values["meta"][field]
+    )
+    out.print(f"{doc.id[:12]}: {field} = {values['meta'][field]!r} (header field reviewed)")
 
 
 def visible_low_confidence_pages(

@@ -169,6 +169,18 @@ class AuditOptions:
             raise ConfigError(f"[audit] head_every must be 1 or more, got {self.head_every}")
 
 
+@dataclass(frozen=True)
+class ReviewOptions:
+    """`[review]`: what goes to a person. A header field (number, date, issuer, signer ...)
+    read with less confidence (0-1) is stored empty and sent to `kho review`."""
+
+    field_confidence: float = 0.5
+
+    def __post_init__(self):
+        if not 0 <= self.field_confidence <= 1:
+            raise ConfigError(f"[review] field_confidence must be 0-1, got {self.field_confidence}")
+
+
 SHARING = ("private", "group")
 
 
@@ -208,6 +220,7 @@ class Settings:
     elasticsearch: ElasticOptions = field(default_factory=ElasticOptions)
     audit: AuditOptions = field(default_factory=AuditOptions)
     storage: StorageOptions = field(default_factory=StorageOptions)
+    review: ReviewOptions = field(default_factory=ReviewOptions)
     passwords: dict[str, str] = field(default_factory=dict, repr=False)  # name -> hash
     operators: frozenset[str] = frozenset()  # principals who may see queues and the audit log
     reviewers: frozenset[str] = frozenset()  # principals who may settle classifications (web)
@@ -347,7 +360,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             raise ConfigError(f"cannot read config {path}: {err}") from err
     elif env.get("KHO_CONFIG"):
         raise ConfigError(f"config file {path} does not exist (KHO_CONFIG)")
-    tables = ("limits", "ocr", "principals", "web", "elasticsearch", "audit", "storage")
+    tables = ("limits", "ocr", "principals", "web", "elasticsearch", "audit", "storage", "review")
     top = {k: v for k, v in data.items() if k not in tables}
     known = {f.name for f in fields(Settings)} - {"passwords", "operators", "reviewers"}
     unknown = set(top) - known
@@ -363,6 +376,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         elasticsearch=_elastic(data.get("elasticsearch", {}), env),
         audit=_sub(AuditOptions, data.get("audit", {}), "audit"),
         storage=_sub(StorageOptions, storage, "storage"),
+        review=_sub(ReviewOptions, data.get("review", {}), "review"),
         passwords={
             n: str(p["password"])
             for n, p in data.get("principals", {}).items()

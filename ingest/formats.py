@@ -290,11 +290,15 @@ class PdfFile(SourceFile):
         self._check_index(index)
         # Imported here: reading text is the ocr stage's job, and workers that only render
         # should not pay for pdfplumber. Opened once per file, not once per page.
-        from kho.ocr.textlayer import open_text_layers, pdf_text_layer
+        from kho.ocr.textlayer import MIN_CHARS, open_text_layers, pdf_text_layer
+
+        from .signatures import without_overlay
 
         if self._plumber is None:
             self._plumber = open_text_layers(self.path)
-        return pdf_text_layer(self._plumber, self.path, index, self.dpi(index))
+        layer = pdf_text_layer(self._plumber, self.path, index, self.dpi(index))
+        # a signing overlay ("Ký bởi: ...") is metadata, not the page's text
+        return without_overlay(layer, MIN_CHARS) if layer is not None else None
 
     def close(self) -> None:
         plumber = getattr(self, "_plumber", None)

@@ -314,18 +314,29 @@ def classify_and_describe(ctx: Context, doc: cat.Document, texts: dict[int, Page
     from kho.classify.marks import find_marks
     from kho.classify.metadata import extract_metadata
     from kho.classify.model import classify_document
-    from kho.classify.review import classification_values, mark_values
+    from kho.classify.review import classification_values, field_values, mark_values
 
     pages = sorted(texts.items())
     full_text = "\n\n".join(t.text for _, t in pages)
     verdict = classify_document(full_text, ctx.taxonomy, ctx.classifier)
-    meta = extract_metadata(pages[0][1].text)
+    meta = extract_metadata(pages[0][1], foot=pages[-1][1])
     values = classification_values(doc, verdict, ctx.taxonomy.review_threshold)
     info = {**(doc.meta or {}), **meta.to_json(), "reasons": list(verdict.reasons)}
+    if doc.kind == "pdf":
+        info["signatures"] = pdf_signatures(ctx, doc)
     finding = find_marks(
         [(n, t.text) for n, t in pages] + [(n, images_text(ctx, doc.id, n)) for n, _ in pages]
     )
     review = values.get("review", doc.review)
+    # header fields read without confidence wait for a person, stored empty meanwhile
+    fielded = field_values(info, ctx.settings.review.field_confidence, review)
+    if fielded["meta"].get("field_review", {}).get("status") == "pending":
+        log.warning(
+            "doc %s: header fields held for review: %s",
+            doc.id[:12],
+            ", ".join(sorted(fielded["meta"]["field_review"]["fields"])),
+        )
+    info, review = fielded["meta"], fielded["review"]
     marked = mark_values(doc.level, info, finding, review)
     if marked["level"] > doc.level:
         log.warning(
@@ -336,13 +347,20 @@ def classify_and_describe(ctx: Context, doc: cat.Document, texts: dict[int, Page
             doc.level,
             marked["level"],
         )
-    if marked["review"] != review:
+    if marked["review"] != values.get("review", doc.review):
         values["review"] = marked["review"]
     ctx.catalog.set_document(doc.id, meta=marked["meta"], **values)
     # only ever up: ingest may have tightened the level since `doc` was read
     ctx.catalog.raise_level(doc.id, marked["level"])
     raise_family(ctx, doc, marked["meta"], marked["level"])
     return verdict
+
+
+def pdf_signatures(ctx: Context, doc: cat.Document) -> list[dict]:
+    """Who signed a PDF and when: its /Sig fields and its signing overlay's lines."""
+    from kho.ingest.signatures import read_signatures
+
+    return [s.to_json() for s in read_signatures(ctx.storage.original(doc.id, "pdf"))]
 
 
 def images_text(ctx: Context, doc_id: str, page: int) -> str:
