@@ -13,96 +13,18 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from kho.core.types import PageText
 from kho.index.text import fold
 
 from .fieldconf import combine, number_shape, page_view, symbol_shape, words_confidence
-from .foot import name_shape, recipients, signer
+from .fields import ANNEX_VI, FIELD_LABELS, DocMeta, annex_vi
+from .foot import name_shape, position_shape, recipients, signer
 from .textnorm import clean_text, collapse_spaces, distance, fold_aligned
 
+__all__ = ["ANNEX_VI", "FIELD_LABELS", "DocMeta", "annex_vi", "extract_metadata"]
 HEADER_SEGMENTS = 30  # the header, title and subject sit in the first segments of a page
-
-
-@dataclass(frozen=True, slots=True)
-class DocMeta:
-    """What a record's header says; "" (or mark 0) for what was not found.
-
-    `confidence` gives each field found (or read but not taken) a 0-1 confidence;
-    `reads` keeps what OCR read in a slot whose value could not be taken ("9B" for a number).
-    """
-
-    doc_type: str = ""  # "Quyết định", "Công văn", ...
-    number: str = ""  # "05", as written
-    symbol: str = ""  # "QĐ-BCH" (state style) or "NQ/ĐU" (Party style)
-    place: str = ""
-    date: str = ""  # ISO yyyy-mm-dd
-    issuer: str = ""  # the issuing body as printed, upper case
-    subject: str = ""  # trích yếu: "Về việc ..." / "V/v ..."
-    mark: int = 0  # 0 none, 1 MẬT, 2 TỐI MẬT, 3 TUYỆT MẬT
-    parent_organ: str = ""  # the body above the issuer in a two-level header
-    urgency: str = ""  # độ khẩn: KHẨN, THƯỢNG KHẨN, HỎA TỐC
-    signer_position: str = ""  # "KT. CHỦ TỊCH / PHÓ CHỦ TỊCH"
-    signer_name: str = ""
-    recipients: tuple[str, ...] = ()  # Kính gửi and Nơi nhận
-    confidence: dict[str, float] = field(default_factory=dict)
-    reads: dict[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict:
-        data = {f: getattr(self, f) for f in VALUE_FIELDS}
-        data["recipients"] = list(self.recipients)
-        return {
-            **data,
-            "confidence": dict(self.confidence),
-            "reads": dict(self.reads),
-            "annex_vi": annex_vi(data),
-        }
-
-
-VALUE_FIELDS = (
-    "doc_type", "number", "symbol", "place", "date", "issuer", "subject", "mark",
-    "parent_organ", "urgency", "signer_position", "signer_name", "recipients",
-)  # fmt: skip
-# The one mapping of our field names to the tag names of Decree 30/2020 Annex VI (the
-# metadata of an electronic record, as the edXML message header spells them).
-ANNEX_VI = {
-    "doc_type": "TypeName",
-    "number": "CodeNumber",
-    "symbol": "CodeNotation",
-    "place": "PromulgationInfo.Place",
-    "date": "IssuedDate",
-    "issuer": "OrganName",
-    "parent_organ": "OrganInCharge",
-    "subject": "Subject",
-    "signer_position": "SignerInfo.Position",
-    "signer_name": "SignerInfo.FullName",
-    "urgency": "Priority",
-    "mark": "SecurityLevel",
-    "recipients": "To",
-}
-MARK_NAMES = {0: "", 1: "MẬT", 2: "TỐI MẬT", 3: "TUYỆT MẬT"}
-FIELD_LABELS = {  # what a reviewer reads in a reason
-    "doc_type": "loại văn bản",
-    "number": "số/ký hiệu",
-    "symbol": "ký hiệu",
-    "place": "địa danh",
-    "date": "ngày ban hành",
-    "issuer": "cơ quan ban hành",
-    "parent_organ": "cơ quan chủ quản",
-    "subject": "trích yếu",
-    "urgency": "độ khẩn",
-    "signer_position": "chức vụ người ký",
-    "signer_name": "người ký",
-}
-
-
-def annex_vi(fields: dict) -> dict:
-    """Our fields (a `to_json` or stored metadata) under their Annex VI names."""
-    out = {tag: fields.get(name, "") for name, tag in ANNEX_VI.items()}
-    out["SecurityLevel"] = MARK_NAMES.get(fields.get("mark") or 0, "")
-    out["To"] = list(fields.get("recipients") or [])
-    return out
 
 
 # (folded title, display name, symbol codes) per document type (Decree 30 annex III and the
@@ -228,29 +150,7 @@ def extract_metadata(source: str | PageText, foot: str | PageText | None = None)
     left = view.words_of("header-left")
     conf: dict[str, float] = {}
     reads: dict[str, str] = {}
-    number, symbol, num_end, num_seg = "", "", -1, None
-    for m in _NUMBER_RE.finditer(h.fjoined):
-        raw_num = h.joined[m.start("num") : m.end("num")].strip()
-        raw_sym = h.joined[m.start("sym") : m.end("sym")]
-        # "số" in a sentence ("theo Quyết định số 12/QĐ-...") is lower case: not the header;
-        # a slot without a digit counts only before an upper-case symbol
-        if h.joined[m.start()] not in "S5":
-            continue
-        if not any(ch.isdigit() for ch in raw_num) and _upper_ratio(raw_sym) < 0.8:
-            continue
-        symbol = _symbol(raw_sym)
-        num_end, num_seg = m.end(), h.seg_at(m.start())
-        read = h.joined[m.start() : m.end()]
-        shape = number_shape(raw_num)
-        conf["number"] = combine(words_confidence(read, left), shape)
-        conf["symbol"] = combine(words_confidence(raw_sym, left), symbol_shape(symbol))
-        if shape >= 1.0:
-            number = raw_num
-        elif shape > 0.5:
-            number = raw_num.lower().translate(_DIGIT_FIX)
-        else:
-            reads["number"] = raw_num
-        break
+    number, symbol, num_end, num_seg = _number_slot(h, left, conf, reads)
     title_seg, doc_type = _title(h, start=num_seg or 0)
     if title_seg is not None:
         conf["doc_type"] = combine(words_confidence(h.segs[title_seg], view.words))
@@ -281,14 +181,7 @@ def extract_metadata(source: str | PageText, foot: str | PageText | None = None)
     urgency = _urgency(h, stop)
     if urgency:
         conf["urgency"] = combine(words_confidence(urgency, view.words))
-    foot_view = view if foot is None else page_view(foot)
-    position, name = signer(foot_view.regions.get("signature", foot_view.text))
-    sign_words = foot_view.words_of("signature")
-    if position:
-        conf["signer_position"] = combine(words_confidence(position, sign_words, from_end=True))
-    if name:
-        read = words_confidence(name, sign_words, from_end=True)
-        conf["signer_name"] = combine(read, name_shape(name))
+    position, name, to = _foot(view if foot is None else page_view(foot), conf)
     return DocMeta(
         doc_type=doc_type,
         number=number,
@@ -302,10 +195,53 @@ def extract_metadata(source: str | PageText, foot: str | PageText | None = None)
         urgency=urgency,
         signer_position=position,
         signer_name=name,
-        recipients=recipients(foot_view.text) if foot is not None else recipients(view.text),
+        recipients=to,
         confidence=conf,
         reads=reads,
     )
+
+
+def _number_slot(h: _Header, words, conf: dict, reads: dict) -> tuple[str, str, int, int | None]:
+    """(number as written, symbol, end offset, segment) of the "Số: ..." line; the number
+    and symbol confidences go to `conf`, a slot read but holding no number to `reads`."""
+    for m in _NUMBER_RE.finditer(h.fjoined):
+        raw_num = h.joined[m.start("num") : m.end("num")].strip()
+        raw_sym = h.joined[m.start("sym") : m.end("sym")]
+        # "số" in a sentence ("theo Quyết định số 12/QĐ-...") is lower case: not the header;
+        # a slot without a digit counts only before an upper-case symbol
+        if h.joined[m.start()] not in "S5":
+            continue
+        if not any(ch.isdigit() for ch in raw_num) and _upper_ratio(raw_sym) < 0.8:
+            continue
+        symbol = _symbol(raw_sym)
+        shape = number_shape(raw_num)
+        conf["number"] = combine(words_confidence(h.joined[m.start() : m.end()], words), shape)
+        conf["symbol"] = combine(words_confidence(raw_sym, words), symbol_shape(symbol))
+        number = ""
+        if shape >= 1.0:
+            number = raw_num
+        elif shape > 0.5:
+            number = raw_num.lower().translate(_DIGIT_FIX)
+        else:
+            reads["number"] = raw_num
+        return number, symbol, m.end(), h.seg_at(m.start())
+    return "", "", -1, None
+
+
+def _foot(view, conf: dict) -> tuple[str, str, tuple[str, ...]]:
+    """(signer's position, signer's name, recipients) of the page with the signature; the
+    signature region's when the layout is known."""
+    position, name = signer(view.regions.get("signature", view.text))
+    words = view.words_of("signature")
+    if position:
+        conf["signer_position"] = combine(
+            words_confidence(position, words, from_end=True), position_shape(position)
+        )
+    if name:
+        conf["signer_name"] = combine(
+            words_confidence(name, words, from_end=True), name_shape(name)
+        )
+    return position, name, recipients(view.text)
 
 
 def _header(text: str) -> _Header:

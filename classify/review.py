@@ -200,7 +200,7 @@ def field_values(meta: dict, threshold: float, review: str) -> dict:
     review queue until a person sets it (`decide_field`). Fields a person set stand on
     later runs. `meta` holds the fields as `DocMeta.to_json` gives them.
     """
-    from .metadata import FIELD_LABELS, annex_vi
+    from .fields import FIELD_LABELS, annex_vi
 
     meta = dict(meta or {})
     held = dict(meta.get(FIELD_REVIEW) or {})
@@ -234,7 +234,7 @@ def field_values(meta: dict, threshold: float, review: str) -> dict:
 
 def field_reasons(meta: dict) -> list[str]:
     """One line per field waiting for a person: "số/ký hiệu: đọc được '9B', độ tin cậy 0.31"."""
-    from .metadata import FIELD_LABELS
+    from .fields import FIELD_LABELS
 
     held = (meta or {}).get(FIELD_REVIEW) or {}
     if held.get("status") != PENDING:
@@ -249,7 +249,7 @@ def field_reasons(meta: dict) -> list[str]:
 def decide_field(doc, name: str, value: str, by: str = "") -> dict:
     """A person sets a header field (our name or its Annex VI tag) to `value`, as written;
     it stands on later runs. The document leaves the queue once nothing else waits."""
-    from .metadata import annex_vi
+    from .fields import annex_vi
 
     name = field_name(name)
     value = " ".join(value.split())
@@ -275,7 +275,7 @@ def decide_field(doc, name: str, value: str, by: str = "") -> dict:
 
 def field_name(name: str) -> str:
     """Our name of a header field given as ours or as its Annex VI tag; UsageError else."""
-    from .metadata import ANNEX_VI, FIELD_LABELS
+    from .fields import ANNEX_VI, FIELD_LABELS
 
     name = {tag: ours for ours, tag in ANNEX_VI.items()}.get(name, name)
     if name not in FIELD_LABELS:
