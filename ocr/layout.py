@@ -28,7 +28,7 @@ from kho.ocr.tables import Table, find_tables
 HEADER_GAP = 3.5  # a vertical gap, in text heights, that ends the header
 EDGE_BAND = 0.12  # share of the page height at the top and foot where page numbers sit
 
-_MOTTO = ("cong hoa", "xa hoi chu nghia", "doc lap")  # quốc hiệu, tiêu ngữ
+_MOTTO = ("cong hoa", "xa hoi chu nghia", "doc lap", "dang cong san")  # quốc hiệu, tiêu ngữ
 _NUMBER_SLOT = re.compile(r"^s\S?\s*[:;.]")  # "Số:" as OCR reads it: "So:", "S6:", "Sô;"
 _DATE = re.compile(r"\bngay\b.*\b(thang|nam)\b")
 _RECIPIENTS = re.compile(r"^noi\s*nhan")
@@ -220,7 +220,9 @@ def _page_numbers(
     return top, bottom
 
 
-def _motto(words: list[Word], bands: list[list[int]], height: int) -> tuple[int, list[int]]:
+def _motto(
+    words: list[Word], bands: list[list[int]], geo: _Geometry, height: int
+) -> tuple[int, list[int]]:
     """The band holding the national motto (or the tiêu ngữ) in the top of the page, and the
     motto's words; (-1, []) when the page has none."""
     for n, band in enumerate(bands):
@@ -229,17 +231,15 @@ def _motto(words: list[Word], bands: list[list[int]], height: int) -> tuple[int,
         folded = [_fold(words[i].text) for i in band]
         for start in range(len(band)):
             tail = " ".join(folded[start:])
-            if any(tail.startswith(m) for m in _MOTTO) and _starts_column(words, band, start):
+            if any(tail.startswith(m) for m in _MOTTO) and _starts_column(words, band, start, geo):
                 return n, band[start:]
     return -1, []
 
 
-def _starts_column(words: list[Word], band: list[int], start: int) -> bool:
-    """Whether band[start] opens a right-hand column: right of the first quarter of the
-    band's span, after a column gap (not a word space) if words stand left of it."""
-    first, last = words[band[0]], words[band[-1]]
-    span = last.left + last.width - first.left
-    if words[band[start]].left - first.left < 0.25 * span:
+def _starts_column(words: list[Word], band: list[int], start: int, geo: _Geometry) -> bool:
+    """Whether band[start] opens a right-hand column: right of the text area's first
+    quarter, after a column gap (not a word space) if words stand left of it."""
+    if words[band[start]].left < geo.left + 0.25 * (geo.right - geo.left):
         return False
     return start == 0 or _is_column_gap(words, band, start)
 
@@ -261,7 +261,7 @@ def _header(
 ) -> tuple[list[_Part], int]:
     """Header-left and header-right parts (the issuer and motto band, then the number and
     date band), and how many bands they took; ([], 0) on a page with no header."""
-    at, motto = _motto(words, bands, height)
+    at, motto = _motto(words, bands, geo, height)
     if at < 0:
         return [], 0
     motto_box = _box([words[i] for i in motto])
@@ -353,6 +353,8 @@ def _foot(
     if start is None:
         return [], len(bands)
     split = _foot_split(words, [i for b in bands[start:] for i in b], geo)
+    if split is None:  # no gap between two columns: a foot typed as plain lines
+        return [_Part("recipients", [i for b in bands[start:] for i in b], keep_order=True)], start
     # a signer line or two ("TM. ỦY BAN NHÂN DÂN") may sit just above the "Nơi nhận" line
     while start > 0:
         above = bands[start - 1]
@@ -368,9 +370,9 @@ def _foot(
     ], start
 
 
-def _foot_split(words: list[Word], foot: list[int], geo: _Geometry) -> float:
+def _foot_split(words: list[Word], foot: list[int], geo: _Geometry) -> float | None:
     """The x of the gap between the recipients and the signature: the middle of the widest
-    run of least ink in the middle half of the text area."""
+    run free of words in the middle half of the text area; None if there is none."""
     lo, hi = geo.left + 0.25 * (geo.right - geo.left), geo.left + 0.75 * (geo.right - geo.left)
     steps = 200
     xs = np.linspace(lo, hi, steps)
@@ -378,10 +380,11 @@ def _foot_split(words: list[Word], foot: list[int], geo: _Geometry) -> float:
     for i in foot:
         w = words[i]
         cover += (xs >= w.left) & (xs <= w.left + w.width)
-    least = cover.min()
+    if cover.min() > 0:
+        return None
     best, run, best_at = 0, 0, steps // 2
     for k in range(steps):
-        run = run + 1 if cover[k] == least else 0
+        run = run + 1 if cover[k] == 0 else 0
         if run > best:
             best, best_at = run, k - run // 2
     return float(xs[best_at])

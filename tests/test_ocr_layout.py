@@ -231,17 +231,18 @@ def test_exports_have_a_block_per_region_named_by_its_kind(admin_page, table_pag
 
 
 # --- a born-digital PDF -----------------------------------------------------------------------
-def admin_pdf(path: Path) -> Path:
-    """The same header, a ruled 2x2 table and the foot, typeset as a word processor would."""
+def admin_pdf(path: Path, header=HEADER, motto_rise: float = 0) -> Path:
+    """The same header, a ruled 2x2 table and the foot, typeset as a word processor would;
+    the right column `motto_rise` points higher than the left."""
     for name in ("DejaVuSerif", "DejaVuSerif-Bold"):
         if name not in pdfmetrics.getRegisteredFontNames():
             pdfmetrics.registerFont(TTFont(name, str(FONTS / f"{name}.ttf")))
     c = canvas.Canvas(str(path), pagesize=(595.0, 842.0), invariant=1)
     top = 842 - 60
-    for n, (_, left, right) in enumerate(HEADER):
+    for n, (_, left, right) in enumerate(header):
         c.setFont("DejaVuSerif-Bold", 11)
         c.drawCentredString(155, top - 16 * n - (10 if n == 2 else 0), left)
-        c.drawCentredString(410, top - 16 * n - (10 if n == 2 else 0), right)
+        c.drawCentredString(410, top - 16 * n - (10 if n == 2 else 0) + motto_rise, right)
     c.setFont("DejaVuSerif-Bold", 12)
     c.drawCentredString(297, top - 90, "KẾ HOẠCH")
     c.setFont("DejaVuSerif", 12)
@@ -287,6 +288,21 @@ def test_born_digital_page_is_read_in_the_same_order(tmp_path):
     )
     assert [(c.row, c.col) for c in page.regions_of("cell")] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     assert_words_follow_regions(page)
+
+
+def test_party_header_beside_a_two_level_issuer_is_read_by_column(tmp_path):
+    header = [
+        (0, "ĐẢNG BỘ QUÂN KHU 7", "ĐẢNG CỘNG SẢN VIỆT NAM"),
+        (0, "ĐẢNG ỦY SƯ ĐOÀN 9", ""),
+        (0, "Số 12-NQ/ĐU", "Đồng Nai, ngày 12 tháng 3 năm 2025"),
+    ]
+    page = read_text_layer(admin_pdf(tmp_path / "nq.pdf", header, motto_rise=7), 0)
+    assert texts_of(page, "header-left")[0] == "ĐẢNG BỘ QUÂN KHU 7 ĐẢNG ỦY SƯ ĐOÀN 9"
+    assert texts_of(page, "header-right")[0] == "ĐẢNG CỘNG SẢN VIỆT NAM"
+    assert_in_order(
+        page.text,
+        ["ĐẢNG ỦY SƯ ĐOÀN 9", "ĐẢNG CỘNG SẢN VIỆT NAM", "Số 12-NQ/ĐU", "Đồng Nai, ngày 12"],
+    )
 
 
 # --- a real scan --------------------------------------------------------------------------------
