@@ -179,7 +179,7 @@ def _page_parts(words: list[Word], tables: list[Table], width: int, height: int)
     geo = _geometry(words, bands) if bands else _Geometry(20.0, 0.0, float(width))
     taken: set[int] = set()
 
-    top_other, bottom_other = _page_numbers(words, bands, geo, height)
+    top_other, bottom_other = _page_numbers(words, bands, height)
     taken.update(i for b in top_other + bottom_other for i in b)
     rest = [b for b in bands if not set(b) & taken]
     header, header_end = _header(words, rest, geo, height)
@@ -200,23 +200,22 @@ def _page_parts(words: list[Word], tables: list[Table], width: int, height: int)
 
 
 def _page_numbers(
-    words: list[Word], bands: list[list[int]], geo: _Geometry, height: int
+    words: list[Word], bands: list[list[int]], height: int
 ) -> tuple[list[list[int]], list[list[int]]]:
-    """A lone number ("4", "- 2 -") as the first or last line, near the page's edge."""
+    """A lone number ("4", "- 2 -") as the first or last line, near the page's top or foot
+    (centred or in a corner): the page number."""
 
-    def is_number(band: list[int]) -> bool:
-        text = " ".join(words[i].text for i in band)
-        box = _box([words[i] for i in band])
-        centred = abs((box[0] + box[2]) / 2 - geo.centre) < 0.15 * (geo.right - geo.left)
-        return bool(_PAGE_NUMBER.match(text)) and centred
+    def is_number(band: list[int], near: bool) -> bool:
+        return near and bool(_PAGE_NUMBER.match(" ".join(words[i].text for i in band)))
 
-    top = [bands[0]] if bands and is_number(bands[0]) else []
-    if top and words[top[0][0]].top > EDGE_BAND * height:
-        top = []
-    last = bands[-1] if len(bands) > len(top) else None
-    bottom = [last] if last and is_number(last) else []
-    if bottom and words[bottom[0][0]].top < (1 - EDGE_BAND) * height:
-        bottom = []
+    top = (
+        bands[:1]
+        if bands and is_number(bands[0], _cy(words[bands[0][0]]) < EDGE_BAND * height)
+        else []
+    )
+    rest = bands[len(top) :]
+    low = bool(rest) and _cy(words[rest[-1][0]]) > (1 - EDGE_BAND) * height
+    bottom = rest[-1:] if rest and is_number(rest[-1], low) else []
     return top, bottom
 
 
