@@ -82,7 +82,9 @@ def _ruling_masks(image: np.ndarray, step: int, dpi: float) -> tuple[np.ndarray,
     The image is shrunk by keeping the darkest pixel of each step x step square, so a
     one-pixel ruling survives, and one a hair off square or broken for a pixel stays whole.
     """
-    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    # green stands for gray: black, blue and red ink are all dark in it, and it costs no
+    # conversion of the whole colour page
+    gray = image[..., 1] if image.ndim == 3 else image
     if gray.dtype != np.uint8:
         gray = gray.astype(np.uint8)
     if step > 1:
@@ -119,6 +121,8 @@ def _tables_from_masks(
 ) -> list[Table]:
     """Each connected grid of rulings with at least two rows and two columns of cells; the
     cells are the grid's enclosed areas, so a merged cell comes out once."""
+    if not cv2.countNonZero(vertical) or not cv2.countNonZero(horizontal):
+        return []  # most pages: no grid to look at
     grid = cv2.dilate(horizontal | vertical, np.ones((3, 3), np.uint8))
     count, labels_all, stats, _ = cv2.connectedComponentsWithStats(grid, connectivity=8)
     min_cell = max(3, round(MIN_CELL_INCH * dpi))
