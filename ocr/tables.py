@@ -123,9 +123,13 @@ def _tables_from_masks(
     cells are the grid's enclosed areas, so a merged cell comes out once."""
     if not cv2.countNonZero(vertical) or not cv2.countNonZero(horizontal):
         return []  # most pages: no grid to look at
-    grid = cv2.dilate(horizontal | vertical, np.ones((3, 3), np.uint8))
-    count, labels_all, stats, _ = cv2.connectedComponentsWithStats(grid, connectivity=8)
     min_cell = max(3, round(MIN_CELL_INCH * dpi))
+    # a table has vertical rulings: look only around them (a seal's strokes are few)
+    vx, vy, vw, vh = cv2.boundingRect(vertical)
+    x0, y0 = max(0, vx - min_cell), max(0, vy - min_cell)
+    area = (slice(y0, vy + vh + min_cell), slice(x0, vx + vw + min_cell))
+    grid = cv2.dilate(horizontal[area] | vertical[area], np.ones((3, 3), np.uint8))
+    count, labels_all, stats, _ = cv2.connectedComponentsWithStats(grid, connectivity=8)
     tables = []
     for k in range(1, count):
         x, y, w, h = (int(v) for v in stats[k, :4])
@@ -149,15 +153,16 @@ def _tables_from_masks(
         for rank, j in enumerate(order):
             lookup[kept[j]] = rank
         boxes = [tuple(cell_stats[kept[j], :4]) for j in order]
+        origin = (x0 + x, y0 + y)
         tables.append(
             Table(
-                box=_scaled((x, y, w, h), (0, 0), scale),
+                box=_scaled((0, 0, w, h), origin, scale),
                 cells=tuple(
-                    Cell(_scaled(b, (x, y), scale), cells[j][0], cells[j][1])
+                    Cell(_scaled(b, origin, scale), cells[j][0], cells[j][1])
                     for b, j in zip(boxes, order, strict=True)
                 ),
                 labels=lookup[labels],
-                origin=(x, y),
+                origin=origin,
                 scale=scale,
             )
         )
