@@ -9,6 +9,7 @@ import numpy as np
 from ..core.settings import OcrOptions
 from ..core.types import PageText, Word
 from .cleanup import Steps, clean_page
+from .layout import lay_out
 from .tesseract import ocr_image
 
 
@@ -52,7 +53,7 @@ def read_image(
         dpi=dpi,
         steps=cleaned.reasons,
     )
-    return text, view
+    return lay_out(text, view), view  # the page's regions, read in a person's order
 
 
 def _to_view(word: Word, scale: float, offset: tuple[int, int]) -> Word:

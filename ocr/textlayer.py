@@ -16,6 +16,7 @@ from pdfplumber.page import Page
 
 from ..core.errors import BadInputError
 from ..core.types import PageText, Word
+from .layout import lay_out
 
 MIN_CHARS = 20  # fewer non-space characters than this: a scan with a stray label, OCR it
 MAX_GARBLED = 0.03  # share of garbled characters above which the layer is not real text
@@ -79,7 +80,7 @@ def page_text_layer(page: Page, dpi: int = 300) -> PageText | None:
         )
         for w in raw_words
     )
-    return PageText(
+    layer = PageText(
         text=text,
         confidence=100.0,
         words=words,
@@ -89,6 +90,23 @@ def page_text_layer(page: Page, dpi: int = 300) -> PageText | None:
         source="text-layer",
         dpi=dpi,
     )
+    return lay_out(layer, rulings=_rulings(page, scale))
+
+
+def _rulings(page: Page, scale: float) -> list[tuple[float, float, float, float]]:
+    """The page's drawn lines and rectangle edges (x0, y0, x1, y1) in pixels: what a ruled
+    table is drawn with."""
+    x_origin, y_origin = page.bbox[0], page.bbox[1]
+    segments = []
+    for obj in (*page.lines, *page.rects):
+        x0, x1 = (obj["x0"] - x_origin) * scale, (obj["x1"] - x_origin) * scale
+        y0, y1 = (obj["top"] - y_origin) * scale, (obj["bottom"] - y_origin) * scale
+        if obj["object_type"] == "line" or min(x1 - x0, y1 - y0) < 2 * scale:
+            segments.append((x0, (y0 + y1) / 2, x1, (y0 + y1) / 2) if x1 - x0 >= y1 - y0
+                            else ((x0 + x1) / 2, y0, (x0 + x1) / 2, y1))  # fmt: skip
+        else:  # a box: its four sides
+            segments += [(x0, y0, x1, y0), (x0, y1, x1, y1), (x0, y0, x0, y1), (x1, y0, x1, y1)]
+    return segments
 
 
 def _intersect(a: tuple, b: tuple) -> tuple:
