@@ -334,7 +334,7 @@ def _foot(
             n
             for n, band in enumerate(bands)
             if any(_RECIPIENTS.match(_text(words, band[k:])) for k in range(len(band)))
-            and words[band[0]].top > 0.25 * height
+            and (n > 0 or words[band[0]].top > 0.25 * height)  # below the header's lines
         ),
         None,
     )
@@ -343,7 +343,7 @@ def _foot(
             (
                 n
                 for n, band in enumerate(bands)
-                if words[band[0]].top > 0.4 * height
+                if (n > 1 or words[band[0]].top > 0.4 * height)
                 and _SIGNER.match(_text(words, band))
                 and words[band[0]].left > geo.centre - 0.1 * (geo.right - geo.left)
             ),
