@@ -36,6 +36,7 @@ def read_image(
         timeout=timeout,
         dpi=round(dpi * cleaned.scale),
         engine=opts.engine,
+        tessdata=opts.tessdata,
     )
     view = cleaned.view_image
     words = text.words

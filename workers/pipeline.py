@@ -209,6 +209,7 @@ def read_page_images(ctx: Context, doc: cat.Document, page: int, src) -> None:
                 timeout=limits.page_timeout_s,
                 dpi=src.dpi(page - 1),
                 engine=opts.engine,
+                tessdata=opts.tessdata,
             )
             texts.append(read.text)
     ctx.storage.write_bytes(out, "\n\n".join(texts).encode("utf-8"))
