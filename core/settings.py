@@ -67,6 +67,7 @@ class OcrOptions:
     crop: bool = True  # OCR only the text area: faster, same text
     review_confidence: float = 60.0  # pages below this mean confidence are flagged
     engine: str = "auto"  # "library" (tesserocr, in-process) | "cli" (the program) | "auto"
+    tone_marks: bool = True  # library engine: put back tones dropped from â ê ô (ocr/marks.py)
 
     def __post_init__(self):
         if self.engine not in OCR_ENGINES:

@@ -37,6 +37,7 @@ def read_image(
         dpi=round(dpi * cleaned.scale),
         engine=opts.engine,
         tessdata=opts.tessdata,
+        tone_marks=opts.tone_marks,
     )
     view = cleaned.view_image
     words = text.words

@@ -36,6 +36,7 @@ import pytesseract
 from ..core.errors import ConfigError, LimitExceededError, MissingDependencyError, OcrError
 from ..core.settings import DEFAULT_LANG, OCR_ENGINES
 from ..core.types import PageText, Word
+from .marks import restore_word
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
@@ -168,15 +169,17 @@ def ocr_image(
     dpi: int = 300,
     engine: str = "auto",
     tessdata: str = "",
+    tone_marks: bool = True,
 ) -> PageText:
     """Read one page image (gray, binary or BGR) with tesseract (see the module's engines),
     with the models of `tessdata` (a profile's folder, `OcrOptions.tessdata`; "": tesseract's).
+    `tone_marks`: the library engine puts back tones dropped from circumflex vowels (marks.py).
     """
     check_tesseract(lang, tessdata)
     if img.dtype != np.uint8 or img.ndim not in (2, 3):
         raise OcrError(f"expected a uint8 gray or BGR image, got {img.dtype} {img.shape}")
     if resolve_engine(engine) == "library":
-        tsv = _library_tsv(img, lang, psm, oem, timeout, dpi, tessdata)
+        tsv = _library_tsv(img, lang, psm, oem, timeout, dpi, tessdata, tone_marks)
     else:
         config = f"--psm {psm} --oem {oem} --dpi {dpi}"
         if tessdata:
@@ -233,16 +236,21 @@ def engine_name(engine: str = "auto") -> str:
 
 
 @lru_cache(maxsize=4)
-def library_api(lang: str, psm: int, oem: int, tessdata: str = ""):
+def library_api(lang: str, psm: int, oem: int, tessdata: str = "", choices: bool = True):
     """This process's tesseract for these settings, models loaded (~80 ms, then reused).
 
     A forked child inherits it ready; each process then recognises on its own copy.
+    `choices`: keep each character's alternative readings (what marks.py chooses among).
     """
     import tesserocr
 
     folder = Path(tessdata) if tessdata else tessdata_dir()
     try:
-        return tesserocr.PyTessBaseAPI(path=f"{folder}/", lang=lang, psm=psm, oem=oem)
+        api = tesserocr.PyTessBaseAPI(path=f"{folder}/", lang=lang, psm=psm, oem=oem)
+        if choices:  # each character's alternatives; one beam-search pass is as good as
+            api.SetVariable("lstm_choice_mode", "2")  # the default 5 and costs ~nothing
+            api.SetVariable("lstm_choice_iterations", "1")
+        return api
     except RuntimeError as err:
         fix = "run scripts/setup" if tessdata else "apt-get install tesseract-ocr-<lang>"
         raise MissingDependencyError(
@@ -251,9 +259,16 @@ def library_api(lang: str, psm: int, oem: int, tessdata: str = ""):
 
 
 def _library_tsv(
-    img: np.ndarray, lang: str, psm: int, oem: int, timeout: float, dpi: int, tessdata: str
+    img: np.ndarray,
+    lang: str,
+    psm: int,
+    oem: int,
+    timeout: float,
+    dpi: int,
+    tessdata: str,
+    tone_marks: bool,
 ) -> str:
-    api = library_api(lang, psm, oem, tessdata)
+    api = library_api(lang, psm, oem, tessdata, tone_marks)
     if img.ndim == 3:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     data = np.ascontiguousarray(img)
@@ -269,9 +284,41 @@ def _library_tsv(
                     f"OCR took longer than {timeout:g} s on this page; raise limits.page_timeout_s"
                 )
             raise OcrError("tesseract could not recognise this page image")
-        return api.GetTSVText(0)
+        tsv = api.GetTSVText(0)
+        return with_words(tsv, restored_words(api)) if tone_marks else tsv
     finally:
         api.Clear()  # the page's image and results; the models stay
+
+
+def restored_words(api) -> list[str | None]:
+    """Each word tesseract read, in TSV order: its text with the tone marks marks.py puts
+    back, or None where none was."""
+    from tesserocr import RIL, iterate_level
+
+    words: list[list[tuple[str, list[tuple[str, float]]]]] = []
+    iterator = api.GetIterator()
+    if iterator is None:
+        return []
+    for symbol in iterate_level(iterator, RIL.SYMBOL):
+        if symbol.IsAtBeginningOf(RIL.WORD) or not words:
+            words.append([])
+        choices = [(c.GetUTF8Text(), c.Confidence()) for c in symbol.GetChoiceIterator()]
+        words[-1].append((symbol.GetUTF8Text(RIL.SYMBOL) or "", choices))
+    return [restore_word(letters) for letters in words]
+
+
+def with_words(tsv: str, words: list[str | None]) -> str:
+    """`tsv` with the text of its word rows replaced by `words` where not None (unchanged
+    if they differ in number: the two walks of the page did not meet the same words)."""
+    rows = tsv.split("\n")
+    at = [i for i, row in enumerate(rows) if row.startswith("5\t")]
+    if len(at) != len(words):
+        return tsv
+    for i, word in zip(at, words, strict=True):
+        cols = rows[i].split("\t")
+        if word is not None and len(cols) >= 12:
+            rows[i] = "\t".join([*cols[:11], word])
+    return "\n".join(rows)
 
 
 def page_confidence(words: Sequence[Word]) -> float:

@@ -210,6 +210,7 @@ def read_page_images(ctx: Context, doc: cat.Document, page: int, src) -> None:
                 dpi=src.dpi(page - 1),
                 engine=opts.engine,
                 tessdata=opts.tessdata,
+                tone_marks=opts.tone_marks,
             )
             texts.append(read.text)
     ctx.storage.write_bytes(out, "\n\n".join(texts).encode("utf-8"))
