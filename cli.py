@@ -23,7 +23,7 @@ from kho.commands.common import (
     visible_document,
 )
 from kho.core.errors import ExitCode, KhoError, NotFoundError
-from kho.core.settings import load_settings
+from kho.core.settings import DEFAULT_LANG, load_settings
 from kho.core.types import LEVEL_NAMES, UnitError, normalize_unit
 
 err_console = Console(stderr=True, soft_wrap=True)  # one line per file, however long its path
@@ -60,7 +60,9 @@ def main(ctx: click.Context) -> None:
     help="Classification level: 0 thường, 1 mật, 2 tối mật, 3 tuyệt mật.",
 )
 @click.option("--group", "groups", multiple=True, help="Share group (repeatable).")
-@click.option("--lang", default=None, help="Tesseract languages (default from config: vie+eng).")
+@click.option(
+    "--lang", default=None, help=f"Tesseract languages (default: [ocr] lang, else {DEFAULT_LANG})."
+)
 @click.option(
     "--jobs",
     "-j",

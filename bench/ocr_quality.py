@@ -1,13 +1,18 @@
 """OCR quality benchmark: kho's cleanup + OCR against raw tesseract and OCRmyPDF.
 
     python bench/ocr_quality.py [--pages 20] [--ablation] [--json] [--engines raw,kho,ocrmypdf]
+    python bench/ocr_quality.py --real [DIR] [--out OUT]    real scans with truth (ocr_real.py)
+    python bench/ocr_quality.py --profiles [DIR] [--synth N] [--langs eng+vie]
+
+The modes (one of --synthetic, the default, --real, --profiles) are described below and in
+bench/ocr_real.py.
 
 A deterministic corpus from the page generator (Vietnamese official text, A4 at 300 dpi, one
 short document per page, ~7-20 lines) at the clean, medium and hard damage levels, plus a
 low-dpi group (medium pages scanned at 150 dpi). Every page is read, in the same run, by
-  raw       pytesseract.image_to_string(img, lang="vie+eng"), psm 3, on the image as it is
+  raw       pytesseract.image_to_string(img, lang=DEFAULT_LANG), psm 3, on the image as it is
   kho       kho.ocr.read.read_image with default OcrOptions (cleanup + tesseract)
-  ocrmypdf  ocrmypdf --deskew --clean --rotate-pages --force-ocr -l vie+eng on a lossless
+  ocrmypdf  ocrmypdf --deskew --clean --rotate-pages --force-ocr -l DEFAULT_LANG on a lossless
             PDF of the image at its dpi; its text is the --sidecar file (what it recognised)
 and scored on whole-page text, NFC with whitespace collapsed: CER and WER are edit
 distances over the whole level divided by the truth's length. Also measured: orientation
@@ -45,7 +50,7 @@ os.environ["OMP_THREAD_LIMIT"] = "1"  # before tesseract is ever started, here a
 import pytesseract  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from kho.core.settings import OcrOptions  # noqa: E402
+from kho.core.settings import DEFAULT_LANG, OcrOptions  # noqa: E402
 from kho.ocr.cleanup import Steps, clean_page  # noqa: E402
 from kho.ocr.read import read_image  # noqa: E402
 from kho.synth.pages import degraded_page  # noqa: E402
@@ -60,7 +65,9 @@ LEVELS = ("clean", "medium", "hard", "low-dpi")
 ENGINES = ("raw", "kho", "ocrmypdf")
 LOW_DPI = 150
 TIMEOUT = 300.0
-OCRMYPDF_ARGS = ["--deskew", "--clean", "--rotate-pages", "--force-ocr", "-l", "vie+eng"]
+OCRMYPDF_ARGS = ["--deskew", "--clean", "--rotate-pages", "--force-ocr", "-l", DEFAULT_LANG]
+REAL_OCRMYPDF_ARGS = ["--deskew", "--clean", "--rotate-pages"]  # + -l vie, as the real pages
+REALPAGES = "/work/shared/realpages"  # default --real DIR
 # what only changes how OCRmyPDF writes its output, not what it reads: no PDF/A conversion
 # through Ghostscript, one page so one job, text also as a plain file
 OCRMYPDF_OUTPUT = ["--output-type", "pdf", "--jobs", "1", "--quiet"]
@@ -89,7 +96,7 @@ def normalize(text: str) -> str:
 
 # --- engines ---------------------------------------------------------------------------------
 def run_raw(image: np.ndarray, dpi: int) -> str:
-    return pytesseract.image_to_string(image, lang="vie+eng")
+    return pytesseract.image_to_string(image, lang=DEFAULT_LANG)
 
 
 def run_kho(image: np.ndarray, dpi: int, steps: Steps | None = None) -> tuple[str, int, float]:
@@ -359,15 +366,59 @@ def print_report(result: dict) -> None:
     print(f"\nwall time {result['wall_seconds']:.0f} s")
 
 
+def real_modes(args: argparse.Namespace) -> None:
+    """--real and --profiles: scanned pages with hand-made truth (bench/ocr_real.py)."""
+    import ocr_real  # beside this file; needs the pages, so only imported for these modes
+
+    folder = Path(args.real or args.profiles)
+    if not (folder / "manifest.csv").is_file():
+        sys.exit(f"no manifest.csv in {folder}: give a DIR with id,file,truth,dpi rows")
+    if args.mode == "profiles":
+        langs = [lang for lang in args.langs.split(",") if lang]
+        result = ocr_real.profiles_run(folder, langs, args.synth)
+        show = ocr_real.print_profiles
+    else:
+        note = ocrmypdf_available()
+        exe = shutil.which("ocrmypdf") or str(Path(sys.executable).parent / "ocrmypdf")
+        args_real = [*REAL_OCRMYPDF_ARGS, "-l", "vie"]
+        ocrmypdf = None if note else (exe, args_real, OCRMYPDF_OUTPUT)
+        result = ocr_real.real_run(folder, ocrmypdf, args.out)
+        result["note"] = note
+        show = ocr_real.print_real
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=1, default=str))
+        return
+    if result.get("note"):
+        print(f"NOTE: OCRmyPDF left out: {result['note']}")
+    show(result)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--synthetic", dest="mode", action="store_const", const="synthetic",
+                      help="generated pages at each damage level (the default mode)")  # fmt: skip
+    mode.add_argument("--real", nargs="?", const=REALPAGES, metavar="DIR",
+                      help=f"real scanned pages with truth (default DIR {REALPAGES})")  # fmt: skip
+    mode.add_argument("--profiles", nargs="?", const=REALPAGES, metavar="DIR",
+                      help="kho per model profile and languages on DIR's pages")  # fmt: skip
+    parser.set_defaults(mode="synthetic")
     parser.add_argument("--pages", type=int, default=20, help="pages per level (default 20)")
     parser.add_argument("--levels", default=",".join(LEVELS), help="comma-separated levels")
     parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated engines")
     parser.add_argument("--ablation", action="store_true", help="also switch each step on/off")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--langs", default="", help="--profiles: more languages to compare")
+    parser.add_argument("--synth", type=int, default=0,
+                        help="--profiles: also N generated pages per level")  # fmt: skip
+    parser.add_argument("--out", type=Path, help="--real: write OUT/<engine>/<id>.txt")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     args = parser.parse_args()
+    if args.real or args.profiles:
+        args.mode = "real" if args.real else "profiles"
+    if args.mode in ("real", "profiles"):
+        real_modes(args)
+        return
     args.levels = [lv for lv in args.levels.split(",") if lv]
     unknown = set(args.levels) - set(LEVELS) or set(args.engines.split(",")) - set(ENGINES)
     if unknown:

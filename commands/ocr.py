@@ -21,7 +21,7 @@ from rich.markup import escape
 from kho.commands.common import as_option, audit_cli, context_of, settings_of, visible_to
 from kho.core.errors import BadInputError, ExitCode, NotFoundError
 from kho.core.permissions import FilePolicy, file_policy
-from kho.core.settings import OcrOptions
+from kho.core.settings import DEFAULT_LANG, OcrOptions
 from kho.core.types import PageText
 
 if TYPE_CHECKING:
@@ -115,7 +115,9 @@ def write_pdf(pages: list[Page], target: Path, policy: FilePolicy) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Write <stem>.<ext> files here (default: print to standard output).",
 )
-@click.option("--lang", default=None, help="Tesseract languages (default from config: vie+eng).")
+@click.option(
+    "--lang", default=None, help=f"Tesseract languages (default: [ocr] lang, else {DEFAULT_LANG})."
+)
 @click.option("--psm", type=click.IntRange(0, 13), default=None, help="Page segmentation mode.")
 @click.option("--no-clean", is_flag=True, help="OCR the page as it is, without cleanup.")
 @click.pass_context
@@ -127,7 +129,7 @@ def ocr(ctx, files, fmt, out_dir, lang, psm, no_clean):
 
     settings = settings_of(ctx)
     opts = ocr_options(settings.ocr, lang, psm, no_clean)
-    check_tesseract(opts.lang)
+    check_tesseract(opts.lang, opts.tessdata)
     if fmt == "pdf" and out_dir is None:
         raise click.UsageError("--format pdf writes files: give --out DIR")
     policy = file_policy(settings.storage)
@@ -203,7 +205,7 @@ def reocr(ctx, doc_ids, batch_name, below, lang, psm, no_clean, as_name):
         raise click.UsageError("name documents (DOC_ID...) or a batch (--batch NAME)")
     settings = settings_of(ctx)
     opts = ocr_options(settings.ocr, lang, psm, no_clean)
-    check_tesseract(opts.lang)
+    check_tesseract(opts.lang, opts.tessdata)
     kctx = context_of(ctx)
     executor = executor_for(settings, kctx)
     principal = settings.principal(as_name)

@@ -108,7 +108,7 @@ def worker(ctx, queues, burst, name, maintenance_interval, verbose):
     if OCR_QUEUE in names:
         from kho.ocr.tesseract import check_tesseract, engine_name
 
-        check_tesseract(settings.ocr.lang)
+        check_tesseract(settings.ocr.lang, settings.ocr.tessdata)
         reader = f"; OCR {engine_name(settings.ocr.engine)}"
     conn = connect(settings.redis_url)
     level = logging.DEBUG if verbose else logging.INFO

@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from .settings import DEFAULT_LANG
 from .types import Access
 
 # document and page states; a document is QUEUED once all its pages are read and its index
@@ -50,7 +51,7 @@ class Batch(Base):
     operator: Mapped[str] = mapped_column(String(100), default="")
     unit: Mapped[str] = mapped_column(String(200), default="")
     level: Mapped[int] = mapped_column(Integer, default=0)
-    lang: Mapped[str] = mapped_column(String(50), default="vie+eng")
+    lang: Mapped[str] = mapped_column(String(50), default=DEFAULT_LANG)
     sources: Mapped[list] = mapped_column(JSON, default=list)
 
 
@@ -65,7 +66,7 @@ class Document(Base):
     unit: Mapped[str] = mapped_column(String(200), default="")
     level: Mapped[int] = mapped_column(Integer, default=0)
     groups: Mapped[list] = mapped_column(JSON, default=list)
-    lang: Mapped[str] = mapped_column(String(50), default="vie+eng")
+    lang: Mapped[str] = mapped_column(String(50), default=DEFAULT_LANG)
     category: Mapped[str] = mapped_column(String(100), default="", index=True)
     confidence: Mapped[float] = mapped_column(Float, default=0.0)
     review: Mapped[str] = mapped_column(String(20), default="")  # "" | pending | accepted

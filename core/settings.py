@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -35,11 +36,22 @@ class Limits:
 
 
 OCR_ENGINES = ("auto", "library", "cli")
+# tesseract languages when nothing says otherwise. "vie" alone: "vie+eng" reads capitals and
+# names without their marks ("TỈNH QUẢNG NGÃI" -> "TINH QUANG NGAI"; bench/README.md)
+DEFAULT_LANG = "vie"
+# model profiles: "standard" reads with the distribution's tessdata (Debian's
+# tesseract-ocr-* packages); "best" with the tessdata_best integer vie model that
+# scripts/setup puts in `<models>/best`, next to links to the distribution's other files
+OCR_PROFILES = ("standard", "best")
+DEFAULT_PROFILE = "standard"
+DEFAULT_MODELS = Path(sys.prefix) / "share" / "kho" / "tessdata"  # the virtualenv's share/
 
 
 @dataclass(frozen=True)
 class OcrOptions:
-    lang: str = "vie+eng"
+    lang: str = DEFAULT_LANG
+    profile: str = DEFAULT_PROFILE  # which tesseract models read (OCR_PROFILES)
+    models: str = ""  # folder of the non-standard profiles' tessdata; "": DEFAULT_MODELS
     psm: int = 3  # tesseract page segmentation mode (3: fully automatic)
     oem: int = 1  # LSTM only
     clean: bool = True  # run the cleanup steps before OCR
@@ -55,10 +67,22 @@ class OcrOptions:
     crop: bool = True  # OCR only the text area: faster, same text
     review_confidence: float = 60.0  # pages below this mean confidence are flagged
     engine: str = "auto"  # "library" (tesserocr, in-process) | "cli" (the program) | "auto"
+    tone_marks: bool = True  # library engine: put back tones dropped from â ê ô (ocr/marks.py)
 
     def __post_init__(self):
         if self.engine not in OCR_ENGINES:
             raise ConfigError(f"[ocr] engine must be auto, library or cli, got {self.engine!r}")
+        if self.profile not in OCR_PROFILES:
+            raise ConfigError(
+                f"[ocr] profile must be {' or '.join(OCR_PROFILES)}, got {self.profile!r}"
+            )
+
+    @property
+    def tessdata(self) -> str:
+        """The profile's tessdata folder; "" for the distribution's own (tesseract finds it)."""
+        if self.profile == "standard":
+            return ""
+        return str(Path(self.models or DEFAULT_MODELS).expanduser() / self.profile)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from kho.core import catalog as cat
 from kho.core.errors import BadInputError, LimitExceededError, storage_trouble
-from kho.core.settings import Limits
+from kho.core.settings import DEFAULT_LANG, Limits
 from kho.core.storage import Storage, sha256_file
 from kho.core.types import Access
 
@@ -41,7 +41,7 @@ class BatchOptions:
     name: str
     unit: str = ""
     level: int = 0
-    lang: str = "vie+eng"
+    lang: str = DEFAULT_LANG
     groups: tuple[str, ...] = ()
     operator: str = ""
 

@@ -37,6 +37,8 @@ def read_image(
         timeout=timeout,
         dpi=round(dpi * cleaned.scale),
         engine=opts.engine,
+        tessdata=opts.tessdata,
+        tone_marks=opts.tone_marks,
     )
     view = cleaned.view_image
     words = text.words

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import tempfile
 import time
@@ -33,8 +34,9 @@ import numpy as np
 import pytesseract
 
 from ..core.errors import ConfigError, LimitExceededError, MissingDependencyError, OcrError
-from ..core.settings import OCR_ENGINES
+from ..core.settings import DEFAULT_LANG, OCR_ENGINES
 from ..core.types import PageText, Word
+from .marks import restore_word
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
@@ -45,8 +47,11 @@ STALE_AFTER_S = 3600  # tesseract reads its input at start: an hour-old image is
 
 
 @cache
-def check_tesseract(lang: str) -> str:
-    """Return tesseract's version; raise MissingDependencyError if it or a language is missing."""
+def check_tesseract(lang: str, tessdata: str = "") -> str:
+    """Return tesseract's version; raise MissingDependencyError if it or a language is missing.
+
+    `tessdata` is a model profile's folder (`OcrOptions.tessdata`); "" is tesseract's own.
+    """
     try:
         version = str(pytesseract.get_tesseract_version())
         available = set(pytesseract.get_languages())
@@ -59,11 +64,23 @@ def check_tesseract(lang: str) -> str:
             f"tesseract {version} is too old: install tesseract-ocr 4 or newer"
         )
     for code in lang.split("+"):
-        if code not in available:
+        if tessdata:
+            check_profile_file(Path(tessdata), code)
+        elif code not in available:
             raise MissingDependencyError(
                 f"language pack '{code}' missing: apt-get install tesseract-ocr-{code}"
             )
     return version
+
+
+def check_profile_file(folder: Path, code: str) -> None:
+    """A model profile's folder must hold `code`'s model: say how to install it if not."""
+    model = folder / f"{code}.traineddata"
+    if not model.is_file():
+        raise MissingDependencyError(
+            f"[ocr] profile {folder.name!r} has no {model}: run scripts/setup (it installs "
+            f'the profile\'s models), or set [ocr] profile = "standard"'
+        )
 
 
 @cache
@@ -145,21 +162,28 @@ def run_tesseract(func: Callable[..., str], img: np.ndarray, timeout: float, **k
 
 def ocr_image(
     img: np.ndarray,
-    lang: str = "vie+eng",
+    lang: str = DEFAULT_LANG,
     psm: int = 3,
     oem: int = 1,
     timeout: float = 300.0,
     dpi: int = 300,
     engine: str = "auto",
+    tessdata: str = "",
+    tone_marks: bool = True,
 ) -> PageText:
-    """Read one page image (gray, binary or BGR) with tesseract (see the module's engines)."""
-    check_tesseract(lang)
+    """Read one page image (gray, binary or BGR) with tesseract (see the module's engines),
+    with the models of `tessdata` (a profile's folder, `OcrOptions.tessdata`; "": tesseract's).
+    `tone_marks`: the library engine puts back tones dropped from circumflex vowels (marks.py).
+    """
+    check_tesseract(lang, tessdata)
     if img.dtype != np.uint8 or img.ndim not in (2, 3):
         raise OcrError(f"expected a uint8 gray or BGR image, got {img.dtype} {img.shape}")
     if resolve_engine(engine) == "library":
-        tsv = _library_tsv(img, lang, psm, oem, timeout, dpi)
+        tsv = _library_tsv(img, lang, psm, oem, timeout, dpi, tessdata, tone_marks)
     else:
         config = f"--psm {psm} --oem {oem} --dpi {dpi}"
+        if tessdata:
+            config += f" --tessdata-dir {shlex.quote(tessdata)}"
         try:
             tsv = run_tesseract(pytesseract.image_to_data, img, timeout, lang=lang, config=config)
         except pytesseract.TesseractError as err:
@@ -212,24 +236,39 @@ def engine_name(engine: str = "auto") -> str:
 
 
 @lru_cache(maxsize=4)
-def library_api(lang: str, psm: int, oem: int):
+def library_api(lang: str, psm: int, oem: int, tessdata: str = "", choices: bool = True):
     """This process's tesseract for these settings, models loaded (~80 ms, then reused).
 
     A forked child inherits it ready; each process then recognises on its own copy.
+    `choices`: keep each character's alternative readings (what marks.py chooses among).
     """
     import tesserocr
 
+    folder = Path(tessdata) if tessdata else tessdata_dir()
     try:
-        return tesserocr.PyTessBaseAPI(path=f"{tessdata_dir()}/", lang=lang, psm=psm, oem=oem)
+        api = tesserocr.PyTessBaseAPI(path=f"{folder}/", lang=lang, psm=psm, oem=oem)
+        if choices:  # each character's alternatives; one beam-search pass is as good as
+            api.SetVariable("lstm_choice_mode", "2")  # the default 5 and costs ~nothing
+            api.SetVariable("lstm_choice_iterations", "1")
+        return api
     except RuntimeError as err:
+        fix = "run scripts/setup" if tessdata else "apt-get install tesseract-ocr-<lang>"
         raise MissingDependencyError(
-            f"tesseract could not load '{lang}' from {tessdata_dir()}: {err}; "
-            "apt-get install the tesseract-ocr-<lang> packages"
+            f"tesseract could not load '{lang}' from {folder}: {err}; {fix}"
         ) from err
 
 
-def _library_tsv(img: np.ndarray, lang: str, psm: int, oem: int, timeout: float, dpi: int):
-    api = library_api(lang, psm, oem)
+def _library_tsv(
+    img: np.ndarray,
+    lang: str,
+    psm: int,
+    oem: int,
+    timeout: float,
+    dpi: int,
+    tessdata: str,
+    tone_marks: bool,
+) -> str:
+    api = library_api(lang, psm, oem, tessdata, tone_marks)
     if img.ndim == 3:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     data = np.ascontiguousarray(img)
@@ -245,9 +284,41 @@ def _library_tsv(img: np.ndarray, lang: str, psm: int, oem: int, timeout: float,
                     f"OCR took longer than {timeout:g} s on this page; raise limits.page_timeout_s"
                 )
             raise OcrError("tesseract could not recognise this page image")
-        return api.GetTSVText(0)
+        tsv = api.GetTSVText(0)
+        return with_words(tsv, restored_words(api)) if tone_marks else tsv
     finally:
         api.Clear()  # the page's image and results; the models stay
+
+
+def restored_words(api) -> list[str | None]:
+    """Each word tesseract read, in TSV order: its text with the tone marks marks.py puts
+    back, or None where none was."""
+    from tesserocr import RIL, iterate_level
+
+    words: list[list[tuple[str, list[tuple[str, float]]]]] = []
+    iterator = api.GetIterator()
+    if iterator is None:
+        return []
+    for symbol in iterate_level(iterator, RIL.SYMBOL):
+        if symbol.IsAtBeginningOf(RIL.WORD) or not words:
+            words.append([])
+        choices = [(c.GetUTF8Text(), c.Confidence()) for c in symbol.GetChoiceIterator()]
+        words[-1].append((symbol.GetUTF8Text(RIL.SYMBOL) or "", choices))
+    return [restore_word(letters) for letters in words]
+
+
+def with_words(tsv: str, words: list[str | None]) -> str:
+    """`tsv` with the text of its word rows replaced by `words` where not None (unchanged
+    if they differ in number: the two walks of the page did not meet the same words)."""
+    rows = tsv.split("\n")
+    at = [i for i, row in enumerate(rows) if row.startswith("5\t")]
+    if len(at) != len(words):
+        return tsv
+    for i, word in zip(at, words, strict=True):
+        cols = rows[i].split("\t")
+        if word is not None and len(cols) >= 12:
+            rows[i] = "\t".join([*cols[:11], word])
+    return "\n".join(rows)
 
 
 def page_confidence(words: Sequence[Word]) -> float:

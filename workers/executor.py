@@ -77,7 +77,7 @@ class LocalExecutor(Executor):
     def check_ready(self, lang: str) -> None:
         from kho.ocr.tesseract import check_tesseract
 
-        check_tesseract(lang)
+        check_tesseract(lang, self.ctx.settings.ocr.tessdata)
 
     def run(
         self,

@@ -118,7 +118,7 @@ def warm_up() -> Context:
     with contextlib.suppress(MissingDependencyError):  # an index-only host may lack tesseract
         tessdata_dir()
         if resolve_engine(opts.engine) == "library":  # models loaded once, not per horse
-            library_api(opts.lang, opts.psm, opts.oem)
+            library_api(opts.lang, opts.psm, opts.oem, opts.tessdata, opts.tone_marks)
     sweep_orphans()
     # what the parent built stays untouched in every horse: without this the horse's first
     # garbage collection walks (and so copies) every object the parent made

@@ -209,6 +209,8 @@ def read_page_images(ctx: Context, doc: cat.Document, page: int, src) -> None:
                 timeout=limits.page_timeout_s,
                 dpi=src.dpi(page - 1),
                 engine=opts.engine,
+                tessdata=opts.tessdata,
+                tone_marks=opts.tone_marks,
             )
             texts.append(read.text)
     ctx.storage.write_bytes(out, "\n\n".join(texts).encode("utf-8"))
