@@ -1,12 +1,16 @@
-"""The trainable category classifier: TF-IDF on two views of the text and a linear model.
+"""The trainable category classifier: TF-IDF on three views of the text and a linear SVM.
 
-Words (1-2-grams) are read on the exact view (NFC, lowercase) and character 2-5-grams on the
-folded view (no diacritics), so a page whose OCR lost or garbled its marks still shares most
-features with clean text. Logistic regression gives probabilities over the categories seen
-in training; the reasons are the terms that pushed the winner up most (coef x tf-idf).
-Models are versioned files under `<home>/models/`: `classifier-v<N>.joblib` and a JSON
-sidecar (version, created, taxonomy ids, examples per class, metrics). Without a trained
-model the keyword rules decide (`classify_document`).
+Words and word pairs (Vietnamese words are mostly two syllables, so a syllable pair is the
+word) are read on the exact view (NFC, lowercase, diacritics kept: "bàn" and "bán" differ);
+character 2-5-grams within words are read on the exact view too, and again on the folded
+view (no diacritics), so a page whose OCR lost or garbled its marks still shares most
+features with clean text. A linear SVM, its C chosen and its scores calibrated (one
+temperature) by cross-validation inside the training data (`kho.classify.linear`), gives
+honest probabilities over the categories seen in training; the reasons are the terms that
+pushed the winner up most (coef x tf-idf). Models are versioned files under `<home>/models/`:
+`classifier-v<N>.joblib` and a JSON sidecar (version, created, taxonomy ids, examples per
+class, the chosen C and temperature, held-out metrics). Without a trained model the keyword
+rules decide (`classify_document`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ import joblib
 import numpy as np
 import sklearn
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import FeatureUnion, Pipeline
 
@@ -33,6 +36,7 @@ from kho.core.permissions import FilePolicy
 from kho.core.storage import atomic_write_bytes
 from kho.core.types import Classification
 
+from .linear import CalibratedSVC
 from .rules import classify_text
 from .taxonomy import Taxonomy
 from .textnorm import exact_view, folded_view
@@ -40,10 +44,8 @@ from .textnorm import exact_view, folded_view
 MODEL_RE = re.compile(r"^classifier-v(\d+)\.joblib$")
 MAX_ALTERNATIVES = 3
 MAX_REASONS = 8
-# Inverse regularisation: macro-F1 is flat from 2 to 100 on the bench; at 10 the mean
-# confidence matches the accuracy best (what the review threshold relies on).
-C = 10.0
-CHAR_WEIGHT = 1.0  # weight of the folded character view against the word view
+CHAR_WEIGHT = 1.0  # weight of each character view against the word view
+MAX_CHAR_FEATURES = 300_000  # per character view: bounds the model file
 MIN_PER_CLASS = 5  # examples of every category needed to hold some out for metrics
 
 
@@ -61,28 +63,29 @@ def word_terms(text: str) -> list[str]:
     return terms
 
 
+def _chars(view: Callable[[str], str]) -> TfidfVectorizer:
+    return TfidfVectorizer(
+        analyzer="char_wb",
+        preprocessor=view,
+        ngram_range=(2, 5),
+        min_df=2,
+        sublinear_tf=True,
+        max_features=MAX_CHAR_FEATURES,
+    )
+
+
 def _pipeline(seed: int) -> Pipeline:
-    # Saved models refer to `word_terms` and `folded_view` by import path: renaming them
-    # makes older model files unloadable (load_model then asks for a retrain).
+    # Saved models refer to `word_terms`, `exact_view` and `folded_view` by import path:
+    # renaming them makes older model files unloadable (load_model then asks for a retrain).
     union = FeatureUnion(
         [
             ("word", TfidfVectorizer(analyzer=word_terms, min_df=2, sublinear_tf=True)),
-            (
-                "char",
-                TfidfVectorizer(
-                    analyzer="char_wb",
-                    preprocessor=folded_view,
-                    ngram_range=(2, 5),
-                    min_df=2,
-                    sublinear_tf=True,
-                    max_features=300_000,
-                ),
-            ),
+            ("char", _chars(exact_view)),
+            ("fold", _chars(folded_view)),
         ],
-        transformer_weights={"word": 1.0, "char": CHAR_WEIGHT},
+        transformer_weights={"word": 1.0, "char": CHAR_WEIGHT, "fold": CHAR_WEIGHT},
     )
-    clf = LogisticRegression(C=C, max_iter=3000, random_state=seed)
-    return Pipeline([("features", union), ("clf", clf)])
+    return Pipeline([("features", union), ("clf", CalibratedSVC(seed=seed))])
 
 
 @dataclass
@@ -107,7 +110,7 @@ class Model:
         if not texts:
             return []
         features = self.pipeline.named_steps["features"].transform(list(texts))
-        clf: LogisticRegression = self.pipeline.named_steps["clf"]
+        clf = self.pipeline.named_steps["clf"]
         probs = clf.predict_proba(features)
         out = []
         for row, p, text in zip(features, probs, texts, strict=True):
@@ -143,13 +146,13 @@ class Model:
         lift = coef[win, row.indices] - coef[:, row.indices].mean(axis=0)
         contrib = lift * row.data
         words: dict[str, float] = {}
-        grams: list[tuple[float, str]] = []
+        grams: dict[str, float] = {}  # a gram of both character views counts once
         for i in np.flatnonzero(contrib > 0):
             view, _, term = str(self._names[row.indices[i]]).partition("__")
             if view == "word":
                 words[term] = float(contrib[i])
-            elif term.strip():
-                grams.append((float(contrib[i]), term.strip()))
+            elif gram := term.strip():
+                grams[gram] = max(grams.get(gram, 0.0), float(contrib[i]))
         # Vietnamese words are mostly two syllables: a bigram scores with its syllables, so
         # "kiểm tra" reads before "kiểm" and "tra"; an overlapping weaker term adds nothing.
         scored = sorted(
@@ -163,8 +166,8 @@ class Model:
                 chosen.append(term)
             if len(chosen) == MAX_REASONS:
                 break
-        grams.sort(key=lambda item: (-item[0], item[1]))
-        return tuple((chosen + [f"~{g}" for _, g in grams])[:MAX_REASONS])
+        ranked = sorted(grams.items(), key=lambda item: (-item[1], item[0]))
+        return tuple((chosen + [f"~{g}" for g, _ in ranked])[:MAX_REASONS])
 
     def save(self, models_dir: Path | str, policy: FilePolicy) -> Path:
         """Write the next version `classifier-v<N>.joblib` and its JSON sidecar (with the
@@ -227,7 +230,17 @@ def train(
         "sklearn": sklearn.__version__,
         "metrics": metrics,
     }
-    return Model(_fit(list(texts), list(labels), seed), taxonomy.fallback, info)
+    pipeline = _fit(list(texts), list(labels), seed)
+    info["calibration"] = _calibration(pipeline.named_steps["clf"])
+    return Model(pipeline, taxonomy.fallback, info)
+
+
+def _calibration(clf: CalibratedSVC) -> dict:
+    """What cross-validation inside the training data chose, for the sidecar."""
+    if not clf.folds_:
+        return {"C": clf.C_, "skipped": "a category has a single example: probabilities raw"}
+    return {"C": clf.C_, "temperature": round(clf.temperature_, 4), "folds": clf.folds_,
+            "cv_macro_f1": round(float(clf.cv_macro_f1_), 4)}  # fmt: skip
 
 
 def _fit(texts: list[str], labels: list[str], seed: int) -> Pipeline:
@@ -393,7 +406,9 @@ def format_report(report: Report) -> str:
     lines.append(f"{'accuracy':<{width}}  {report.accuracy:9.3f}  (n={report.n})")
     lines.append(f"{'macro F1':<{width}}  {report.macro_f1:9.3f}")
     lines.append(f"{'confidence':<{width}}  {report.mean_confidence:9.3f}  (mean)")
-    lines.append(f"{'calibration':<{width}}  {report.calibration_error:9.3f}  (expected error)")
+    lines.append(
+        f"{'ECE':<{width}}  {report.calibration_error:9.3f}  (expected calibration error, 10 bins)"
+    )
     lines.append("")
     lines.append("confusion (rows: true, columns: predicted, in the order above)")
     for name, row in zip(report.labels, report.confusion, strict=True):

@@ -90,7 +90,7 @@ class _Rule:
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
-    pattern: re.Pattern[str]
+    pattern: re.Pattern[str] | None  # None when no category has a keyword
     rules: dict[str, tuple[_Rule, ...]]  # folded keyword -> the keywords that fold to it
     weights: tuple[dict[str, float], ...]  # per category: exact keyword -> weight
 
@@ -129,8 +129,9 @@ def _compile(taxonomy: Taxonomy) -> _Compiled:
     for index, terms in enumerate(weights):
         for exact, weight in terms.items():
             rules[_fold(exact)].append(_Rule(exact, index, weight))
+    # an empty alternation would match the empty string everywhere: no keywords, no pattern
     body = _trie_regex(sorted(rules))
-    pattern = re.compile(rf"(?<!\w)(?:{body})(?!\w)")
+    pattern = re.compile(rf"(?<!\w)(?:{body})(?!\w)") if rules else None
     return _Compiled(pattern, {k: tuple(v) for k, v in rules.items()}, tuple(weights))
 
 
@@ -153,11 +154,14 @@ def _confidence(score: float, squares: float) -> float:
 def classify_text(text: str, taxonomy: Taxonomy) -> Classification:
     """Pick the category whose keywords best explain the text, with an honest confidence.
 
-    No keyword at all gives the taxonomy's fallback with confidence 0. Reasons list the
+    No keyword at all (in the text, or in a taxonomy left to the trained model) gives the
+    taxonomy's fallback with confidence 0. Reasons list the
     winner's matched keywords as 'chi bộ×3'; a leading '~' marks matches found only without
     diacritics. Alternatives are the runners-up with their confidence computed the same way.
     """
     compiled = _compile(taxonomy)
+    if compiled.pattern is None:
+        return Classification(category=taxonomy.fallback, confidence=0.0)
     exact = _exact_view(text)
     # counts[category][term] = [exact matches, folded-only matches]
     counts: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))

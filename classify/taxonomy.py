@@ -1,7 +1,8 @@
 """The category taxonomy: a YAML file people edit, loaded and validated into frozen data.
 
 Category ids are stable ASCII (they are stored in the catalog and the index); labels and
-keywords are Vietnamese. A bad file raises ConfigError naming the file and the bad key.
+keywords are Vietnamese. Keywords are optional: a category without any is decided by the
+trained model alone. A bad file raises ConfigError naming the file and the bad key.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ MAX_WEIGHT = 10.0
 
 @dataclass(frozen=True, slots=True)
 class Category:
-    """One category: stable id, Vietnamese label, and weighted keywords (NFC, lowercase)."""
+    """One category: stable id, Vietnamese label, and weighted keywords (NFC, lowercase;
+    empty when only the trained model decides it)."""
 
     id: str
     label: str
@@ -149,7 +151,7 @@ def _is_number(value: Any) -> bool:
 
 def _category(item: Any, where: str) -> Category:
     if not isinstance(item, dict):
-        raise ConfigError(f"{where}: expected a mapping with id, label, keywords")
+        raise ConfigError(f"{where}: expected a mapping with id, label (and keywords)")
     unknown = set(item) - _CATEGORY_KEYS
     if unknown:
         raise ConfigError(f"{where}: unknown keys {', '.join(sorted(map(str, unknown)))}")
@@ -163,9 +165,9 @@ def _category(item: Any, where: str) -> Category:
     description = item.get("description", "")
     if not isinstance(description, str):
         raise ConfigError(f"{where}: 'description' must be a string")
-    keywords = item.get("keywords")
-    if not isinstance(keywords, dict) or not keywords:
-        raise ConfigError(f"{where}: 'keywords' must be a non-empty mapping of term: weight")
+    keywords = item.get("keywords") or {}  # absent or empty: the trained model decides
+    if not isinstance(keywords, dict):
+        raise ConfigError(f"{where}: 'keywords' must be a mapping of term: weight (or absent)")
     terms: dict[str, float] = {}
     for term, weight in keywords.items():
         if not isinstance(term, str) or not normalize_term(term):

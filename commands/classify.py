@@ -102,27 +102,34 @@ def train_cmd(ctx, directory, taxonomy_path, synthetic, reviews, as_name):
     model = train(texts, labels, taxonomy)
     path = model.save(kctx.settings.home / "models", kctx.storage.policy)
     out.print(f"trained on {len(texts)} documents, saved {path}")
-    if getattr(model, "metrics", None):
-        out.print(json.dumps(model.metrics, ensure_ascii=False))
+    held = model.info["metrics"]
+    if "macro_f1" in held:
+        out.print(
+            f"held out {held['n']} first: accuracy {held['accuracy']:.3f}, macro-F1 "
+            f"{held['macro_f1']:.3f}, ECE {held['calibration_error']:.3f}"
+        )
 
 
 @classify_group.command("eval")
 @click.argument("directory", type=click.Path(path_type=Path, exists=True))
+@click.option("--taxonomy", "taxonomy_path", type=click.Path(path_type=Path, exists=True))
 @click.option("--rules", is_flag=True, help="Evaluate the keyword rules, not the model.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def eval_cmd(ctx, directory, rules, as_json):
-    """Accuracy, macro-F1, per-class precision/recall and the confusion matrix."""
+def eval_cmd(ctx, directory, taxonomy_path, rules, as_json):
+    """Accuracy, macro-F1, expected calibration error, per-class precision/recall and the
+    confusion matrix."""
     from kho.classify.model import classify_document, evaluate, format_report, load_training_dir
 
     kctx = context_of(ctx)
+    taxonomy = _taxonomy(kctx, taxonomy_path)
     texts, labels, skipped = load_training_dir(
-        directory, kctx.taxonomy, ocr_file=lambda p: file_text(p, kctx.settings)
+        directory, taxonomy, ocr_file=lambda p: file_text(p, kctx.settings)
     )
     model = None if rules else kctx.classifier
     if model is None and not rules:
         err.print("[yellow]no trained model: evaluating the keyword rules[/]")
-    report = evaluate(lambda t: classify_document(t, kctx.taxonomy, model), texts, labels)
+    report = evaluate(lambda t: classify_document(t, taxonomy, model), texts, labels)
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False))
     else:
@@ -131,18 +138,20 @@ def eval_cmd(ctx, directory, rules, as_json):
 
 @classify_group.command("predict")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.option("--taxonomy", "taxonomy_path", type=click.Path(path_type=Path, exists=True))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def predict_cmd(ctx, files, as_json):
+def predict_cmd(ctx, files, taxonomy_path, as_json):
     """Category, probability, alternatives and why, for .txt files or scans."""
     from kho.classify.metadata import extract_metadata
     from kho.classify.model import classify_document
 
     kctx = context_of(ctx)
+    taxonomy = _taxonomy(kctx, taxonomy_path)
     rows = []
     for path in files:
         text = file_text(path, kctx.settings)
-        c = classify_document(text, kctx.taxonomy, kctx.classifier)
+        c = classify_document(text, taxonomy, kctx.classifier)
         rows.append(
             {
                 "file": str(path),

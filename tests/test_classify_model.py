@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import random
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -38,6 +41,10 @@ from kho.index.text import fold
 from kho.ocr.read import read_image
 from kho.synth.admin import generate_corpus
 from kho.synth.pages import render_page
+
+from .conftest import run_kho
+
+VNTC = Path("/work/shared/vntc-dev")
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +228,99 @@ def test_review_rules(taxonomy):
     texts, labels = training_examples(docs, lambda doc_id: f"text of {doc_id}")
     # only what people decided trains the model; never the model's own guesses
     assert (texts, labels) == (["text of d", "text of e"], ["dan_van", "can_bo"])
+
+
+def _keywordless(taxonomy) -> str:
+    """The taxonomy's categories as YAML with no keywords at all: the model alone decides."""
+    lines = [f"fallback: {taxonomy.fallback}", "categories:"]
+    lines += [f"  - {{id: {c.id}, label: {json.dumps(c.label, ensure_ascii=False)}}}"
+              for c in taxonomy.categories]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _write_folders(root: Path, docs) -> None:
+    for i, doc in enumerate(docs):
+        (root / doc.category).mkdir(parents=True, exist_ok=True)
+        (root / doc.category / f"{i}.txt").write_text(doc.text, encoding="utf-8")
+
+
+def test_a_taxonomy_without_keywords_trains_and_classifies_through_the_cli(tmp_path, taxonomy):
+    path = tmp_path / "taxonomy.yaml"
+    path.write_text(_keywordless(taxonomy), encoding="utf-8")
+    bare = load_taxonomy(path)
+    assert all(c.keywords == () for c in bare.categories)
+    # without a model there is no evidence at all: the fallback, with no confidence
+    assert classify_text("Chi bộ kết nạp đảng viên", bare) == Classification(bare.fallback, 0.0)
+    _write_folders(tmp_path / "train", generate_corpus(6, seed=1))
+    held_out = generate_corpus(3, seed=2)
+    _write_folders(tmp_path / "test", held_out)
+    home = tmp_path / "home"
+    trained = run_kho("classify", "train", str(tmp_path / "train"), "--taxonomy", str(path),
+                      "--no-reviews", home=home)  # fmt: skip
+    assert "trained on 66 documents" in trained.stdout and "ECE" in trained.stdout
+    evaluated = run_kho("classify", "eval", str(tmp_path / "test"), "--taxonomy", str(path),
+                        home=home)  # fmt: skip
+    lines = {line.split()[0]: line.split()[1] for line in evaluated.stdout.splitlines() if line}
+    assert float(lines["accuracy"]) >= 0.8, evaluated.stdout
+    # the expected calibration error, printed beside accuracy and macro-F1
+    as_json = run_kho("classify", "eval", str(tmp_path / "test"), "--taxonomy", str(path),
+                      "--json", home=home)  # fmt: skip
+    report = json.loads(as_json.stdout)
+    assert 0.0 <= report["calibration_error"] < 0.3
+    assert float(lines["ECE"]) == pytest.approx(report["calibration_error"], abs=1e-3)
+    doc = held_out[0]
+    sample = tmp_path / "one.txt"
+    sample.write_text(doc.text, encoding="utf-8")
+    predicted = run_kho("classify", "predict", str(sample), "--taxonomy", str(path), "--json",
+                        home=home)  # fmt: skip
+    row = json.loads(predicted.stdout)[0]
+    assert row["category"] == doc.category and row["probability"] > 0.3, row
+    assert row["why"], row
+
+
+def _filler(rng: random.Random) -> str:
+    words = ("cái này được đặt ở trong phòng khách của nhà tôi từ năm ngoái và mọi người "
+             "đều thấy rất đẹp").split()  # fmt: skip
+    return " ".join(rng.sample(words, 8))
+
+
+def test_diacritics_tell_apart_words_that_fold_alike(taxonomy):
+    """'bàn' (a table) and 'bán' (to sell) fold to the same letters: the marks decide, also
+    where OCR glued a word to its neighbours so that no whole word matches."""
+    pair = parse_taxonomy(
+        "fallback: ban_ghe\ncategories:\n"
+        "  - {id: ban_ghe, label: Bàn ghế, keywords: {bàn ghế: 1}}\n"
+        "  - {id: mua_ban, label: Mua bán, keywords: {mua bán: 1}}\n"
+    )
+    rng = random.Random(4)
+    texts, labels = [], []
+    for _ in range(12):
+        for word, label in (("bàn", "ban_ghe"), ("bán", "mua_ban")):
+            texts.append(f"{_filler(rng)} {word} {_filler(rng)} {word}")
+            labels.append(label)
+    model = train(texts, labels, pair, holdout=0)
+    for word, label in (("bàn", "ban_ghe"), ("bán", "mua_ban")):
+        assert model.predict(f"{_filler(rng)} {word} {_filler(rng)}").category == label
+        glued = f"{_filler(rng)} cái{word}này {_filler(rng)}"
+        assert model.predict(glued).category == label, (glued, model.predict(glued))
+    # without marks the two are the same text: the model cannot be sure of either
+    folded = model.predict(fold(f"{_filler(rng)} bàn {_filler(rng)}"))
+    assert folded.confidence < 0.8, folded
+
+
+@pytest.mark.skipif(not VNTC.is_dir(), reason=f"no labelled news corpus at {VNTC}")
+def test_news_articles_are_learned_well_above_chance():
+    """10 topics, 10 articles a topic to learn from, 6 others each to score: chance is 0.1."""
+    full = load_taxonomy(VNTC / "taxonomy.yaml")
+    bare = parse_taxonomy(_keywordless(full), "vntc, no keywords")
+    texts, labels, _ = load_training_dir(VNTC, bare)
+    picked: dict[str, list[str]] = {}
+    for text, label in zip(texts, labels, strict=True):
+        picked.setdefault(label, []).append(re.sub(r"\s+", " ", text))
+    fit = [(t, c) for c, ts in picked.items() for t in ts[:10]]
+    test = [(t, c) for c, ts in picked.items() for t in ts[10:16]]
+    model = train([t for t, _ in fit], [c for _, c in fit], bare, holdout=0)
+    report = evaluate(model, [t for t, _ in test], [c for _, c in test])
+    assert report.macro_f1 >= 0.55, format_report(report)
+    assert report.calibration_error < 0.2, format_report(report)
+    assert model.info["calibration"]["folds"] == 5

@@ -151,7 +151,7 @@ _GOOD_CATEGORY = "  - id: a\n    label: A\n    keywords: {chi bộ: 1}\n"
             f"fallback: a\ncategories:\n{_GOOD_CATEGORY}{_GOOD_CATEGORY}",
             "duplicate category id 'a'",
         ),
-        ("fallback: a\ncategories:\n  - {id: a, label: A, keywords: {}}\n", "(a): 'keywords'"),
+        ("fallback: a\ncategories:\n  - {id: a, label: A, keywords: [x]}\n", "(a): 'keywords'"),
         ("fallback: a\ncategories:\n  - {id: a, label: A, keywords: {x: -1}}\n", "'x' weight"),
         ("fallback: a\ncategories:\n  - {id: a, label: A, keywords: {x: nhiều}}\n", "'x' weight"),
         ("fallback: a\ncategories:\n  - {id: a, label: A, keywords: {x: yes}}\n", "'x' weight"),
