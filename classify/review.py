@@ -19,6 +19,8 @@ from .taxonomy import Taxonomy
 
 PENDING, ACCEPTED, RELABELED = "pending", "accepted", "relabeled"
 DECIDED = (ACCEPTED, RELABELED)  # states set by a person; these are training labels
+FIELD_REVIEW = "field_review"  # meta key of the fields waiting for a person
+HOLDS = (FIELD_REVIEW, "mark_review")  # meta keys of what holds a document in review
 
 
 class Reviewable(Protocol):
@@ -35,8 +37,9 @@ def needs_review(result: Classification, threshold: float) -> bool:
 
 
 def classification_values(doc: Reviewable, result: Classification, threshold: float) -> dict:
-    """What an automatic classification sets on a document: nothing once a person decided."""
-    if doc.review in DECIDED:
+    """What an automatic classification sets on a document: nothing once a person decided
+    (also when a hold keeps the decided document in the queue)."""
+    if doc.review in DECIDED or category_decided(doc.meta):
         return {}
     return {
         "category": result.category,
@@ -49,7 +52,7 @@ def accept(doc: Reviewable) -> dict:
     """A person confirms the category the classifier gave."""
     if not doc.category:
         raise UsageError(f"document {doc.id[:12]} has no category yet: classify it first")
-    return {"review": ACCEPTED}
+    return keep_holds(doc, {"review": ACCEPTED})
 
 
 def relabel(doc: Reviewable, category: str, taxonomy: Taxonomy) -> dict:
@@ -57,12 +60,35 @@ def relabel(doc: Reviewable, category: str, taxonomy: Taxonomy) -> dict:
     if category not in taxonomy.ids:
         raise UsageError(f"no category {category!r}: use one of {', '.join(taxonomy.ids)}")
     guess = {"category": doc.category, "confidence": doc.confidence}
-    return {
+    values = {
         "category": category,
         "confidence": 1.0,
         "review": RELABELED,
         "meta": {**(doc.meta or {}), "predicted": guess},
     }
+    return keep_holds(doc, values)
+
+
+def category_decided(meta: dict | None) -> bool:
+    """True when a person decided the category while a hold kept the document pending."""
+    return any(
+        (meta or {}).get(k, {}).get("review_before") in DECIDED
+        for k in HOLDS
+        if ((meta or {}).get(k) or {}).get("status") == PENDING
+    )
+
+
+def keep_holds(doc: Reviewable, values: dict) -> dict:
+    """A category decision on a document a hold (a header field, a printed mark) still keeps
+    in the queue: the decision is recorded as what the document returns to once the holds
+    are settled, and the document stays pending until then."""
+    meta = dict(values.get("meta") or doc.meta or {})
+    waiting = [k for k in HOLDS if (meta.get(k) or {}).get("status") == PENDING]
+    if not waiting:
+        return values
+    for key in waiting:
+        meta[key] = {**meta[key], "review_before": values["review"]}
+    return {**values, "meta": meta, "review": PENDING}
 
 
 def review_queue(docs: Iterable[Reviewable], limit: int | None = None) -> list[Reviewable]:
@@ -189,7 +215,6 @@ def decide_mark(doc, level: int, by: str = "") -> dict:
 
 
 # header fields ---------------------------------------------------------------------------
-FIELD_REVIEW = "field_review"  # meta key of the fields waiting for a person
 
 
 def field_values(meta: dict, threshold: float, review: str) -> dict:
@@ -228,6 +253,7 @@ def field_values(meta: dict, threshold: float, review: str) -> dict:
             review = PENDING
     elif held.get("status") == PENDING:  # read with confidence now: nothing left to hold
         meta[FIELD_REVIEW] = {**held, "status": "decided" if decided else "", "fields": {}}
+        review = released_review(meta, held.get("review_before", review))
     meta["annex_vi"] = annex_vi(meta)
     return {"meta": meta, "review": review}
 
@@ -300,7 +326,7 @@ def _check_field(name: str, value: str) -> None:
 def released_review(meta: dict, current: str) -> str:
     """The review state once a person settled a hold: pending while another hold (a field,
     a printed mark) still waits, else what the classification alone had set."""
-    holds = [meta.get(k) or {} for k in (FIELD_REVIEW, "mark_review")]
+    holds = [meta.get(k) or {} for k in HOLDS]
     if any(h.get("status") == PENDING for h in holds):
         return PENDING
     before = [h["review_before"] for h in holds if "review_before" in h]

@@ -210,6 +210,17 @@ def test_ingest_sends_the_unread_number_to_review(scribbled_ocr, tmp_path):
     # a number is digits as printed: anything else is refused and nothing changes
     bad = run_kho("review", "field", doc_id, "number", "57S", home=home, check=2)
     assert "digits as printed" in bad.stderr + bad.stdout
+    # the category confirmed while the number waits: the document stays in the queue
+    run_kho("review", "accept", doc_id, home=home)
+    queue = json.loads(run_kho("review", "list", "--json", home=home).stdout)
+    assert [d["doc_id"] for d in queue] == [doc_id], queue
+    run_kho("classify", "apply", home=home)  # a later run neither drops nor redoes it
+    run_kho("export", doc_id, "--format", "json", "--out", str(out), home=home)
+    held = json.loads(out.read_text("utf-8"))["meta"]["field_review"]
+    assert (held["status"], held["review_before"]) == ("pending", "accepted"), held
+    assert [
+        d["doc_id"] for d in json.loads(run_kho("review", "list", "--json", home=home).stdout)
+    ] == [doc_id]
     run_kho("review", "field", doc_id, "CodeNumber", "0575", home=home)
     run_kho("export", doc_id, "--format", "json", "--out", str(out), home=home)
     meta = json.loads(out.read_text("utf-8"))["meta"]
@@ -219,6 +230,9 @@ def test_ingest_sends_the_unread_number_to_review(scribbled_ocr, tmp_path):
         d["doc_id"] == doc_id and d["fields"]
         for d in json.loads(run_kho("review", "list", "--json", home=home).stdout)
     )
+    assert json.loads(run_kho("review", "list", "--json", home=home).stdout) == []
+    shown = run_kho("show", doc_id, home=home).stdout
+    assert "needs review" not in shown, shown
     lines = run_kho("audit", "--json", "--limit", "50", home=home).stdout.splitlines()
     audit = [json.loads(line) for line in lines]
     (row,) = [a for a in audit if a["action"] == "review-field"]
