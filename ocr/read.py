@@ -8,8 +8,10 @@ import numpy as np
 
 from ..core.settings import OcrOptions
 from ..core.types import PageText, Word
-from .cleanup import Steps, clean_page
+from .cleanup import Cleaned, Steps, clean_page, to_gray
 from .tesseract import ocr_image
+
+GUARD_CHANGE = 0.05  # share of the ink cleanup changed above which the plain page is read too
 
 
 def read_image(
@@ -26,33 +28,58 @@ def read_image(
     that `opts` selects. With `opts.clean` off the raw image is read as it is and returned
     unchanged. `PageText.confidence` is the mean word confidence weighted by word length,
     the number to compare with `opts.review_confidence`.
+
+    The guard: where cleanup changed much of the page's ink (`Cleaned.changed`), the plain
+    page (only turned and deskewed) is read as well and the reading tesseract is surer of
+    kept, so a step that mistakes text for noise cannot lose it.
     """
+    steps = steps or Steps.from_options(opts)
     cleaned = clean_page(img, opts, timeout=timeout, dpi=dpi, steps=steps)
-    text = ocr_image(
-        cleaned.ocr_image,
-        lang=opts.lang,
-        psm=opts.psm,
-        oem=opts.oem,
-        timeout=timeout,
-        dpi=round(dpi * cleaned.scale),
-        engine=opts.engine,
-    )
+    text = _read(cleaned.ocr_image, opts, timeout, round(dpi * cleaned.scale))
     view = cleaned.view_image
     words = text.words
     if cleaned.scale != 1.0 or cleaned.offset != (0, 0):
         words = tuple(_to_view(w, cleaned.scale, cleaned.offset) for w in words)
+    text = replace(text, words=words, steps=cleaned.reasons)
+    if opts.clean and steps.wants("guard", lambda: cleaned.changed >= GUARD_CHANGE):
+        text = _guard(text, cleaned, opts, timeout, dpi)
     # the OCR image and the view share their geometry; state it from the image kept
     text = replace(
         text,
-        words=words,
         rotation=cleaned.rotation,
         skew=cleaned.skew,
         width=int(view.shape[1]),
         height=int(view.shape[0]),
         dpi=dpi,
-        steps=cleaned.reasons,
     )
     return text, view
+
+
+def _read(img: np.ndarray, opts: OcrOptions, timeout: float, dpi: int) -> PageText:
+    return ocr_image(
+        img,
+        lang=opts.lang,
+        psm=opts.psm,
+        oem=opts.oem,
+        timeout=timeout,
+        dpi=dpi,
+        engine=opts.engine,
+    )
+
+
+def _guard(
+    text: PageText, cleaned: Cleaned, opts: OcrOptions, timeout: float, dpi: int
+) -> PageText:
+    """The cleaned reading or the plain page's, whichever tesseract is surer of."""
+    plain = _read(to_gray(cleaned.view_image), opts, timeout, dpi)
+    why = f"cleanup changed {cleaned.changed:.0%} of the ink"
+    keep_plain = plain.confidence > text.confidence
+    kept, other = (plain, text) if keep_plain else (text, plain)
+    note = (
+        f"guard: kept {'plain' if keep_plain else 'cleaned'} reading"
+        f" (conf {kept.confidence:.1f} vs {other.confidence:.1f}; {why})"
+    )
+    return replace(kept, steps=(*text.steps, note))
 
 
 def _to_view(word: Word, scale: float, offset: tuple[int, int]) -> Word:
