@@ -14,7 +14,7 @@ from rapidfuzz.distance import Levenshtein
 from kho.core.settings import OcrOptions
 from kho.ocr import geometry, tone
 from kho.ocr.cleanup import Steps, clean_page, to_gray
-from kho.ocr.read import read_image
+from kho.ocr.read import read_image, unsure_share
 from kho.ocr.tesseract import ocr_image
 
 SERIF = "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf"
@@ -104,12 +104,16 @@ def test_a_band_across_the_page_is_not_a_scanner_margin(page):
 
 
 def test_one_pixel_specks_are_removed_before_the_page_is_turned(page):
-    r = np.random.default_rng(3).random(page.shape)
+    rng = np.random.default_rng(3)
     speckled = page.copy()
-    speckled[r < 0.004] = 20
-    done = clean_page(tilt(speckled, 2.0), OPTS)
-    assert "denoise" in done.applied
-    straight = clean_page(tilt(page, 2.0), OPTS)
+    dots = rng.random(page.shape) < 0.005
+    speckled[dots] = rng.integers(0, 60, int(dots.sum()))
+    grain = rng.normal(0, 2, page.shape)  # a scanner's sensor grain under the specks
+    scan = np.clip(tilt(speckled, 1.0) + grain, 0, 255).astype(np.uint8)
+    done = clean_page(scan, OPTS)
+    # on the page as scanned: once turned, a speck is a gray smudge the median keeps
+    assert done.applied.index("denoise") < done.applied.index("deskew")
+    straight = clean_page(tilt(page, 1.0), OPTS)
     assert components(done.ocr_image) < 1.1 * components(straight.ocr_image)
 
 
@@ -124,6 +128,9 @@ def test_dust_of_a_few_pixels_goes_and_every_diacritic_stays(page):
     assert components(cleared) == pytest.approx(components(page), abs=3)
     done = clean_page(dusty, OPTS)
     assert "despeckle" in done.applied
+    # on a 1-bit scan broken glyphs leave fragments as small as dust: the step stays off
+    bilevel = np.where(dusty < 128, 0, 255).astype(np.uint8)
+    assert "despeckle" not in clean_page(bilevel, OPTS).applied
 
 
 def test_a_100_dpi_scan_keeps_every_body_line():
@@ -147,7 +154,7 @@ def test_the_guard_reads_the_plain_page_too_and_keeps_the_surer_reading(page):
     damaged = dust(streaks(tilt(page, 0.6), [900, 1700], width=6, gain=0.25), 2, 0.002)
     text, _ = read_image(damaged, OPTS, timeout=120)
     guard = [s for s in text.steps if s.startswith("guard:")]
-    assert len(guard) == 1 and "conf" in guard[0]
+    assert len(guard) == 1 and "unsure" in guard[0] and "conf" in guard[0]
     cleaned, _ = read_image(damaged, OPTS, timeout=120, steps=Steps(guard="off"))
     view = clean_page(damaged, OPTS).view_image
     plain = ocr_image(to_gray(view), lang="vie")
@@ -155,7 +162,7 @@ def test_the_guard_reads_the_plain_page_too_and_keeps_the_surer_reading(page):
     kept = "plain" if "kept plain" in guard[0] else "cleaned"
     other = "cleaned" if kept == "plain" else "plain"
     assert text.text == readings[kept].text
-    assert readings[kept].confidence >= readings[other].confidence
+    assert unsure_share(readings[kept]) <= unsure_share(readings[other])
     assert cer(text.text) <= cer(readings[other].text)  # the surer reading is the better one
     # an ordinary page is read once: cleanup changed next to nothing of its ink
     ordinary, _ = read_image(tilt(page, 1.0), OPTS, timeout=120)
