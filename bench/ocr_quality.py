@@ -360,6 +360,10 @@ def print_report(result: dict) -> None:
 
 
 def main() -> None:
+    if "--matrix" in sys.argv[1:]:  # the independent degradation matrix: bench/ocr_matrix.py
+        from ocr_matrix import main as matrix_main
+
+        return matrix_main([a for a in sys.argv[1:] if a != "--matrix"])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=20, help="pages per level (default 20)")
     parser.add_argument("--levels", default=",".join(LEVELS), help="comma-separated levels")
