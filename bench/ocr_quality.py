@@ -394,6 +394,10 @@ def real_modes(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    if "--matrix" in sys.argv[1:]:  # the independent degradation matrix: bench/ocr_matrix.py
+        from ocr_matrix import main as matrix_main
+
+        return matrix_main([a for a in sys.argv[1:] if a != "--matrix"])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--synthetic", dest="mode", action="store_const", const="synthetic",

@@ -2,10 +2,14 @@
 
 `clean_page` chains them. Geometry (borders, deskew, orientation) is applied both to the
 image kept for display and to the one tesseract reads, so OCR word boxes fit the kept image;
-tone steps (seal removal, light flattening, denoising, upscaling, sharpening) touch only
-the OCR image. Each step is gated by a measurement (`tone.is_noisy`, `tone.has_red_ink`...)
-so a clean page costs ~60 ms of looking on top of tesseract, and reading only its text
-area (`geometry.text_box`) saves more than that in tesseract.
+tone steps (seal removal, light flattening, streak division, denoising and despeckling,
+upscaling, sharpening) touch only the OCR image; the ones that remove noise run before
+deskew, while a speck is still a speck. Each step is gated by a measurement that holds
+across damage levels, fonts and 100-300 dpi (`tone.bands`, `tone.specks`, `tone.is_noisy`,
+`tone.has_red_ink`...; bench/ocr_matrix.py), so a clean page costs ~0.1-0.2 s of looking on
+top of tesseract, and reading only its text area (`geometry.text_box`) saves some of it.
+`Cleaned.changed` says how much of the ink the tone steps changed: the guard in
+`read.read_image` reads the plain page too when that is much.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Literal
 
+import cv2
 import numpy as np
 
 from ..core.settings import OcrOptions
@@ -29,8 +34,10 @@ from .geometry import (
     text_box,
 )
 from .tone import (
+    DENOISE_MIN_DPI,
     SHARPEN_MIN_DPI,
     background,
+    bands,
     binarize,
     denoise,
     drop_red_ink,
@@ -40,7 +47,9 @@ from .tone import (
     is_noisy,
     is_unevenly_lit,
     sharpen,
+    specks,
     to_gray,
+    unband,
     upscale,
     upscale_factor,
 )
@@ -61,6 +70,7 @@ __all__ = [
 ]
 
 Mode = Literal["auto", "on", "off"]
+CHANGE_LEVELS = 96  # gray levels a pixel must move for `ink_change` to count it
 
 
 @dataclass(frozen=True)
@@ -74,13 +84,16 @@ class Steps:
     borders: Mode = "auto"
     stamp: Mode = "auto"  # red seals over text
     illumination: Mode = "auto"  # uneven light: flatten the paper
+    bands: Mode = "auto"  # scanner streaks: bring each column and row to the paper around it
     deskew: Mode = "auto"
     orientation: Mode = "auto"
     denoise: Mode = "auto"  # 3x3 median on grainy or speckled pages
+    despeckle: Mode = "auto"  # dark blobs far smaller than the page's glyph parts to paper
     upscale: Mode = "off"  # "auto": pages scanned below 200 dpi (no gain measured, even at 100)
     sharpen: Mode = "auto"  # unsharp mask on gray pages of 150 dpi or more
     binarize: Mode = "off"
     crop: Mode = "auto"  # read only the text area: faster, the same text
+    guard: Mode = "auto"  # read the plain page too where the tone steps changed much of it
 
     @classmethod
     def from_options(cls, opts: OcrOptions) -> Steps:
@@ -120,6 +133,7 @@ class Cleaned:
     offset: tuple[int, int] = (0, 0)  # (x, y) in the view of the OCR image's top-left corner
     applied: tuple[str, ...] = ()  # the steps that changed the page, in order
     reasons: tuple[str, ...] = ()  # "step: why" for each applied step, in the same order
+    changed: float = 0.0  # share of the ink the tone steps added or removed (`ink_change`)
 
 
 def clean_page(
@@ -159,15 +173,28 @@ def clean_page(
         if steps.wants("illumination", lambda: is_unevenly_lit(back)):
             gray = flatten(gray, back)
             did("illumination", "uneven light across the page")
+    if steps.bands != "off" and (gains := bands(gray)) is not None:
+        gray = unband(gray, gains)
+        did("bands", "scanner streaks across the page")
+    # before deskew: turning the page blurs a one-pixel speck into a gray smudge that
+    # neither the measurement nor the median recognises, and sharpening would darken again
+    if steps.wants("denoise", lambda: dpi >= DENOISE_MIN_DPI and is_noisy(gray)):
+        gray = denoise(gray)
+        did("denoise", "speckled page")
+    # not on a 1-bit scan: thresholding breaks glyphs into fragments as small as dust
+    if steps.despeckle != "off" and not is_bilevel(gray) and (dust := specks(gray)) is not None:
+        gray = gray.copy()
+        gray[dust] = 255
+        did("despeckle", f"{int(dust.sum())} px of specks")
     skew = estimate_skew(gray) if steps.deskew != "off" else 0.0
     if abs(skew) < MIN_SKEW:
         skew = 0.0
     else:
         did("deskew", f"tilted {skew:+.2f}°")
     same = view is gray  # one image carries both: transform it once
-    gray = deskew(gray, skew)
-    view = gray if same else deskew(view, skew)
-    rotation = detect_orientation(gray, timeout) if steps.orientation != "off" else 0
+    gray = deskew(gray, skew, dpi)
+    view = gray if same else deskew(view, skew, dpi)
+    rotation = detect_orientation(gray, timeout, dpi) if steps.orientation != "off" else 0
     if rotation:
         did("orientation", f"turned {rotation}° clockwise")
     gray = rotate(gray, rotation)
@@ -178,9 +205,6 @@ def clean_page(
         ocr = ocr[box[1] : box[3], box[0] : box[2]]
         offset = (box[0], box[1])
         did("crop", f"text area {box[2] - box[0]}x{box[3] - box[1]} px")
-    if steps.wants("denoise", lambda: is_noisy(ocr)):
-        ocr = denoise(ocr)
-        did("denoise", "speckled page")
     factor = upscale_factor(dpi)
     if steps.upscale == "on" and factor == 1.0:
         factor = 2.0
@@ -195,4 +219,26 @@ def clean_page(
     if steps.wants("binarize", lambda: False):
         ocr = binarize(ocr)
         did("binarize", "[ocr] binarize")
-    return Cleaned(ocr, view, rotation, skew, factor, offset, tuple(applied), tuple(reasons))
+    changed = ink_change(ocr, to_gray(view), offset, factor)
+    return Cleaned(
+        ocr, view, rotation, skew, factor, offset, tuple(applied), tuple(reasons), changed
+    )
+
+
+def ink_change(ocr: np.ndarray, plain: np.ndarray, offset: tuple[int, int], scale: float) -> float:
+    """Share of the ink (dark pixels of either image) that is ink in one and paper in the
+    other, on every other pixel: what denoising, flattening or seal removal changed.
+
+    A pixel counts only if its gray level moved by `CHANGE_LEVELS` or more, so sharpening,
+    which moves stroke edges by less, changes ~nothing; removed specks and bands do.
+    """
+    x, y = offset
+    h, w = round(ocr.shape[0] / scale), round(ocr.shape[1] / scale)
+    before = plain[y : y + h, x : x + w]
+    after = (
+        ocr if scale == 1.0 else cv2.resize(ocr, before.shape[::-1], interpolation=cv2.INTER_AREA)
+    )
+    before, after = before[::2, ::2].astype(np.int16), after[::2, ::2].astype(np.int16)
+    dark_before, dark_after = before < 128, after < 128
+    flipped = (dark_before != dark_after) & (np.abs(after - before) >= CHANGE_LEVELS)
+    return float(flipped.sum() / max(int((dark_before | dark_after).sum()), 1))

@@ -17,13 +17,16 @@ from ..core.errors import MissingDependencyError, OcrError
 from .tesseract import run_tesseract
 
 OSD_LONG_SIDE = 2000  # px; orientation detection is as reliable at half size, twice as fast
+OSD_MIN_DPI = 300  # OSD is given glyphs at least this size (an enlarged copy of the page)
 OSD_MIN_CONFIDENCE = 1.0  # tesseract's orientation confidence below which we keep the page
 UPRIGHT_RATIO = 2.5  # ink above / below the x-height band that proves a page upright
 LINES_SHARPER = 1.3  # how much more a profile along the lines must lose when turned
 SKEW_LONG_SIDE = 1200  # px; enough for 0.1 degree precision on a text line
 MAX_SKEW = 15.0  # degrees; larger angles are not searched
 MIN_SKEW = 0.1  # degrees; smaller corrections are not worth resampling the page
+CUBIC_BELOW_DPI = 200  # scans below this are turned with bicubic interpolation
 BORDER_LONG_SIDE = 1000  # px
+BORDER_MIN_CONTACT = 0.05  # share of an edge's length a dark margin must run along
 CROP_LONG_SIDE = 1000  # px; the text area need not be found to the pixel
 CROP_PAD = 0.03  # of the page's shorter side (~6 mm) kept around the ink: tesseract likes a margin
 CROP_MIN_INK = 3  # px of ink in a downscaled row or column for it to hold text, not a speck
@@ -124,15 +127,20 @@ def looks_upright(gray: np.ndarray) -> bool:
     return above >= UPRIGHT_RATIO * max(below, 1)
 
 
-def detect_orientation(gray: np.ndarray, timeout: float = 60.0) -> int:
+def detect_orientation(gray: np.ndarray, timeout: float = 60.0, dpi: int = 300) -> int:
     """Clockwise rotation (0/90/180/270) that makes the page upright.
 
     Plainly upright pages are recognised in a few milliseconds; the rest go to tesseract's
-    OSD (~0.3 s). Pages with too little text for OSD and unsure answers give 0.
+    OSD (~0.3 s). Pages with too little text for OSD and unsure answers give 0. OSD reads
+    glyphs the size of a 300 dpi scan's: on a 100 dpi page it took text for upside down,
+    so a page scanned below `OSD_MIN_DPI` is enlarged to that size for it first.
     """
     small, _ = downscale(gray, OSD_LONG_SIDE)
     if looks_upright(small):
         return 0
+    if 0 < dpi < OSD_MIN_DPI and small is gray:
+        factor = OSD_MIN_DPI / dpi
+        small = cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
     try:
         osd = run_tesseract(
             pytesseract.image_to_osd, small, timeout, config="-c min_characters_to_try=20"
@@ -221,8 +229,13 @@ def estimate_skew(gray: np.ndarray) -> float:
     return round(angle, 2)
 
 
-def deskew(img: np.ndarray, angle: float) -> np.ndarray:
-    """Turn the page clockwise by `angle` degrees onto a larger canvas filled with paper."""
+def deskew(img: np.ndarray, angle: float, dpi: int = 300) -> np.ndarray:
+    """Turn the page clockwise by `angle` degrees onto a larger canvas filled with paper.
+
+    Bilinear, except below `CUBIC_BELOW_DPI`: there a glyph's stroke is 1-2 px and bilinear
+    resampling grays it enough to cost tesseract letters (Liberation Serif at 100 dpi: CER
+    0.012 bilinear, 0.005 bicubic); on larger pages bicubic costs 3x the time for nothing.
+    """
     if abs(angle) < MIN_SKEW:
         return img
     h, w = img.shape[:2]
@@ -235,7 +248,7 @@ def deskew(img: np.ndarray, angle: float) -> np.ndarray:
         img,
         m,
         (new_w, new_h),
-        flags=cv2.INTER_LINEAR,
+        flags=cv2.INTER_CUBIC if 0 < dpi < CUBIC_BELOW_DPI else cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=paper(img),
     )
@@ -257,10 +270,14 @@ def border_mask(gray: np.ndarray) -> np.ndarray | None:
         return None  # nothing dark reaches the edge: no margin (most pages, cheaply)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
     h, w = small.shape
-    x, y, bw, bh, area = (stats[:, i] for i in range(5))
-    touches = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
-    large = (bw >= w / 4) | (bh >= h / 4) | (area >= 0.01 * h * w)  # runs along an edge
-    keep = touches & large & (np.arange(n) > 0)
+    # a margin lies along an edge: it meets the edge over a good part of the edge's length.
+    # A scanner band or a rule across the page meets the edges only with its thickness
+    contact = np.zeros(n, np.int64)
+    for edge, length in ((labels[0], w), (labels[-1], w), (labels[:, 0], h), (labels[:, -1], h)):
+        along = np.bincount(edge, minlength=n)
+        contact = np.maximum(contact, np.where(along >= BORDER_MIN_CONTACT * length, along, 0))
+    area = stats[:, cv2.CC_STAT_AREA]
+    keep = (contact > 0) & (area >= 0.002 * h * w) & (np.arange(n) > 0)
     if not keep.any():
         return None
     mask = keep[labels].astype(np.uint8)

@@ -14,6 +14,8 @@ from .geometry import shrink
 
 FLATTEN_SCALE = 8  # background estimated at 1/8 size: a window far wider than any glyph
 UNEVEN_LIGHT = 12  # gray levels between the paper's lightest and darkest parts worth fixing
+BAND_WINDOW = 0.1  # of the page's side: the running median a streak is measured against
+BAND_DEPTH = 0.08  # how much darker than around it a streak's paper must be to be divided out
 RED_MARGIN = 60  # how far red must stand above green and blue for a pixel to be seal ink
 RED_MIN_SHARE = 0.0005  # share of the page in red ink below which there is no seal
 SPECK_SHARE = 0.0002  # share of isolated dark or light pixels that calls for a median filter
@@ -24,6 +26,10 @@ LOW_DPI = 200  # below this, upscale="auto" enlarges the page ...
 TARGET_DPI = 300  # ... to this
 SHARPEN_SIGMA = 2.0  # px at ~300 dpi (after upscaling): about a stroke's width
 SHARPEN_AMOUNT = 0.5  # how much of the detail (image - blurred) is added back
+SPECK_AREA = 0.008  # of the x-height squared: blobs smaller than this are specks
+SPECK_MIN_COUNT = 30  # specks on a page below which removing them is not worth it ...
+SPECK_MIN_SHARE = 0.01  # ... or this share of its ink blobs
+DENOISE_MIN_DPI = 150  # below, a glyph's thin strokes and dots are 1-2 px: a median eats them
 SHARPEN_MIN_DPI = 150  # below, a 2 px blur is a glyph's whole stroke: sharpening hurt at 100
 
 
@@ -101,6 +107,41 @@ def flatten(gray: np.ndarray, back: np.ndarray | None = None) -> np.ndarray:
     return cv2.divide(gray, np.maximum(full, 1), scale=255)
 
 
+def _paper_profile(gray: np.ndarray, axis: int) -> np.ndarray:
+    """The paper's level along one axis: per column (axis 0) or row (axis 1), the 90th
+    percentile of a sparse sample, which stays on paper unless ink covers 90% of the line
+    (a bold title's rows are a third ink: a lower percentile took them for streaks)."""
+    sample = gray[::4, :] if axis == 0 else gray[:, ::4].T
+    k = int(sample.shape[0] * 0.9)
+    return np.partition(sample, k, axis=0)[k].astype(np.float32)
+
+
+def bands(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(column gains, row gains) of scanner streaks, or None when the page has none.
+
+    A streak darkens a narrow stretch of columns (or rows) along the whole page: the paper's
+    level there falls below that of its neighbours, measured against a running median
+    `BAND_WINDOW` of the side wide (wider than any streak, narrower than light fall-off,
+    which `flatten` handles). Gains are 1 where the paper is as bright as around it.
+    """
+    gains = []
+    for axis in (0, 1):
+        profile = _paper_profile(gray, axis)
+        window = max(3, int(len(profile) * BAND_WINDOW) | 1)
+        around = cv2.medianBlur(profile.astype(np.uint8)[None, :], min(window, 255))[0]
+        gains.append(np.clip(profile / np.maximum(around.astype(np.float32), 1), 0.05, 1.0))
+    if min(float(g.min()) for g in gains) > 1 - BAND_DEPTH:
+        return None
+    return gains[0], gains[1]
+
+
+def unband(gray: np.ndarray, gains: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Divide the streaks out: each column and row brought to the paper level around it."""
+    cols, rows = gains
+    out = gray.astype(np.float32) / cols[None, :] / rows[:, None]
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 def noise_level(gray: np.ndarray) -> tuple[float, float]:
     """(sensor grain sigma in gray levels, share of specks), measured on a band of rows.
 
@@ -127,6 +168,26 @@ def is_noisy(gray: np.ndarray) -> bool:
 def denoise(gray: np.ndarray) -> np.ndarray:
     """Remove salt-and-pepper specks with a 3x3 median: at 300 dpi diacritics are far larger."""
     return cv2.medianBlur(gray, 3)
+
+
+def specks(gray: np.ndarray) -> np.ndarray | None:
+    """Mask of dark specks: blobs far smaller than any glyph part, or None if there are few.
+
+    The page's own lettering sets the scale: a glyph's x-height is the median height of the
+    larger ink blobs, and the smallest part of a glyph (the dot of i, the dot below ạ, a
+    full stop) covers 1.2-3% of its square at 150-300 dpi in the serif and sans faces
+    measured, so blobs under `SPECK_AREA` of it are dust, not text.
+    """
+    _, ink = cv2.threshold(gray, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    if n < 50:
+        return None  # too little text to measure its size
+    heights, areas = stats[1:, cv2.CC_STAT_HEIGHT], stats[1:, cv2.CC_STAT_AREA]
+    x_height = float(np.median(heights[heights > np.percentile(heights, 30)]))
+    tiny = np.r_[False, areas <= SPECK_AREA * x_height * x_height]
+    if tiny.sum() < max(SPECK_MIN_COUNT, SPECK_MIN_SHARE * n):
+        return None
+    return tiny[labels]
 
 
 def upscale_factor(dpi: int) -> float:
