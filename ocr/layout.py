@@ -23,6 +23,7 @@ from itertools import pairwise
 import numpy as np
 
 from kho.core.types import PageText, Region, Word
+from kho.ocr.rulings import clear_rulings
 from kho.ocr.tables import Table, find_tables
 
 HEADER_GAP = 3.5  # a vertical gap, in text heights, that ends the header
@@ -65,6 +66,12 @@ def lay_out(
         return replace(page, words=(), regions=(), text="")
     lines, blocks = _reader_lines(page, words)
     tables = find_tables(image, rulings, page.width, page.height, page.dpi)
+    if tables:  # the rulings tesseract read as "|" and glued to words go (`rulings`)
+        kept = clear_rulings(words, tables)
+        words = [w for w, _ in kept]
+        lines, blocks = [lines[i] for _, i in kept], [blocks[i] for _, i in kept]
+        if not words:
+            return replace(page, words=(), regions=(), text="")
     parts = _page_parts(words, tables, page.width, page.height)
     return _assemble(page, words, parts, lines, blocks)
 

@@ -39,6 +39,8 @@ class Table:
     labels: np.ndarray  # the cell (index into cells) of each working pixel; -1 on a ruling
     origin: tuple[int, int]  # where `labels` starts, in working pixels
     scale: float  # working pixels per page pixel
+    rules: np.ndarray  # the rulings themselves, undilated: 1 horizontal, 2 vertical (bits)
+    rules_origin: tuple[int, int]  # where `rules` starts (a little outside `labels`)
 
     def cell_at(self, x: float, y: float) -> int:
         """The cell holding page point (x, y): the one under it, else the nearest."""
@@ -54,6 +56,40 @@ class Table:
             return max(left - x, 0, x - right) + max(top - y, 0, y - bottom)
 
         return min(range(len(self.cells)), key=lambda c: distance(self.cells[c]))
+
+    def rulings_across(
+        self, box: tuple[int, int, int, int], reach: float
+    ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+        """The rulings crossing page box (left, top, right, bottom): the vertical ones
+        (x0, x1) running down most of its height up to `reach` beyond its sides, the
+        horizontal ones (y0, y1) running along most of its width up to `reach` above or
+        below it; in page pixels."""
+        left, top, right, bottom = box
+        ox, oy = self.rules_origin
+
+        def span(a: float, b: float, o: int, size: int) -> tuple[int, int]:
+            lo = min(max(0, int(a * self.scale) - o), size)
+            return lo, min(max(lo + 1, int(b * self.scale) + 1 - o), size)
+
+        rows = span(top, bottom, oy, self.rules.shape[0])
+        cols = span(left, right, ox, self.rules.shape[1])
+        wide = span(left - reach, right + reach, ox, self.rules.shape[1])
+        tall = span(top - reach, bottom + reach, oy, self.rules.shape[0])
+        if rows[0] == rows[1] or cols[0] == cols[1]:
+            return [], []  # the box is outside the table
+        down = (self.rules[rows[0] : rows[1], wide[0] : wide[1]] & 2 > 0).mean(axis=0) >= 0.5
+        across = (self.rules[tall[0] : tall[1], cols[0] : cols[1]] & 1 > 0).mean(axis=1) >= 0.5
+        x, y = wide[0] + ox, tall[0] + oy
+        return (
+            [((x + a) / self.scale, (x + b) / self.scale) for a, b in _runs(down)],
+            [((y + a) / self.scale, (y + b) / self.scale) for a, b in _runs(across)],
+        )
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) of each run of True in a 1-d boolean array."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], flags.astype(np.int8), [0]))))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 def find_tables(
@@ -154,6 +190,10 @@ def _tables_from_masks(
             lookup[kept[j]] = rank
         boxes = [tuple(cell_stats[kept[j], :4]) for j in order]
         origin = (x0 + x, y0 + y)
+        margin = min_cell // 2  # an outer ruling's ink reaches a little outside the frame
+        ry, rx = max(0, origin[1] - margin), max(0, origin[0] - margin)
+        near = (slice(ry, origin[1] + h + margin), slice(rx, origin[0] + w + margin))
+        rules = (horizontal[near] > 0).astype(np.uint8) | (vertical[near] > 0).astype(np.uint8) * 2
         tables.append(
             Table(
                 box=_scaled((0, 0, w, h), origin, scale),
@@ -164,6 +204,8 @@ def _tables_from_masks(
                 labels=lookup[labels],
                 origin=origin,
                 scale=scale,
+                rules=rules,
+                rules_origin=(rx, ry),
             )
         )
     return tables

@@ -201,6 +201,49 @@ def test_ruled_table_is_read_cell_by_cell_row_by_row(table_page):
     assert_words_follow_regions(page)
 
 
+# --- rulings read as characters -----------------------------------------------------------
+TIGHT_COLS = (300, 520, 1300, 2180)
+TIGHT_ROWS = (300, 400, 500, 600)
+TIGHT = [
+    ("1", "Lớp D12 và D13", "Thứ Hai"),
+    ("2", "Lớp D14 và LT", "Thứ Ba"),
+    ("3", "Lớp D15", "Thứ Tư"),
+]
+TIGHT_NOTE = "Ghi chú: lớp 1 và lớp I học tại phòng 11."
+
+
+def tight_table_scan() -> np.ndarray:
+    """A ruled table whose middle column starts a hair after its ruling, as tesseract then
+    reads the ruling into the word ("|Lớp", "l|Lớp"); "1", "I" and "11" away from rulings."""
+    img = Image.new("L", (WIDTH, 900), 255)
+    draw = ImageDraw.Draw(img)
+    face = font("DejaVuSerif.ttf", 12)
+    draw.text((MARGIN, 150), "Bảng 1: các lớp học kỳ I", font=face, fill=0)
+    for x in TIGHT_COLS:
+        draw.line([(x, TIGHT_ROWS[0]), (x, TIGHT_ROWS[-1])], fill=0, width=3)
+    for y in TIGHT_ROWS:
+        draw.line([(TIGHT_COLS[0], y), (TIGHT_COLS[-1], y)], fill=0, width=3)
+    for row, texts in enumerate(TIGHT):
+        y = TIGHT_ROWS[row] + 22
+        draw.text((TIGHT_COLS[0] + 90, y), texts[0], font=face, fill=0)  # the number: centred
+        draw.text((TIGHT_COLS[1] + 6, y), texts[1], font=face, fill=0)
+        draw.text((TIGHT_COLS[3] - 6 - face.getlength(texts[2]), y), texts[2], font=face, fill=0)
+    draw.text((MARGIN, 700), TIGHT_NOTE, font=face, fill=0)
+    return np.array(img)
+
+
+def test_rulings_read_as_characters_are_left_out_and_digits_kept():
+    page, _ = read_image(tight_table_scan(), OcrOptions(lang="vie"), timeout=120, dpi=DPI)
+    assert [r.kind for r in page.regions] == ["body", "table", *["cell"] * 9, "body"]
+    assert texts_of(page, "cell") == [t for row in TIGHT for t in row]
+    assert texts_of(page, "body") == ["Bảng 1: các lớp học kỳ I", TIGHT_NOTE]
+    assert not any(c in w.text for w in page.words for c in "|¦")
+    for word in page.words:  # each box stays inside the cell its word is in, off the ruling
+        if word.text.startswith("Lớp"):
+            assert word.left > TIGHT_COLS[1] + 1
+    assert_words_follow_regions(page)
+
+
 # --- exports --------------------------------------------------------------------------------
 def test_exports_have_a_block_per_region_named_by_its_kind(admin_page, table_page):
     pages = [admin_page, table_page]
