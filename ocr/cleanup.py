@@ -178,9 +178,9 @@ def clean_page(
         did("bands", "scanner streaks across the page")
     # before deskew: turning the page blurs a one-pixel speck into a gray smudge that
     # neither the measurement nor the median recognises, and sharpening would darken again
-    if steps.wants("denoise", lambda: dpi >= DENOISE_MIN_DPI and is_noisy(gray)):
+    if steps.wants("denoise", lambda: is_noisy(gray, dpi)):
         gray = denoise(gray)
-        did("denoise", "speckled page")
+        did("denoise", "speckled page" if dpi >= DENOISE_MIN_DPI else "dense specks at low dpi")
     # not on a 1-bit scan: thresholding breaks glyphs into fragments as small as dust
     if steps.despeckle != "off" and not is_bilevel(gray) and (dust := specks(gray)) is not None:
         gray = gray.copy()

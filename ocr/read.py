@@ -11,6 +11,7 @@ from ..core.types import PageText, Word
 from .cleanup import Cleaned, Steps, clean_page, to_gray
 from .layout import lay_out
 from .tesseract import ocr_image
+from .tone import DENOISE_MIN_DPI
 
 GUARD_CHANGE = 0.05  # share of the ink cleanup changed above which the plain page is read too
 UNSURE_CONF = 60.0  # word confidence below which the guard counts a word's characters unsure
@@ -43,7 +44,7 @@ def read_image(
     if cleaned.scale != 1.0 or cleaned.offset != (0, 0):
         words = tuple(_to_view(w, cleaned.scale, cleaned.offset) for w in words)
     text = replace(text, words=words, steps=cleaned.reasons)
-    if opts.clean and steps.wants("guard", lambda: cleaned.changed >= GUARD_CHANGE):
+    if opts.clean and steps.wants("guard", lambda: _doubtful(cleaned, dpi)):
         text = _guard(text, cleaned, opts, timeout, dpi)
     # the OCR image and the view share their geometry; state it from the image kept
     text = replace(
@@ -55,6 +56,14 @@ def read_image(
         dpi=dpi,
     )
     return lay_out(text, view), view  # the page's regions, read in a person's order
+
+
+def _doubtful(cleaned: Cleaned, dpi: int) -> bool:
+    """Whether cleanup may have cost text: it changed much of the ink, or it ran the median
+    on a page below `DENOISE_MIN_DPI`, where it helps a speckled fax by half or costs a
+    sharper one a third more errors (tests/test_ocr_degraded.py)."""
+    low_dpi_median = dpi < DENOISE_MIN_DPI and "denoise" in cleaned.applied
+    return cleaned.changed >= GUARD_CHANGE or low_dpi_median
 
 
 def _read(img: np.ndarray, opts: OcrOptions, timeout: float, dpi: int) -> PageText:
