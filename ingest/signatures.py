@@ -15,6 +15,7 @@ import logging
 import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from kho.core.types import PageText
 from kho.index.text import fold
@@ -144,7 +145,8 @@ def field_signatures(path: Path) -> list[Signature]:
     try:
         with pikepdf.open(path) as pdf:
             seen: set[tuple] = set()
-            todo = list(pdf.Root.get("/AcroForm", {}).get("/Fields", []))
+            form: Any = pdf.Root.get("/AcroForm", {})
+            todo = list(form.get("/Fields", []))
             for page in pdf.pages:
                 todo += list(page.obj.get("/Annots", []))
             while todo and len(seen) < MAX_FIELDS:
