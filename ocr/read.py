@@ -14,6 +14,7 @@ from .tesseract import ocr_image
 from .tone import DENOISE_MIN_DPI
 
 GUARD_CHANGE = 0.05  # share of the ink cleanup changed above which the plain page is read too
+JUNK_CONF = 50.0  # a word without letters or digits read below this is not text
 UNSURE_CONF = 60.0  # word confidence below which the guard counts a word's characters unsure
 
 
@@ -55,7 +56,7 @@ def read_image(
         height=int(view.shape[0]),
         dpi=dpi,
     )
-    return lay_out(text, view), view  # the page's regions, read in a person's order
+    return lay_out(drop_junk(text), view), view  # the page's regions, read in a person's order
 
 
 def _doubtful(cleaned: Cleaned, dpi: int) -> bool:
@@ -83,27 +84,60 @@ def _read(img: np.ndarray, opts: OcrOptions, timeout: float, dpi: int) -> PageTe
 def _guard(
     text: PageText, cleaned: Cleaned, opts: OcrOptions, timeout: float, dpi: int
 ) -> PageText:
-    """The cleaned reading or the plain page's: the one with fewer characters in words
-    tesseract is unsure of, then the one with the higher length-weighted confidence.
+    """The cleaned reading or the plain page's: the one with more characters read surely
+    than unsurely (`sure_balance`), then the one with the higher length-weighted confidence.
 
-    On the 20 real and degraded pages where the guard fired (bench/ocr_matrix.py) the unsure
-    share chose the better reading 19 times, the mean confidence alone 16: on real seal
-    pages the two readings' confidences differ by a tenth of a point either way.
+    The balance sees both ways a reading goes wrong: junk read unsurely, and text lost. On
+    the 20 degraded pages where the guard fired (bench/ocr_matrix.py) it made the choices
+    the unsure share alone made, the better reading 19 times (the mean confidence alone:
+    16); on the real seal pages it also keeps a signature block under a seal that only the
+    cleaned page reads (the unsure share preferred the reading that had lost it).
     """
     plain = _read(to_gray(cleaned.view_image), opts, timeout, dpi)
 
-    def score(page: PageText) -> tuple[float, float]:
-        return (-unsure_share(page), page.confidence)
+    def score(page: PageText) -> tuple[int, float]:
+        return (sure_balance(page), page.confidence)
 
     keep_plain = score(plain) > score(text)
     kept, other = (plain, text) if keep_plain else (text, plain)
     note = (
         f"guard: kept {'plain' if keep_plain else 'cleaned'} reading"
-        f" (unsure {unsure_share(kept):.1%} vs {unsure_share(other):.1%} of characters,"
+        f" (sure minus unsure characters {sure_balance(kept)} vs {sure_balance(other)},"
+        f" unsure {unsure_share(kept):.1%} vs {unsure_share(other):.1%},"
         f" conf {kept.confidence:.1f} vs {other.confidence:.1f};"
         f" cleanup changed {cleaned.changed:.0%} of the ink)"
     )
     return replace(kept, steps=(*text.steps, note))
+
+
+def sure_balance(page: PageText) -> int:
+    """Characters in words read with confidence `UNSURE_CONF` or more, minus those below."""
+    scored = [(w.conf, len(w.text)) for w in page.words if w.conf >= 0]
+    return sum(n if c >= UNSURE_CONF else -n for c, n in scored)
+
+
+def drop_junk(page: PageText) -> PageText:
+    """The reading without words that hold no letter or digit and were read below
+    `JUNK_CONF`: seal rings, signature strokes, specks and bands tesseract spelt as marks
+    ("ˆ", "¬", "_——"). Printed dashes and punctuation are read far surer. On the real
+    pages this took 0.0012 off the mean CER and 0.0013 off the order-free word error."""
+
+    def junk(w: Word) -> bool:
+        return 0 <= w.conf < JUNK_CONF and not any(c.isalnum() for c in w.text)
+
+    words = list(page.words)
+    if not any(junk(w) for w in words) or [w.text for w in words] != page.text.split():
+        return page
+    rows, kept, taken = [], [], 0
+    for row in page.text.split("\n"):
+        mine = words[taken : taken + len(row.split())]
+        taken += len(mine)
+        good = [w for w in mine if not junk(w)]
+        kept += good
+        if good or not mine:  # a line that was only junk goes; blank lines keep the blocks
+            rows.append(" ".join(w.text for w in good))
+    note = f"junk: {len(words) - len(kept)} marks without letters read below {JUNK_CONF:.0f}"
+    return replace(page, words=tuple(kept), text="\n".join(rows), steps=(*page.steps, note))
 
 
 def unsure_share(page: PageText) -> float:
