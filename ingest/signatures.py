@@ -137,6 +137,25 @@ def without_overlay(layer: PageText, min_chars: int) -> PageText | None:
     return replace(layer, text=kept, words=tuple(words))
 
 
+def without_overlay_lines(page: PageText) -> PageText:
+    """An OCR'd page without the lines of a signing overlay the rendered page showed (the
+    overlay is the signature's metadata, kept by `read_signatures`); its regions are gone
+    too, for the layout to find again. Unchanged when there is no overlay."""
+    lines = page.text.split("\n")
+    blocks = overlay_blocks(lines)
+    if not blocks or [w.text for w in page.words] != page.text.split():
+        return page
+    drop = {i for first, last in blocks for i in range(first, last + 1)}
+    rows, words, taken = [], [], 0
+    for i, line in enumerate(lines):
+        mine = page.words[taken : taken + len(line.split())]
+        taken += len(mine)
+        if i not in drop:
+            rows.append(line)
+            words += mine
+    return replace(page, text="\n".join(rows), words=tuple(words), regions=())
+
+
 def field_signatures(path: Path) -> list[Signature]:
     """The signature dictionaries of a PDF's /Sig fields (AcroForm and page widgets)."""
     import pikepdf

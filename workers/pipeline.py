@@ -160,7 +160,6 @@ def read_page(
 ) -> PageText:
     """A born-digital page's text layer, else the page image cleaned and OCR'd with `opts`
     (default: the settings' OCR options in the document's language)."""
-    from kho.ocr.read import read_image
 
     settings = ctx.settings
     source = ctx.storage.original(doc.id, EXT[doc.kind])
@@ -176,9 +175,25 @@ def read_page(
         opts = settings.ocr
         if doc.lang and doc.lang != opts.lang:
             opts = replace(opts, lang=doc.lang)
-    text, view = read_image(image, opts, timeout=settings.limits.page_timeout_s, dpi=dpi)
+    text, view = read_scan(image, dpi, doc.kind, opts, settings.limits.page_timeout_s)
     save_page_image(ctx, doc.id, page, view)
     return text
+
+
+def read_scan(
+    image: np.ndarray, dpi: int, kind: str, opts, timeout: float
+) -> tuple[PageText, np.ndarray]:
+    """OCR a page image; a signed PDF's rendered signing overlay is left out of its text."""
+    from kho.ingest.signatures import without_overlay_lines
+    from kho.ocr.layout import lay_out
+    from kho.ocr.read import read_image
+
+    text, view = read_image(image, opts, timeout=timeout, dpi=dpi)
+    if kind == "pdf":
+        bare = without_overlay_lines(text)
+        if bare is not text:
+            text = lay_out(bare, view)
+    return text, view
 
 
 def read_page_images(ctx: Context, doc: cat.Document, page: int, src) -> None:
@@ -452,7 +467,6 @@ def read_file(path, settings, opts=None, images: bool = False):
     (default: the settings' OCR options). `image` is the page as the text's boxes describe
     it (upright, deskewed), or None unless `images`. Bad input raises BadInputError.
     """
-    from kho.ocr.read import read_image
 
     opts = opts or settings.ocr
     with open_source(path, settings.limits) as src:
@@ -461,7 +475,7 @@ def read_file(path, settings, opts=None, images: bool = False):
             if layer is not None:
                 yield i + 1, layer, src.render(i) if images else None
                 continue
-            text, view = read_image(
-                src.render(i), opts, timeout=settings.limits.page_timeout_s, dpi=src.dpi(i)
+            text, view = read_scan(
+                src.render(i), src.dpi(i), src.kind, opts, settings.limits.page_timeout_s
             )
             yield i + 1, text, view if images else None
