@@ -8,7 +8,7 @@ Pages are rendered from Vietnamese text (`synth.pages.render_page`, 300 dpi, A4 
 `--height-in` tall) and written as multi-page TIFF documents of `--doc-pages` pages.
 Measured in one run:
 
-- raw tesseract: `pytesseract.image_to_string(img, lang="vie+eng")` on the same rendered
+- raw tesseract: `pytesseract.image_to_string(img, lang=DEFAULT_LANG)` on the same rendered
   pages, with 1 process and with one process per core (OMP_THREAD_LIMIT=1), no cleanup,
   nothing stored: what the machine itself gains from a second process is printed too;
 - tesseract's library (tesserocr, the engine kho uses by default) on the same pages, one
@@ -44,6 +44,8 @@ import time
 import uuid
 from multiprocessing import get_context
 from pathlib import Path
+
+from kho.core.settings import DEFAULT_LANG
 
 REDIS_DB = 9
 TARGET_SCALING = 1.8
@@ -82,7 +84,7 @@ def _tesseract(path: str) -> float:
 
     r0, p0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.process_time()
     with Image.open(path) as img:
-        pytesseract.image_to_string(img, lang="vie+eng")
+        pytesseract.image_to_string(img, lang=DEFAULT_LANG)
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime + time.process_time() - p0
 
@@ -101,7 +103,7 @@ def _tesseract_library(path: str) -> float:
 
     p0 = time.process_time()
     if _api is None:
-        _api = tesserocr.PyTessBaseAPI(path=f"{tessdata_dir()}/", lang="vie+eng")
+        _api = tesserocr.PyTessBaseAPI(path=f"{tessdata_dir()}/", lang=DEFAULT_LANG)
     with Image.open(path) as img:
         _api.SetImage(img)
         _api.GetUTF8Text()
