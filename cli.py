@@ -256,6 +256,23 @@ def render_snippet(snippet: str) -> str:
 
 
 # show / export -----------------------------------------------------------------------------
+def header_field_rows(meta: dict) -> list[tuple[str, str]]:
+    """(label, value) of each header field read or waiting for a person, Annex VI names."""
+    from kho.classify.fields import ANNEX_VI, FIELD_LABELS
+
+    held = (meta.get("field_review") or {}).get("fields") or {}
+    if meta.get("field_review", {}).get("status") != "pending":
+        held = {}
+    rows = []
+    for name, label in FIELD_LABELS.items():
+        value = str(meta.get(name) or "")
+        if name in held:
+            value = f"? đọc được {held[name]['read']!r}: chờ kho review field"
+        if value:
+            rows.append((f"{label} ({ANNEX_VI.get(name, name)})", value))
+    return rows
+
+
 @main.command()
 @click.argument("doc_id")
 @click.option("--text", "with_text", is_flag=True, help="Print the text of every page.")
@@ -282,6 +299,8 @@ def show(ctx, doc_id, with_text, as_name):
         ("reason", doc.reason or "-"),
     ]:
         table.add_row(f"[bold]{k}[/]", escape(str(v)))
+    for label, value in header_field_rows(doc.meta or {}):
+        table.add_row(f"[bold]{escape(label)}[/]", escape(value))
     out.print(table)
     pages = Table("page", "status", "source", "conf", "rot", "skew", "chars", "seconds")
     for p in kctx.catalog.pages(doc.id):

@@ -210,6 +210,9 @@ def test_ingest_sends_the_unread_number_to_review(scribbled_ocr, tmp_path):
     # a number is digits as printed: anything else is refused and nothing changes
     bad = run_kho("review", "field", doc_id, "number", "57S", home=home, check=2)
     assert "digits as printed" in bad.stderr + bad.stdout
+    shown = run_kho("show", doc_id, home=home).stdout
+    assert "UBND-KTTH" in shown and "2025-02-04" in shown, shown  # the fields read
+    assert "CodeNumber" in shown and "review" in shown.split("CodeNumber")[1], shown  # held
     # the category confirmed while the number waits: the document stays in the queue
     run_kho("review", "accept", doc_id, home=home)
     queue = json.loads(run_kho("review", "list", "--json", home=home).stdout)
@@ -232,7 +235,7 @@ def test_ingest_sends_the_unread_number_to_review(scribbled_ocr, tmp_path):
     )
     assert json.loads(run_kho("review", "list", "--json", home=home).stdout) == []
     shown = run_kho("show", doc_id, home=home).stdout
-    assert "needs review" not in shown, shown
+    assert "needs review" not in shown and "0575" in shown, shown
     lines = run_kho("audit", "--json", "--limit", "50", home=home).stdout.splitlines()
     audit = [json.loads(line) for line in lines]
     (row,) = [a for a in audit if a["action"] == "review-field"]
