@@ -99,6 +99,7 @@ def queue_for_review(archive) -> None:
 DOORS = [  # commands that act on one document, with {doc} where its id goes
     ("review", "relabel", "{doc}", "dan_van"),
     ("review", "accept", "{doc}"),
+    ("review", "field", "{doc}", "number", "05"),
     ("reocr", "{doc}"),
 ]
 
@@ -178,9 +179,20 @@ AUDITED = [  # command, the action of the row it writes, whether the row names t
     (("review", "ocr"), "review-ocr", False),
     (("review", "accept", "{doc}"), "review", True),
     (("review", "relabel", "{doc}", "dan_van"), "review", True),
+    (("review", "field", "{doc}", "CodeNumber", "05"), "review-field", True),
     (("reocr", "{doc}"), "reocr", True),
     (("classify", "apply"), "classify-apply", False),
 ]
+
+
+def test_a_bad_field_value_on_a_hidden_document_answers_like_a_missing_one(archive):
+    """Access is decided before the value is checked: a refused value would say it is there."""
+    secret = archive["secret"][:12]
+    hidden = kho(archive, "review", "field", secret, "number", "9B", check=3)
+    missing = kho(archive, "review", "field", MISSING, "number", "9B", check=3)
+    assert hidden.stderr.replace(secret, "<id>") == missing.stderr.replace(MISSING, "<id>")
+    refused = kho(archive, "review", "field", secret, "number", "9B", "--as", "chief", check=2)
+    assert "digits as printed" in refused.stderr + refused.stdout
 
 
 @pytest.mark.parametrize(("args", "action", "names_doc"), AUDITED, ids=lambda a: str(a))
