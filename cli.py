@@ -60,6 +60,13 @@ def main(ctx: click.Context) -> None:
     help="Classification level: 0 thường, 1 mật, 2 tối mật, 3 tuyệt mật.",
 )
 @click.option("--group", "groups", multiple=True, help="Share group (repeatable).")
+@click.option("--fonds", default="", help="File the documents in this fonds (its code).")
+@click.option("--dossier", default="", help="...in this dossier (its notation; made if new).")
+@click.option(
+    "--folder-dossiers/--no-folder-dossiers",
+    default=None,
+    help="Each folder is a dossier named by the folder (default: [archive] folder_dossiers).",
+)
 @click.option(
     "--lang", default=None, help=f"Tesseract languages (default: [ocr] lang, else {DEFAULT_LANG})."
 )
@@ -77,7 +84,10 @@ def main(ctx: click.Context) -> None:
     help="Distributed mode (KHO_REDIS_URL): follow the batch until the workers finish it.",
 )
 @click.pass_context
-def ingest(ctx, paths, batch_name, unit, level, groups, lang, jobs, quiet, wait):
+def ingest(
+    ctx, paths, batch_name, unit, level, groups, fonds, dossier, folder_dossiers, lang, jobs,
+    quiet, wait,
+):  # fmt: skip
     """Ingest scans (TIFF, PNG, JPEG, PDF) from files and folders, then OCR and index them."""
     from kho.commands.workers import execute_batch
     from kho.ingest.register import BatchOptions, register_batch
@@ -92,7 +102,19 @@ def ingest(ctx, paths, batch_name, unit, level, groups, lang, jobs, quiet, wait)
         unit = normalize_unit(unit)
     except UnitError as err:
         raise click.BadParameter(str(err), param_hint="--unit") from None
-    opts = BatchOptions(name=name, unit=unit, level=level, lang=lang, groups=tuple(groups))
+    if folder_dossiers is None:
+        folder_dossiers = settings.archive.folder_dossiers
+    opts = BatchOptions(
+        name=name,
+        unit=unit,
+        level=level,
+        lang=lang,
+        groups=tuple(groups),
+        operator=settings.principal().name,
+        fonds=fonds.strip(),
+        dossier=dossier.strip(),
+        folder_dossiers=folder_dossiers and not dossier,
+    )
 
     def on_file(reg):
         if reg.status in ("failed", "skipped"):
@@ -366,6 +388,7 @@ def export(ctx, doc_id, fmt, out_path, as_name):
 
 def _register_commands() -> None:
     """Command groups that live beside this file, one module per area."""
+    from kho.commands.archive import doc_group, dossier_group, fonds_group
     from kho.commands.audit import audit_log
     from kho.commands.classify import classify_group, review_group
     from kho.commands.ocr import ocr, reocr
@@ -373,6 +396,8 @@ def _register_commands() -> None:
     from kho.commands.workers import failed, metrics, resume, status, worker
 
     main.add_command(classify_group)
+    for group in (fonds_group, dossier_group, doc_group):
+        main.add_command(group)
     main.add_command(review_group)
     for command in (ocr, reocr, worker, resume, failed, metrics, status, audit_log, web_group):
         main.add_command(command)

@@ -27,6 +27,7 @@ from kho.core.secrets import redact_url
 from . import audit, sqlite
 from .errors import ServiceError
 from .failures import FailureQueries
+from .hierarchy import HierarchyQueries
 from .models import (  # noqa: F401 - the catalog's names, as callers know them (cat.Page)
     DONE,
     FAILED,
@@ -72,7 +73,7 @@ def _id_starts(prefix: str):
     return Document.id.startswith(check_document_id(prefix), autoescape=True)
 
 
-class Catalog(FailureQueries, ReportQueries):
+class Catalog(FailureQueries, ReportQueries, HierarchyQueries):
     def __init__(self, url: str, *, migrate: bool = True, audit: AuditOptions | None = None):
         self.url = url
         self.audit_options = audit or AuditOptions()  # where new audit heads are exported
@@ -309,7 +310,8 @@ class Catalog(FailureQueries, ReportQueries):
             s.execute(update(Document).where(Document.id == doc_id).values(**values))
 
     def raise_level(self, doc_id: str, level: int) -> bool:
-        """Set a document's level to `level` if it is lower (never lowers); True if raised."""
+        """Set a document's level to `level` if it is lower (never lowers); True if raised.
+        Its dossier's level follows (never below its most secret document's)."""
         with self.session() as s:
             res = s.execute(
                 update(Document)
@@ -317,6 +319,7 @@ class Catalog(FailureQueries, ReportQueries):
                 .values(level=level, updated_at=now())
                 .execution_options(synchronize_session=False)
             )
+            self.raise_dossier_level(s, doc_id, level)
             return _rowcount(res) == 1
 
     def claim_for_index(self, doc_id: str, then: Callable[[], object] | None = None) -> bool:

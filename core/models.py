@@ -9,10 +9,12 @@ keep databases in step with these models.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
+    Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -55,6 +57,62 @@ class Batch(Base):
     sources: Mapped[list] = mapped_column(JSON, default=list)
 
 
+class Fonds(Base):
+    """A phông: the records of one organ, under a code; its fields are `archival.FONDS_FIELDS`."""
+
+    __tablename__ = "fonds"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(13), unique=True)
+    name: Mapped[str] = mapped_column(String(500), default="")
+    organ_id: Mapped[str] = mapped_column(String(13), default="")
+    status: Mapped[str] = mapped_column(String(10), default="mở")
+    history: Mapped[str] = mapped_column(Text, default="")
+    scheme: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str] = mapped_column(String(100), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=now, onupdate=now)
+
+
+class Dossier(Base):
+    """A hồ sơ of a fonds, known in it by its notation; its fields are
+    `archival.DOSSIER_FIELDS` (the computed ones are worked out from its documents).
+    Its access is the one its documents without their own inherit, and its level is
+    never below its most secret document's."""
+
+    __tablename__ = "dossiers"
+    __table_args__ = (UniqueConstraint("fonds_id", "file_notation"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    fonds_id: Mapped[int] = mapped_column(ForeignKey("fonds.id"), index=True)
+    organ_id: Mapped[str] = mapped_column(String(13), default="")
+    file_catalog: Mapped[int | None] = mapped_column(Integer)
+    file_notation: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(500), default="")
+    maintenance: Mapped[str] = mapped_column(String(20), default="")
+    rights: Mapped[str] = mapped_column(String(50), default="")
+    creator: Mapped[str] = mapped_column(String(200), default="")
+    language: Mapped[str] = mapped_column(String(100), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    keyword: Mapped[str] = mapped_column(String(500), default="")
+    access_mode: Mapped[str] = mapped_column(String(50), default="")
+    sheet_total: Mapped[int | None] = mapped_column(Integer)
+    physical_state: Mapped[str] = mapped_column(String(100), default="")
+    info_sign: Mapped[str] = mapped_column(String(30), default="")
+    reliability: Mapped[str] = mapped_column(String(50), default="")
+    paper_code: Mapped[str] = mapped_column(String(50), default="")
+    backup_mode: Mapped[str] = mapped_column(String(50), default="")
+    backup_state: Mapped[str] = mapped_column(String(50), default="")
+    unit: Mapped[str] = mapped_column(String(200), default="")
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    groups: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=now, onupdate=now)
+
+    @property
+    def access(self) -> Access:
+        return Access(level=self.level, unit=self.unit, groups=tuple(self.groups or ()))
+
+
 class Document(Base):
     __tablename__ = "documents"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the bytes
@@ -77,6 +135,26 @@ class Document(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=now, onupdate=now)
     failed_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     retry_at: Mapped[datetime | None] = mapped_column(DateTime)  # next attempt, if retrying
+    # the archive: its dossier, its place there, and the Annex VI fields (archival.py);
+    # header fields read from the page are proposals until `confirmed` names them
+    dossier_id: Mapped[int | None] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    doc_ordinal: Mapped[int | None] = mapped_column(Integer)
+    type_name: Mapped[str] = mapped_column(String(100), default="")
+    code_number: Mapped[str] = mapped_column(String(11), default="")
+    code_notation: Mapped[str] = mapped_column(String(30), default="")
+    issued_date: Mapped[date | None] = mapped_column(Date, index=True)
+    organ_name: Mapped[str] = mapped_column(String(200), default="")
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    language: Mapped[str] = mapped_column(String(100), default="")
+    page_amount: Mapped[int | None] = mapped_column(Integer)
+    signer_position: Mapped[str] = mapped_column(String(100), default="")
+    signer_name: Mapped[str] = mapped_column(String(100), default="")
+    urgency: Mapped[str] = mapped_column(String(20), default="")
+    recipients: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    declassify_date: Mapped[date | None] = mapped_column(Date)
+    confirmed: Mapped[list] = mapped_column(JSON, default=list)  # fields a person settled
+    access_inherited: Mapped[bool] = mapped_column(Boolean, default=False)  # from its dossier
 
     @property
     def access(self) -> Access:

@@ -205,6 +205,20 @@ class ReviewOptions:
             raise ConfigError(f"[review] field_confidence must be 0-1, got {self.field_confidence}")
 
 
+@dataclass(frozen=True)
+class ArchiveOptions:
+    """`[archive]`: how ingest files documents into dossiers. `folder_dossiers`: each
+    folder of scans is one dossier, named by the folder (within `--fonds`)."""
+
+    folder_dossiers: bool = False
+
+    def __post_init__(self):
+        if type(self.folder_dossiers) is not bool:
+            raise ConfigError(
+                f"[archive] folder_dossiers must be true or false, got {self.folder_dossiers!r}"
+            )
+
+
 SHARING = ("private", "group")
 
 
@@ -245,6 +259,7 @@ class Settings:
     audit: AuditOptions = field(default_factory=AuditOptions)
     storage: StorageOptions = field(default_factory=StorageOptions)
     review: ReviewOptions = field(default_factory=ReviewOptions)
+    archive: ArchiveOptions = field(default_factory=ArchiveOptions)
     passwords: dict[str, str] = field(default_factory=dict, repr=False)  # name -> hash
     operators: frozenset[str] = frozenset()  # principals who may see queues and the audit log
     reviewers: frozenset[str] = frozenset()  # principals who may settle classifications (web)
@@ -384,7 +399,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             raise ConfigError(f"cannot read config {path}: {err}") from err
     elif env.get("KHO_CONFIG"):
         raise ConfigError(f"config file {path} does not exist (KHO_CONFIG)")
-    tables = ("limits", "ocr", "principals", "web", "elasticsearch", "audit", "storage", "review")
+    tables = (
+        "limits", "ocr", "principals", "web", "elasticsearch", "audit", "storage", "review",
+        "archive",
+    )  # fmt: skip
     top = {k: v for k, v in data.items() if k not in tables}
     known = {f.name for f in fields(Settings)} - {"passwords", "operators", "reviewers"}
     unknown = set(top) - known
@@ -401,6 +419,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         audit=_sub(AuditOptions, data.get("audit", {}), "audit"),
         storage=_sub(StorageOptions, storage, "storage"),
         review=_sub(ReviewOptions, data.get("review", {}), "review"),
+        archive=_sub(ArchiveOptions, data.get("archive", {}), "archive"),
         passwords={
             n: str(p["password"])
             for n, p in data.get("principals", {}).items()

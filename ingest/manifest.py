@@ -3,10 +3,12 @@
 A folder may hold `kho-manifest.csv` or `kho-manifest.json`; its rows name files under that
 folder (relative paths, no `..`, nothing outside it even through a symbolic link) and set
 any of `level` (a whole number 0-3), `unit`, `groups` and `lang` for them, over the batch's
-defaults:
+defaults, and their place in the archive: `fonds` (the code of a fonds that exists),
+`dossier` (the dossier's notation in that fonds, created if new) and `ordinal` (the
+document's number in its dossier, 1 up):
 
-    file,level,unit,groups
-    ho-so-01.tif,2,qk7/f9,ban-to-chuc;ban-can-bo
+    file,level,unit,groups,fonds,dossier,ordinal
+    ho-so-01.tif,2,qk7/f9,ban-to-chuc;ban-can-bo,G09,01-TCCB,1
 
 JSON: a list of objects with the same keys (`groups` a list or a ';'-separated string).
 
@@ -29,7 +31,7 @@ from pathlib import Path
 from kho.core.types import UnitError, normalize_unit
 
 NAMES = ("kho-manifest.csv", "kho-manifest.json")
-KEYS = ("file", "level", "unit", "groups", "lang")
+KEYS = ("file", "level", "unit", "groups", "lang", "fonds", "dossier", "ordinal")
 _LEVEL_RE = re.compile(r"^\s*[0-3]\s*$")
 
 
@@ -41,6 +43,7 @@ class Manifests:
     refused: dict[Path, str] = field(default_factory=dict)  # resolved file -> reason
     unreadable: dict[Path, str] = field(default_factory=dict)  # folder -> reason
     problems: list[tuple[str, str]] = field(default_factory=list)  # (manifest:line, reason)
+    misplaced: int = 0  # files whose fonds, dossier or ordinal could not take them
 
     def rule_for(self, path: Path) -> dict | str:
         """The overrides for a file (resolved path), or the reason it must not be ingested."""
@@ -54,7 +57,7 @@ class Manifests:
     @property
     def errors(self) -> int:
         """How many rows or manifests were wrong (the operator must fix them)."""
-        return len(self.problems) + len(self.refused) + len(self.unreadable)
+        return len(self.problems) + len(self.refused) + len(self.unreadable) + self.misplaced
 
 
 def manifests_governing(files: Iterable[Path], roots: Iterable[Path]) -> list[Path]:
@@ -161,12 +164,18 @@ def _values(row: dict, where: str) -> dict | str:
         ):
             return f"{where}: level must be 0-3 (a whole number), got {level!r}"
         values["level"] = int(level)
-    for key in ("unit", "lang"):
+    ordinal = row.get("ordinal")
+    if ordinal not in (None, ""):
+        text = str(ordinal).strip()
+        if isinstance(ordinal, bool) or not text.isdigit() or int(text) < 1:
+            return f"{where}: ordinal must be a whole number from 1, got {ordinal!r}"
+        values["ordinal"] = int(text)
+    for key in ("unit", "lang", "fonds", "dossier"):
         value = row.get(key)
         if value not in (None, ""):
             if not isinstance(value, str):
                 return f"{where}: {key} must be text, got {value!r}"
-            if key == "lang":
+            if key != "unit":
                 values[key] = value.strip()
                 continue
             try:

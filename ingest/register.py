@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kho.core import catalog as cat
-from kho.core.errors import BadInputError, LimitExceededError, storage_trouble
+from kho.core.errors import BadInputError, KhoError, LimitExceededError, storage_trouble
 from kho.core.settings import DEFAULT_LANG, Limits
 from kho.core.storage import Storage, sha256_file
 from kho.core.types import Access
@@ -44,6 +44,10 @@ class BatchOptions:
     lang: str = DEFAULT_LANG
     groups: tuple[str, ...] = ()
     operator: str = ""
+    fonds: str = ""  # the fonds code of the batch's dossiers
+    dossier: str = ""  # the dossier (notation in the fonds) its files go to
+    ordinal: int | None = None  # a file's number in its dossier (from a manifest row)
+    folder_dossiers: bool = False  # each folder is a dossier, named by the folder
 
     @property
     def access(self) -> Access:
@@ -107,6 +111,7 @@ def register_batch(
     for item in found:
         for reg in _register_found(catalog, storage, batch_id, item, opts, limits, manifests):
             report(reg)
+    result.manifest_errors = manifests.errors  # with the files no dossier could take
     return result
 
 
@@ -118,7 +123,45 @@ def _register_found(
         path = str(item.path.resolve())
         catalog.record_file(batch_id, path, cat.FILE_FAILED, reason=rule)
         return [Registered(path, cat.FILE_FAILED, reason=rule)]
-    return register_file(catalog, storage, batch_id, item, replace(opts, **rule), limits)
+    opts = replace(opts, **rule)
+    if item.kind and opts.folder_dossiers and "dossier" not in rule:
+        opts = replace(opts, dossier=item.path.resolve().parent.name)
+    problem = _placement_problem(catalog, opts) if item.kind else None
+    if problem:  # checked before anything is stored: the file waits for a right row
+        manifests.misplaced += 1
+        path = str(item.path.resolve())
+        catalog.record_file(batch_id, path, cat.FILE_FAILED, reason=problem)
+        return [Registered(path, cat.FILE_FAILED, reason=problem)]
+    regs = register_file(catalog, storage, batch_id, item, opts, limits)
+    if opts.dossier and regs[0].doc_id and regs[0].status != cat.FILE_FAILED:
+        regs[0] = _place(catalog, regs[0], opts)
+    return regs
+
+
+def _placement_problem(catalog: cat.Catalog, opts: BatchOptions) -> str | None:
+    """Why the file's dossier cannot take it (unknown fonds, bad notation, ordinal taken)."""
+    if not (opts.dossier or opts.ordinal):
+        return None
+    if not opts.dossier:
+        return "an ordinal needs a dossier: give the dossier column (or --dossier)"
+    if not opts.fonds:
+        return f"dossier {opts.dossier!r} needs its fonds: give the fonds column or --fonds"
+    try:
+        catalog.check_placement(opts.fonds, opts.dossier, opts.ordinal)
+    except KhoError as err:
+        return str(err)
+    return None
+
+
+def _place(catalog: cat.Catalog, reg: Registered, opts: BatchOptions) -> Registered:
+    """File a registered document in its dossier (made if new), said to the operator."""
+    try:
+        note = catalog.file_document(
+            reg.doc_id, opts.fonds, opts.dossier, opts.ordinal, opts.access, opts.operator
+        )
+    except KhoError as err:  # taken meanwhile: the document stays, outside any dossier
+        note = f"not filed in dossier {opts.dossier}: {err}"
+    return replace(reg, notes=(*reg.notes, note)) if note else reg
 
 
 def register_file(

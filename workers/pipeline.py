@@ -17,6 +17,7 @@ import numpy as np
 
 from kho.core import catalog as cat
 from kho.core.errors import BadInputError, KhoError, storage_trouble
+from kho.core.hierarchy import document_field
 from kho.core.logs import scoped
 from kho.core.settings import OcrOptions
 from kho.core.types import PageDoc, PageText
@@ -284,22 +285,22 @@ def process_document(ctx: Context, doc_id: str) -> DocReport:
 
 def document_pages(doc: cat.Document, texts: dict[int, PageText]) -> list[PageDoc]:
     """The index's view of a document's pages, from its catalog record and page texts."""
-    meta = doc.meta or {}
     full_text = "\n\n".join(t.text for _, t in sorted(texts.items()))
     access = doc.access
+    issued = document_field(doc, "issued_date")
     return [
         PageDoc(
             doc_id=doc.id,
             page=n,
             text=text.text,
             category=doc.category,
-            title=meta.get("subject") or title_of(full_text),
+            title=document_field(doc, "subject") or title_of(full_text),
             batch=str(doc.batch_id or ""),
             filename=doc.filename,
             access=access,
-            doc_type=meta.get("doc_type", ""),
-            issuer=meta.get("issuer", ""),
-            doc_date=meta.get("date", ""),
+            doc_type=document_field(doc, "type_name"),
+            issuer=document_field(doc, "organ_name"),
+            doc_date=issued.isoformat() if hasattr(issued, "isoformat") else issued,
             ingested_at=doc.created_at.replace(tzinfo=UTC).isoformat(timespec="seconds"),
             lang=doc.lang,
             confidence=text.confidence,
@@ -367,6 +368,7 @@ def classify_and_describe(ctx: Context, doc: cat.Document, texts: dict[int, Page
     if marked["review"] != values.get("review", doc.review):
         values["review"] = marked["review"]
     ctx.catalog.set_document(doc.id, meta=marked["meta"], **values)
+    ctx.catalog.propose_fields(doc.id, marked["meta"], doc.lang)  # a person's stay as set
     # only ever up: ingest may have tightened the level since `doc` was read
     ctx.catalog.raise_level(doc.id, marked["level"])
     raise_family(ctx, doc, marked["meta"], marked["level"])

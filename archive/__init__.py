@@ -1,0 +1,1 @@
+"""The archive: records with standard fields, exports, packages, fixity and backups."""
