@@ -430,7 +430,9 @@ def _check_dossier_unique(s: Session, d: Dossier) -> None:
     )
     if d.id is not None:
         q = q.where(Dossier.id != d.id)
-    if s.scalar(q.select_from(Dossier)):
+    with s.no_autoflush:  # a new dossier is not counted against itself
+        taken = s.scalar(q.select_from(Dossier))
+    if taken:
         raise UsageError(f"the fonds has a dossier {d.file_notation} already")
 
 

@@ -10,6 +10,11 @@ document's number in its dossier, 1 up):
     file,level,unit,groups,fonds,dossier,ordinal
     ho-so-01.tif,2,qk7/f9,ban-to-chuc;ban-can-bo,G09,01-TCCB,1
 
+Any other column names a document field of `core.archival` (kho's name or its Annex VI
+tag: `issued_date` or `IssuedDate`, `subject`, `code_number`...): its value is checked as
+the field's (a date that does not exist refuses the row) and set as confirmed, as if a
+person had typed it with `kho doc edit`.
+
 JSON: a list of objects with the same keys (`groups` a list or a ';'-separated string).
 
 A manifest never guesses. A file named by a bad row (a level that is not a whole number
@@ -28,6 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kho.core.archival import FieldError, parse_value, spec_of
 from kho.core.types import UnitError, normalize_unit
 
 NAMES = ("kho-manifest.csv", "kho-manifest.json")
@@ -151,11 +157,28 @@ def _rows(manifest: Path) -> list[tuple[int, dict]]:
 
 def _values(row: dict, where: str) -> dict | str:
     """The overrides a row sets, or the reason its file is refused."""
-    unknown = set(row) - set(KEYS)
+    fields, unknown = {}, set()
+    for key in set(row) - set(KEYS):
+        try:
+            spec = spec_of("document", key) if key else None
+        except FieldError:
+            spec = None
+        if spec is None or spec.name == "level":
+            unknown.add(key)
+            continue
+        try:
+            parse_value(spec, row[key])
+        except FieldError as err:
+            return f"{where}: {err}"
+        if row[key] not in (None, ""):
+            fields[spec.name] = str(row[key])
     if unknown:
         names = ", ".join(sorted(repr(k) if k else "(extra cells)" for k in unknown))
-        return f"{where}: unknown column(s) {names}; use {', '.join(KEYS)}"
-    values: dict = {}
+        return (
+            f"{where}: unknown column(s) {names}; use {', '.join(KEYS)} or a document field "
+            "(kho doc show lists them)"
+        )
+    values: dict = {"fields": tuple(sorted(fields.items()))} if fields else {}
     level = row.get("level")
     if level not in (None, ""):
         whole = isinstance(level, int) and not isinstance(level, bool)

@@ -48,6 +48,7 @@ class BatchOptions:
     dossier: str = ""  # the dossier (notation in the fonds) its files go to
     ordinal: int | None = None  # a file's number in its dossier (from a manifest row)
     folder_dossiers: bool = False  # each folder is a dossier, named by the folder
+    fields: tuple[tuple[str, str], ...] = ()  # document fields a manifest row sets
 
     @property
     def access(self) -> Access:
@@ -133,8 +134,17 @@ def _register_found(
         catalog.record_file(batch_id, path, cat.FILE_FAILED, reason=problem)
         return [Registered(path, cat.FILE_FAILED, reason=problem)]
     regs = register_file(catalog, storage, batch_id, item, opts, limits)
-    if opts.dossier and regs[0].doc_id and regs[0].status != cat.FILE_FAILED:
-        regs[0] = _place(catalog, regs[0], opts)
+    if regs[0].doc_id and regs[0].status != cat.FILE_FAILED:
+        if opts.fields:  # checked with the row: what a person wrote, confirmed
+            try:
+                catalog.edit_document(
+                    regs[0].doc_id, dict(opts.fields), opts.operator, {"via": "ingest"}
+                )
+            except KhoError as err:
+                note = f"fields of the manifest row not set: {err}"
+                regs[0] = replace(regs[0], notes=(*regs[0].notes, note))
+        if opts.dossier:
+            regs[0] = _place(catalog, regs[0], opts)
     return regs
 
 
