@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from kho.commands.common import as_option, audit_cli, context_of, visible_to
+from kho.commands.common import as_option, audit_cli, cli_door, context_of, visible_to
 from kho.core.errors import NotFoundError
 
 out = Console(highlight=False, soft_wrap=True)
@@ -390,14 +390,20 @@ def review_field(ctx, doc_id, name, value, as_name):
     (number, symbol, date, issuer, signer_name, ...) or its Annex VI name (CodeNumber, ...);
     VALUE as printed ("05", "2025-02-04")."""
     from kho.classify.review import decide_field, field_name
+    from kho.core.archival import FROM_META
     from kho.workers.reindex import record_decision
 
     kctx = context_of(ctx)
     principal = kctx.settings.principal(as_name)
     doc = visible_to(kctx, principal, doc_id)
     values = decide_field(doc, name, value, by=principal.name)
-    record_decision(kctx, doc.id, values)
     field = field_name(name)
+    column = FROM_META.get(field)
+    if column is not None:  # the archival field too, confirmed (kho doc show)
+        kctx.catalog.edit_document(
+            doc.id, {column.name: values["meta"][field]}, principal.name, cli_door()
+        )
+    record_decision(kctx, doc.id, values)
     audit_cli(
         kctx, principal, "review-field", doc_id=doc.id, field=field, value=values["meta"][field]
     )

@@ -239,7 +239,10 @@ class HierarchyQueries:
         """Ingest's filing of a document: into its dossier (made if new) unless it is in
         one already; what the operator should hear, or ""."""
         dossier_id = self.ensure_dossier(fonds_code, notation, access, actor)
-        doc = self.get_document(doc_id)
+        with self.session() as s:
+            doc = s.get(Document, doc_id)
+        if doc is None:
+            raise NotFoundError(f"no document {doc_id[:12]}")
         if doc.dossier_id == dossier_id and (ordinal is None or doc.doc_ordinal == ordinal):
             return ""
         if doc.dossier_id is not None and doc.dossier_id != dossier_id:
@@ -373,8 +376,8 @@ class HierarchyQueries:
     def raise_dossier_level(self, s: Session, doc_id: str, level: int) -> None:
         """A document of a dossier was raised to `level`: its dossier follows."""
         dossier_id = s.scalar(select(Document.dossier_id).where(Document.id == doc_id))
-        if dossier_id is not None:
-            d = s.get(Dossier, dossier_id)
+        d = s.get(Dossier, dossier_id) if dossier_id is not None else None
+        if d is not None:
             d.level = max(d.level, level)
 
 

@@ -165,6 +165,8 @@ def _placement_problem(catalog: cat.Catalog, opts: BatchOptions) -> str | None:
 
 def _place(catalog: cat.Catalog, reg: Registered, opts: BatchOptions) -> Registered:
     """File a registered document in its dossier (made if new), said to the operator."""
+    if reg.doc_id is None:
+        return reg
     try:
         note = catalog.file_document(
             reg.doc_id, opts.fonds, opts.dossier, opts.ordinal, opts.access, opts.operator

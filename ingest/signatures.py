@@ -146,7 +146,9 @@ def without_overlay_lines(page: PageText) -> PageText:
     if not blocks or [w.text for w in page.words] != page.text.split():
         return page
     drop = {i for first, last in blocks for i in range(first, last + 1)}
-    rows, words, taken = [], [], 0
+    rows: list[str] = []
+    words: list = []
+    taken = 0
     for i, line in enumerate(lines):
         mine = page.words[taken : taken + len(line.split())]
         taken += len(mine)

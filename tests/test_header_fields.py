@@ -229,6 +229,11 @@ def test_ingest_sends_the_unread_number_to_review(scribbled_ocr, tmp_path):
     meta = json.loads(out.read_text("utf-8"))["meta"]
     assert (meta["number"], meta["annex_vi"]["CodeNumber"]) == ("0575", "0575")
     assert meta["field_review"]["decided"]["number"]["value"] == "0575"
+    fields = json.loads(run_kho("doc", "show", doc_id, "--json", home=home).stdout)
+    assert (fields["fields"]["code_number"], fields["state"]["code_number"]) == (
+        "0575",
+        "confirmed",
+    )
     assert not any(
         d["doc_id"] == doc_id and d["fields"]
         for d in json.loads(run_kho("review", "list", "--json", home=home).stdout)
