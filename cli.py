@@ -160,11 +160,18 @@ def default_batch_name(paths) -> str:
 
 
 # search ------------------------------------------------------------------------------------
+SEARCH_FACETS = ("category", "doc_type", "issuer", "unit", "level", "fonds", "dossier", "year")
+
+
 @main.command()
 @click.argument("query", nargs=-1)
 @click.option("--category", multiple=True, help="Only these categories (ids).")
 @click.option("--unit", multiple=True, help="Only documents of these units (and sub-units).")
 @click.option("--type", "doc_type", multiple=True, help="Only these document types.")
+@click.option("--issuer", multiple=True, help="Only documents of these issuing bodies.")
+@click.option("--fonds", multiple=True, help="Only documents of these fonds (codes, e.g. G09).")
+@click.option("--dossier", multiple=True, help="Only documents of these dossiers (exact FileCode).")
+@click.option("--year", multiple=True, help="Only documents dated in these years (YYYY).")
 @click.option("--level", multiple=True, type=click.Choice(["0", "1", "2", "3"]))
 @click.option("--batch", multiple=True, help="Only these batches (ids).")
 @click.option("--from", "date_from", help="Document date on or after (YYYY-MM-DD).")
@@ -173,7 +180,7 @@ def default_batch_name(paths) -> str:
 @click.option("--limit", type=click.IntRange(1, 1000), default=10)
 @click.option("--page", "page_no", type=click.IntRange(1, 10_000), default=1, help="Result page.")
 @click.option("--after", help="Cursor printed by the previous page (for deep paging).")
-@click.option("--facets", is_flag=True, help="Also print counts per category, type, unit, level.")
+@click.option("--facets", is_flag=True, help="Also print counts per field (category, type, ...).")
 @as_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of hits.")
 @click.pass_context
@@ -183,6 +190,10 @@ def search(
     category,
     unit,
     doc_type,
+    issuer,
+    fonds,
+    dossier,
+    year,
     level,
     batch,
     date_from,
@@ -209,6 +220,10 @@ def search(
             ("category", category),
             ("unit", unit),
             ("doc_type", doc_type),
+            ("issuer", issuer),
+            ("fonds", fonds),
+            ("dossier", dossier),
+            ("year", year),
             ("level", level),
             ("batch", batch),
         ]
@@ -223,7 +238,7 @@ def search(
         after=after,
         date_from=date_from,
         date_to=date_to,
-        facets=("category", "doc_type", "unit", "level") if facets else (),
+        facets=SEARCH_FACETS if facets else (),
     )
     kctx = context_of(ctx)
     result = kctx.index.search(q, principal)
@@ -241,6 +256,7 @@ def search(
         out.print(
             f"[bold]{i}. {h.doc_id[:12]}[/] p.{h.page}  [cyan]{h.category}[/]  "
             f"{escape(h.doc_type)} {h.doc_date}  {escape(h.filename)}"
+            + (f"  {escape(h.dossier)}" if h.dossier else "")
         )
         out.print("   " + render_snippet(h.snippet))
     for key, counts in result.facets.items():

@@ -227,3 +227,10 @@ class PageDoc:
     ingested_at: str = ""  # ISO timestamp
     lang: str = ""
     confidence: float = 0.0
+    fonds: str = ""  # the fonds code, e.g. "G09"
+    dossier: str = ""  # the dossier's FileCode, e.g. "000.00.00.G09.2024.01-TCCB"
+
+    @property
+    def year(self) -> str:
+        """The year of `doc_date` ("2024"), or ""."""
+        return self.doc_date[:4]

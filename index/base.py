@@ -22,7 +22,10 @@ from ..core.types import Access, PageDoc, Principal, UnitError, normalize_unit
 from .text import TOKEN_RE, fold, normalize, tokens
 
 HIGHLIGHT = ("<mark>", "</mark>")  # wraps matched words in snippets; doors render it
-FILTER_KEYS = ("category", "doc_type", "issuer", "unit", "level", "batch", "lang")
+FILTER_KEYS = (
+    *("category", "doc_type", "issuer", "unit", "level", "batch", "lang"),
+    *("fonds", "dossier", "year"),  # the archive hierarchy; year is doc_date's
+)
 FACET_KEYS = FILTER_KEYS
 SORTS = ("relevance", "date")
 MAX_LIMIT = 1000  # hits per page
@@ -41,7 +44,8 @@ class SearchQuery:
     "quoted phrases", a trailing * (prefix) and a leading - (exclude) are understood;
     nothing else in the text is syntax. Text without words lists the filtered pages,
     newest first. Filters: values of one key are alternatives, keys all apply; a unit
-    filter covers sub-units. Dates bound `doc_date` (inclusive, ISO dates).
+    filter covers sub-units; fonds and dossier match exactly; a year (4 digits) is that
+    year of `doc_date`. Dates bound `doc_date` (inclusive, ISO dates).
     """
 
     text: str = ""
@@ -96,7 +100,14 @@ def _filter_value(key: str, value: object) -> str:
             raise UsageError(f"unit filter: {err}") from None
     if key == "level" and text not in ("0", "1", "2", "3"):
         raise UsageError(f"level filter must be 0-3, got {value!r}")
+    if key == "year" and not re.fullmatch(r"[0-9]{4}", text):
+        raise UsageError(f"year filter must be a 4-digit year such as 2024, got {value!r}")
     return text
+
+
+def year_dates(year: str) -> tuple[str, str]:
+    """The first and last ISO date of a year filter's value: what it bounds `doc_date` by."""
+    return f"{year}-01-01", f"{year}-12-31"
 
 
 def _iso_date(value: str | None) -> str | None:
@@ -134,12 +145,20 @@ class SearchHit:
     doc_type: str
     issuer: str
     doc_date: str
+    fonds: str = ""
+    dossier: str = ""
+
+    @property
+    def year(self) -> str:
+        """The year of `doc_date`, or "" (what the year filter and facet go by)."""
+        return self.doc_date[:4]
 
     def to_json(self) -> dict:
         """The hit as the doors print or serve it (`kho search --json`, /api/search)."""
         fields = ("doc_id", "page", "category", "snippet", "filename", "title", "doc_type")
         out = {f: getattr(self, f) for f in fields}
         out.update(issuer=self.issuer, doc_date=self.doc_date, unit=self.unit, level=self.level)
+        out.update(fonds=self.fonds, dossier=self.dossier, year=self.year)
         return out
 
 

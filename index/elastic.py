@@ -9,7 +9,8 @@ analysis plugin. Exact matches are boosted above folded ones. Queries are built 
 `parse_query` terms, so user input never reaches Lucene syntax.
 
 The alias (`kho-pages`) points at a versioned index (`kho-pages-v3`); `build_version` and
-`swap_alias` let `kho reindex` rebuild without downtime.
+`swap_alias` let `kho reindex` rebuild without downtime. An index made by an older kho gets
+the fields it lacks added to its mapping when opened, so it needs no reindex.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from .base import (
     group_pages,
     make_snippet,
     parse_query,
+    year_dates,
 )
 from .cursor import CursorError, Cursors, search_key
 from .text import fold, tokens
@@ -56,6 +58,8 @@ _KEYWORDS = (
     "batch",
     "lang",
     "filename",
+    "fonds",
+    "dossier",
 )
 _TEXT = {"type": "text", "analyzer": "standard"}  # UAX#29 words, lower-cased, marks kept
 MAPPINGS = {
@@ -75,6 +79,12 @@ MAPPINGS = {
     },
 }
 _FACET_FIELD = {"level": "level"}  # every other facet key is a keyword field of its name
+# The year is doc_date's, counted by calendar year: an index needs no field of its own.
+_YEAR_AGG = {
+    "date_histogram": {
+        "field": "doc_date", "calendar_interval": "year", "format": "yyyy", "min_doc_count": 1
+    }
+}  # fmt: skip
 _SORTS = {  # hit order; ties broken by what a hit shows (doc_id, page), as embedded does
     "relevance": [{"_score": "desc"}, {"uid": "asc"}],
     "date": [
@@ -87,6 +97,8 @@ _SORTS = {  # hit order; ties broken by what a hit shows (doc_id, page), as embe
 
 def _facet_agg(key: str) -> dict:
     """Value counts of one facet; an empty value is not one (as in the embedded index)."""
+    if key == "year":
+        return _YEAR_AGG
     if key in _FACET_FIELD:
         return {"terms": {"field": _FACET_FIELD[key], "size": FACET_SIZE}}
     return {"terms": {"field": key, "size": FACET_SIZE, "exclude": [""]}}
@@ -149,14 +161,38 @@ def build_query(query: SearchQuery, parsed: ParsedQuery, principal: Principal) -
             filters.append({"terms": {"unit_path": [v for v in values if v]}})
         elif key == "level":
             filters.append({"terms": {"level": [int(v) for v in values]}})
+        elif key == "year":
+            years = [dict(zip(("gte", "lte"), year_dates(v), strict=True)) for v in values]
+            filters.append(_any_of([{"range": {"doc_date": b}} for b in years]))
         else:
-            filters.append({"terms": {key: list(values)}})
+            filters.append(_keyword_filter(key, values))
     if query.date_from or query.date_to:
         bounds = {k: v for k, v in (("gte", query.date_from), ("lte", query.date_to)) if v}
         filters.append({"range": {"doc_date": bounds}})
     must = [_term_query(t) for t in parsed.include] or [{"match_all": {}}]
     must_not = [_exclude_query(t) for t in parsed.exclude]
     return {"bool": {"must": must, "filter": filters, "must_not": must_not}}
+
+
+def _any_of(queries: list[dict]) -> dict:
+    return {"bool": {"should": queries, "minimum_should_match": 1}}
+
+
+def _keyword_filter(key: str, values: Sequence[str]) -> dict:
+    """Pages whose `key` is one of `values`; the empty value also matches a page stored
+    before the field was in the mapping, which has none (as the embedded index reads it)."""
+    match = {"terms": {key: list(values)}}
+    if "" not in values:
+        return match
+    return _any_of([match, {"bool": {"must_not": {"exists": {"field": key}}}}])
+
+
+def _facet_counts(key: str, buckets: list[dict]) -> list[tuple[str, int]]:
+    """A facet's (value, count) list, most frequent first, then by value (as embedded)."""
+    counts = [(str(b.get("key_as_string", b["key"])), b["doc_count"]) for b in buckets]
+    if key == "year":  # a histogram comes in year order, every year there is
+        counts = sorted(counts, key=lambda c: (-c[1], c[0]))[:FACET_SIZE]
+    return counts
 
 
 def _source(p: PageDoc) -> dict:
@@ -181,6 +217,8 @@ def _source(p: PageDoc) -> dict:
         "ingested_at": p.ingested_at or None,
         "filename": p.filename,
         "confidence": p.confidence,
+        "fonds": p.fonds,
+        "dossier": p.dossier,
     }
 
 
@@ -200,6 +238,8 @@ def _page(src: dict) -> PageDoc:
         ingested_at=src["ingested_at"] or "",
         lang=src["lang"],
         confidence=src["confidence"],
+        fonds=src.get("fonds", ""),
+        dossier=src.get("dossier", ""),
     )
 
 
@@ -246,6 +286,8 @@ class ElasticIndex:
         with self._errors():
             if not self.es.indices.exists_alias(name=self.alias):
                 self._create_first_version()
+            else:
+                self._add_new_fields()
 
     # administration ------------------------------------------------------------------------
     @contextmanager
@@ -290,6 +332,17 @@ class ElasticIndex:
         except BadRequestError as err:  # another process created it first
             if "already_exists" not in str(err):
                 raise
+
+    def _add_new_fields(self) -> None:
+        """Give an index made by an older kho the fields of MAPPINGS it lacks (fonds,
+        dossier): adding a field rewrites nothing, so what was stored before stays
+        searchable with no reindex; a page stored before has none, read as empty."""
+        mappings = self.es.indices.get_mapping(index=self.alias)
+        for index, mapping in mappings.items():
+            have = mapping["mappings"].get("properties", {})
+            missing = {k: v for k, v in MAPPINGS["properties"].items() if k not in have}
+            if missing:
+                self.es.indices.put_mapping(index=index, properties=missing)
 
     def current_index(self) -> str:
         with self._errors():
@@ -443,10 +496,7 @@ class ElasticIndex:
         raw = res["hits"]["hits"]
         hits = [self._hit(h, parsed, query.highlight) for h in raw[: query.limit]]
         total = res["hits"]["total"]["value"]
-        facets = {
-            k: [(str(b["key"]), b["doc_count"]) for b in res["aggregations"][k]["buckets"]]
-            for k in query.facets
-        }
+        facets = {k: _facet_counts(k, res["aggregations"][k]["buckets"]) for k in query.facets}
         # after a cursor one more hit was asked for; else the (exact) total tells
         more = query.offset + len(hits) < total if query.after is None else len(raw) > query.limit
         cursor = self.cursors.seal(bound, hits[-1].doc_id, hits[-1].page) if more and hits else None
@@ -486,6 +536,8 @@ class ElasticIndex:
             doc_type=s["doc_type"],
             issuer=s["issuer"],
             doc_date=s["doc_date"] or "",
+            fonds=s.get("fonds", ""),
+            dossier=s.get("dossier", ""),
         )
 
     def get_page(self, doc_id: str, page: int, principal: Principal) -> PageDoc | None:

@@ -4,7 +4,8 @@ Pages live in a plain table; an external-content FTS5 table indexes each page tw
 `exact` (the NFC text, diacritics kept) and `folded` (diacritics removed), and bm25 weighs
 exact matches far above folded ones so 'mà' ranks pages with 'mà' above pages with 'ma'.
 Access control is an SQL condition (`acl_sql`) inside every query. WAL mode and a busy
-timeout let several processes write one after another.
+timeout let several processes write one after another. A file made by an older kho is
+upgraded in place when opened (`_UPGRADES`), keeping its pages.
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ from .base import (
     group_pages,
     make_snippet,
     parse_query,
+    year_dates,
 )
 from .cursor import CursorError, Cursors, search_key
 from .text import TOKEN_RE, fold, normalize
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = sqlite.BUSY_TIMEOUT_S  # how long a writer waits for another's transaction
 EXACT_WEIGHT, FOLDED_WEIGHT = 10.0, 1.0  # bm25 column weights
 SUGGEST_PAGES = 200  # best-ranked visible pages scanned for word completions
@@ -69,11 +71,20 @@ _SCHEMA = (
         VALUES ('delete', old.id, old.text, old.folded);
         INSERT INTO pages_fts (rowid, exact, folded) VALUES (new.id, new.text, new.folded);
     END""",
-)
+)  # version 1; a new file then takes every upgrade, as an old one does
+# What takes a file from version N to N + 1, in place: adding a column with a default
+# rewrites no row, so pages indexed before keep working (with no fonds or dossier).
+_UPGRADES = {
+    1: (
+        "ALTER TABLE pages ADD COLUMN fonds TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE pages ADD COLUMN dossier TEXT NOT NULL DEFAULT ''",
+    ),
+}
 _COLUMNS = (
     "doc_id, page, category, doc_type, issuer, unit, level, groups, batch, lang, doc_date,"
-    " ingested_at, filename, title, title_folded, confidence, text, folded"
+    " ingested_at, filename, title, title_folded, confidence, text, folded, fonds, dossier"
 )
+_PLACEHOLDERS = ", ".join("?" * len(_COLUMNS.split(",")))
 # One search's visible match set: sort keys (rank, date, then doc_id and page: what a hit
 # shows, never the rowid) and facet fields (FACET_KEYS).
 _VISIBLE: tuple[str, ...] = (
@@ -84,7 +95,8 @@ _VISIBLE: tuple[str, ...] = (
     "doc_date",
     "category",
 )
-_VISIBLE += ("doc_type", "issuer", "unit", "level", "batch", "lang")
+_VISIBLE += ("doc_type", "issuer", "unit", "level", "batch", "lang", "fonds", "dossier", "year")
+_DERIVED = {"year": "substr(p.doc_date, 1, 4)"}  # visible fields that are no stored column
 # The order of hits, and which rows come after a cursor's (rank, doc_id, page) or
 # (doc_date, doc_id, page); SQLite compares row values left to right.
 _ORDERS = {
@@ -96,7 +108,7 @@ _ORDERS = {
 }
 _HIT_COLUMNS = (
     "p.id, p.doc_id, p.page, p.category, p.filename, p.title, p.unit, p.level,"
-    " p.doc_type, p.issuer, p.doc_date, p.text"
+    " p.doc_type, p.issuer, p.doc_date, p.text, p.fonds, p.dossier"
 )
 
 
@@ -172,16 +184,24 @@ class EmbeddedIndex:
             self._db.execute("CREATE TEMP TABLE matched (rid INTEGER PRIMARY KEY, rank REAL)")
             self._db.execute(f"CREATE TEMP TABLE visible ({', '.join(_VISIBLE)})")
         with self._transaction():
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
-                for statement in _SCHEMA:
-                    self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            elif version != SCHEMA_VERSION:
-                raise IndexError_(
-                    f"index {self.path} has schema {version}, kho needs {SCHEMA_VERSION}:"
-                    " delete the file and run `kho reindex`"
-                )
+            self._prepare_schema()
+
+    def _prepare_schema(self) -> None:
+        """Create the schema in a new file or bring an older one up to SCHEMA_VERSION."""
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise IndexError_(
+                f"index {self.path} has schema {version}, kho needs {SCHEMA_VERSION}:"
+                " delete the file and run `kho reindex`"
+            )
+        if version == 0:
+            for statement in _SCHEMA:
+                self._db.execute(statement)
+            version = 1
+        for step in range(version, SCHEMA_VERSION):
+            for statement in _UPGRADES[step]:
+                self._db.execute(statement)
+        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def __enter__(self) -> EmbeddedIndex:
         return self
@@ -257,7 +277,7 @@ class EmbeddedIndex:
     def _replace(self, doc_id: str, pages: Sequence[PageDoc]) -> None:
         self._db.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,))
         self._db.executemany(
-            f"INSERT INTO pages ({_COLUMNS}) VALUES ({', '.join('?' * 18)})",
+            f"INSERT INTO pages ({_COLUMNS}) VALUES ({_PLACEHOLDERS})",
             [_row(p) for p in pages],
         )
 
@@ -294,7 +314,7 @@ class EmbeddedIndex:
             )
             rank = "m.rank"
         source, where, params = self._query_sql(query, principal, parsed)
-        fields = ", ".join("p." + c for c in _VISIBLE[2:])  # doc_id, page, doc_date, ...
+        fields = ", ".join(_DERIVED.get(c, "p." + c) for c in _VISIBLE[2:])  # doc_id, page, ...
         self._db.execute(
             f"INSERT INTO temp.visible SELECT p.id, {rank}, {fields} {source} WHERE {where}",
             params,
@@ -351,6 +371,11 @@ class EmbeddedIndex:
             elif key == "level":
                 clauses.append(f"p.level IN ({', '.join('?' * len(values))})")
                 params += [int(v) for v in values]
+            elif key == "year":
+                clauses.append(
+                    "(" + " OR ".join(["p.doc_date BETWEEN ? AND ?"] * len(values)) + ")"
+                )
+                params += [d for v in values for d in year_dates(v)]
             else:  # key is one of FILTER_KEYS, checked by SearchQuery
                 clauses.append(f"p.{key} IN ({', '.join('?' * len(values))})")
                 params += list(values)
@@ -432,7 +457,7 @@ def _row(p: PageDoc) -> tuple:
     return (
         p.doc_id, p.page, p.category, p.doc_type, p.issuer, normalize_unit(a.unit), a.level, groups,
         p.batch, p.lang, p.doc_date, p.ingested_at, p.filename, p.title,
-        fold(normalize(p.title)), float(p.confidence), text, fold(text),
+        fold(normalize(p.title)), float(p.confidence), text, fold(text), p.fonds, p.dossier,
     )  # fmt: skip
 
 
@@ -450,7 +475,7 @@ _PAGE_FIELDS: tuple[str, ...] = (
     "filename",
     "doc_type",
 )
-_PAGE_FIELDS += ("issuer", "doc_date", "ingested_at", "lang", "confidence")
+_PAGE_FIELDS += ("issuer", "doc_date", "ingested_at", "lang", "confidence", "fonds", "dossier")
 
 
 def _page(r: sqlite3.Row) -> PageDoc:
@@ -464,4 +489,5 @@ def _hit(r: sqlite3.Row, parsed: ParsedQuery, highlight: bool) -> SearchHit:
         snippet=make_snippet(r["text"], parsed, highlight),
         filename=r["filename"], title=r["title"], unit=r["unit"], level=r["level"],
         doc_type=r["doc_type"], issuer=r["issuer"], doc_date=r["doc_date"],
+        fonds=r["fonds"], dossier=r["dossier"],
     )  # fmt: skip

@@ -13,6 +13,7 @@ import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from kho.index.cursor import CursorError
 from kho.index.embedded import EmbeddedIndex, acl_sql
 from kho.index.text import fold, normalize, tokens
 
-from .conftest import need_service
+from .conftest import es_client, need_service
 
 BACKENDS = ["embedded", pytest.param("elasticsearch", marks=pytest.mark.services)]
 ADMIN = Principal("admin", clearance=3, units=("*",))
@@ -514,3 +515,168 @@ def test_offset_and_cursor_together_are_refused():
         SearchQuery("x", offset=20, after="abc")
     with pytest.raises(UsageError):
         SearchQuery("x", offset=9_990, limit=20)
+
+
+# -- the archive hierarchy: fonds, dossier, type, issuer, year ---------------------------
+
+FONDS = ["G09", "G10", ""]
+DOSSIERS = {  # fonds -> its dossiers; one code is a prefix of another, one differs in case
+    "G09": ["000.00.00.G09.2024.01-TCCB", "000.00.00.G09.2024.01", "000.00.00.G09.2024.01-tccb"],
+    "G10": ["000.00.00.G10.2023.07-VP"],
+    "": [""],
+}
+ISSUERS = ["Đảng ủy Quân khu 7", "Ban Tổ chức", ""]
+
+
+def hierarchy_corpus() -> list[PageDoc]:
+    pages = []
+    for i in range(36):
+        fonds = FONDS[i % 3]
+        dossiers = DOSSIERS[fonds]
+        pages.append(
+            page(f"h{i:02d}", f"hồ sơ lưu trữ số {i}", level=i % 3, unit=UNITS[i % 5],
+                 fonds=fonds, dossier=dossiers[i // 3 % len(dossiers)],
+                 doc_type=("Quyết định", "Báo cáo", "")[i // 2 % 3], issuer=ISSUERS[i // 4 % 3],
+                 doc_date=f"{2022 + i % 4}-{1 + i % 12:02d}-{1 + i % 28:02d}" if i % 7 else "")
+        )  # fmt: skip
+    return pages
+
+
+HIERARCHY = {
+    "fonds": lambda p: p.fonds,
+    "dossier": lambda p: p.dossier,
+    "doc_type": lambda p: p.doc_type,
+    "issuer": lambda p: p.issuer,
+    "year": lambda p: p.year,
+}
+
+
+def test_hierarchy_filters_match_exactly(search_index):
+    pages = hierarchy_corpus()
+    search_index.index_pages(pages)
+
+    def docs(**filters) -> set[str]:
+        return {h.doc_id for h in find(search_index, "hồ sơ", filters=filters).hits}
+
+    def expect(pred) -> set[str]:
+        return {p.doc_id for p in pages if pred(p)}
+
+    tccb = "000.00.00.G09.2024.01-TCCB"
+    assert docs(fonds=("G09",)) == expect(lambda p: p.fonds == "G09") != set()
+    assert docs(fonds=("G09", "G10")) == expect(lambda p: p.fonds in ("G09", "G10"))
+    assert docs(fonds=("g09",)) == docs(fonds=("G0",)) == set()
+    assert docs(dossier=(tccb,)) == expect(lambda p: p.dossier == tccb) != set()
+    prefix = "000.00.00.G09.2024.01"  # a dossier filter is no prefix, no case folding
+    assert docs(dossier=(prefix,)) == expect(lambda p: p.dossier == prefix) != set()
+    assert docs(dossier=(prefix,)).isdisjoint(docs(dossier=(tccb,)))
+    assert docs(doc_type=("Báo cáo",)) == expect(lambda p: p.doc_type == "Báo cáo") != set()
+    issuer = ISSUERS[0]
+    assert docs(issuer=(issuer,)) == expect(lambda p: p.issuer == issuer) != set()
+    assert docs(year=("2024",)) == expect(lambda p: p.doc_date.startswith("2024-")) != set()
+    assert docs(year=("2022", "2025")) == expect(lambda p: p.year in ("2022", "2025"))
+    assert docs(year=("1999",)) == set()
+    assert docs(fonds=("G09",), year=("2023",), level=("0", "1")) == expect(
+        lambda p: p.fonds == "G09" and p.year == "2023" and p.access.level < 2
+    )
+    assert docs(fonds=("",)) == expect(lambda p: not p.fonds)  # no fonds: the empty value
+    (hit,) = find(search_index, "số 9", filters={"dossier": (tccb,)}).hits
+    assert (hit.doc_id, hit.fonds, hit.dossier, hit.year) == ("h09", "G09", tccb, "2023")
+    shown = {k: hit.to_json()[k] for k in ("fonds", "dossier", "year")}
+    assert shown == {"fonds": "G09", "dossier": tccb, "year": "2023"}
+    stored = search_index.get_page("h09", 1, ADMIN)
+    assert (stored.fonds, stored.dossier, stored.year) == ("G09", tccb, "2023")
+
+
+def test_hierarchy_facets_count_visible_pages(search_index):
+    pages = hierarchy_corpus()
+    search_index.index_pages(pages)
+    reader = Principal("r", clearance=1, units=("qk7",))
+    result = find(search_index, "hồ sơ", reader, facets=tuple(HIERARCHY))
+    seen = [p for p in pages if can_see(reader, p.access)]
+    assert result.total == len(seen) < len(pages)
+    for key, value in HIERARCHY.items():
+        counts = Counter(value(p) for p in seen if value(p))
+        assert dict(result.facets[key]) == counts, key
+        order = sorted(counts.items(), key=lambda c: (-c[1], c[0]))  # most first, then value
+        assert result.facets[key] == order, key
+    narrowed = find(search_index, "", reader, filters={"fonds": ("G09",)}, facets=("dossier",))
+    dossiers = Counter(p.dossier for p in seen if p.fonds == "G09")
+    assert dict(narrowed.facets["dossier"]) == dossiers and len(dossiers) == 3
+
+
+def test_year_filter_takes_four_digits():
+    for bad in ["24", "02024", "2024-03", "năm 2024", "٢٠٢٤", "abcd", ""]:
+        with pytest.raises(UsageError, match="4-digit year such as 2024"):
+            SearchQuery("x", filters={"year": (bad,)})
+    assert SearchQuery("x", filters={"year": (" 2024 ",)}).filters == {"year": ("2024",)}
+
+
+V1_COLUMNS = (  # the embedded index's pages before the hierarchy (schema version 1)
+    "doc_id, page, category, doc_type, issuer, unit, level, groups, batch, lang, doc_date,"
+    " ingested_at, filename, title, title_folded, confidence, text, folded"
+)
+HIERARCHY_FIELDS = ("fonds", "dossier")
+
+
+def open_old_index(backend: str, tmp_path: Path, pages: list[PageDoc]) -> SearchIndex:
+    """An index as kho made it before fonds and dossier, holding `pages`, opened now."""
+    if backend == "embedded":
+        from kho.index.embedded import _SCHEMA, _row
+
+        db = sqlite3.connect(tmp_path / "index.sqlite", isolation_level=None)
+        for statement in _SCHEMA:  # version 1
+            db.execute(statement)
+        db.execute("PRAGMA user_version = 1")
+        marks = ", ".join("?" * len(V1_COLUMNS.split(",")))
+        rows = [_row(p)[: len(V1_COLUMNS.split(","))] for p in pages]
+        db.executemany(f"INSERT INTO pages ({V1_COLUMNS}) VALUES ({marks})", rows)
+        db.close()
+        return EmbeddedIndex(tmp_path / "index.sqlite")
+    from elasticsearch import helpers
+
+    from kho.index.elastic import MAPPINGS, SETTINGS, ElasticIndex, _source
+
+    url = need_service("Elasticsearch", "KHO_ELASTICSEARCH_URL")
+    alias = f"kho-test-{uuid.uuid4().hex[:12]}"
+    es = es_client(url)
+    old = {k: v for k, v in MAPPINGS["properties"].items() if k not in HIERARCHY_FIELDS}
+    es.indices.create(
+        index=f"{alias}-v1", settings=SETTINGS, mappings={**MAPPINGS, "properties": old},
+        aliases={alias: {"is_write_index": True}},
+    )  # fmt: skip
+    sources = [{k: v for k, v in _source(p).items() if k not in HIERARCHY_FIELDS} for p in pages]
+    helpers.bulk(es, ({"_index": alias, "_id": f"{s['doc_id']}:{s['page']}", "_source": s}
+                      for s in sources), refresh="wait_for")  # fmt: skip
+    es.close()
+    return ElasticIndex(url, alias, refresh=True, options=load_settings().elasticsearch)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_index_made_before_the_hierarchy_is_upgraded_in_place(backend, tmp_path):
+    old_pages = [replace(p, fonds="", dossier="") for p in hierarchy_corpus()[:12]]
+    index = open_old_index(backend, tmp_path, old_pages)
+    try:
+        assert find(index, "hồ sơ").total == len(old_pages)
+        years = Counter(p.year for p in old_pages if p.year)
+        assert dict(find(index, "", facets=("year", "fonds")).facets["year"]) == years
+        assert find(index, "", facets=("fonds", "dossier")).facets == {"fonds": [], "dossier": []}
+        assert find(index, "", filters={"fonds": ("",)}).total == len(old_pages)
+        assert {h.doc_id for h in find(index, "", filters={"year": ("2023",)}).hits} == {
+            p.doc_id for p in old_pages if p.year == "2023"
+        }
+        assert index.get_page("h01", 1, ADMIN).fonds == ""
+        index.index_pages([page("new", "hồ sơ mới", fonds="G09", dossier="000.00.00.G09.2024.01")])
+        result = find(index, "hồ sơ", filters={"fonds": ("G09",)}, facets=("fonds", "dossier"))
+        assert keys(result) == [("new", 1)]
+        assert result.facets == {"fonds": [("G09", 1)], "dossier": [("000.00.00.G09.2024.01", 1)]}
+        assert find(index, "", filters={"fonds": ("",)}).total == len(old_pages)
+    finally:
+        if backend == "elasticsearch":
+            index.es.indices.delete(index=f"{index.alias}-v*")
+        index.close()
+    if backend == "embedded":  # opened again: already upgraded, nothing lost
+        with EmbeddedIndex(tmp_path / "index.sqlite") as again:
+            assert again.count(ADMIN) == len(old_pages) + 1
+        db = sqlite3.connect(tmp_path / "index.sqlite")
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        db.close()

@@ -37,8 +37,18 @@ from .state import ctx, door, web
 
 log = logging.getLogger("kho.web")
 
-FACETS = ("category", "doc_type", "unit", "level")
-FILTERS = ("category", "doc_type", "unit", "level")
+FACET_LABELS = {
+    "category": "Loại nghiệp vụ",
+    "fonds": "Phông",
+    "dossier": "Hồ sơ",
+    "doc_type": "Loại văn bản",
+    "issuer": "Cơ quan ban hành",
+    "year": "Năm",
+    "unit": "Đơn vị",
+    "level": "Độ mật",
+}
+FACETS = tuple(FACET_LABELS)
+FILTERS = FACETS
 PAGE_SIZE = 20
 MAX_QUERY = 500
 
@@ -109,6 +119,7 @@ def search():
         error=error,
         labels={c.id: c.label for c in taxonomy.categories},
         categories=taxonomy.categories,
+        facet_labels=FACET_LABELS,
         args=request.args,
         link=link,
     )

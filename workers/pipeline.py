@@ -304,6 +304,8 @@ def document_pages(doc: cat.Document, texts: dict[int, PageText]) -> list[PageDo
             ingested_at=doc.created_at.replace(tzinfo=UTC).isoformat(timespec="seconds"),
             lang=doc.lang,
             confidence=text.confidence,
+            fonds="",  # the document's fonds code and dossier FileCode, once the catalog
+            dossier="",  # records the archive hierarchy
         )
         for n, text in sorted(texts.items())
     ]
