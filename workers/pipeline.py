@@ -263,7 +263,7 @@ def process_document(ctx: Context, doc_id: str) -> DocReport:
     write_searchable(ctx, doc, texts)
     classify_and_describe(ctx, doc, texts)
     doc = ctx.catalog.document(doc_id)  # with its category, metadata and level now
-    ctx.index.replace_document(doc_id, document_pages(doc, texts))
+    ctx.index.replace_document(doc_id, document_pages(ctx, doc, texts))
     reason = "; ".join(f"page {p.page}: {p.reason}" for p in failed)
     if not ctx.catalog.finish_index(doc_id, reason):
         log.info("doc %s: a page is to be read again; indexed again after it", doc_id[:12])
@@ -271,7 +271,7 @@ def process_document(ctx: Context, doc_id: str) -> DocReport:
     latest = ctx.catalog.document(doc_id)
     if latest.access != doc.access:  # tightened meanwhile (same bytes again, an attachment)
         doc = latest
-        ctx.index.replace_document(doc_id, document_pages(doc, texts))
+        ctx.index.replace_document(doc_id, document_pages(ctx, doc, texts))
     log.info(
         "indexed: %d pages, category %s (%.2f, %s), level %d",
         len(texts),
@@ -283,8 +283,10 @@ def process_document(ctx: Context, doc_id: str) -> DocReport:
     return DocReport(doc_id, cat.INDEXED, doc.category, doc.confidence, len(texts), reason)
 
 
-def document_pages(doc: cat.Document, texts: dict[int, PageText]) -> list[PageDoc]:
-    """The index's view of a document's pages, from its catalog record and page texts."""
+def document_pages(ctx: Context, doc: cat.Document, texts: dict[int, PageText]) -> list[PageDoc]:
+    """The index's view of a document's pages, from its catalog record (and its place in
+    the archive) and page texts."""
+    fonds, dossier = ctx.catalog.place_of(doc)
     full_text = "\n\n".join(t.text for _, t in sorted(texts.items()))
     access = doc.access
     issued = document_field(doc, "issued_date")
@@ -304,8 +306,8 @@ def document_pages(doc: cat.Document, texts: dict[int, PageText]) -> list[PageDo
             ingested_at=doc.created_at.replace(tzinfo=UTC).isoformat(timespec="seconds"),
             lang=doc.lang,
             confidence=text.confidence,
-            fonds="",  # the document's fonds code and dossier FileCode, once the catalog
-            dossier="",  # records the archive hierarchy
+            fonds=fonds,
+            dossier=dossier,
         )
         for n, text in sorted(texts.items())
     ]
@@ -417,7 +419,7 @@ def raise_family(ctx: Context, doc: cat.Document, meta: dict, level: int) -> Non
             other = ctx.catalog.document(other_id)
             if other.status == cat.INDEXED:
                 ctx.index.replace_document(
-                    other_id, document_pages(other, read_texts(ctx, other_id))
+                    other_id, document_pages(ctx, other, read_texts(ctx, other_id))
                 )
 
 

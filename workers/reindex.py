@@ -35,7 +35,7 @@ def refresh_document(ctx: Context, doc_id: str) -> int:
     doc = ctx.catalog.get_document(doc_id)
     if doc is None or doc.status != cat.INDEXED:
         return 0
-    return ctx.index.replace_document(doc_id, document_pages(doc, read_texts(ctx, doc_id)))
+    return ctx.index.replace_document(doc_id, document_pages(ctx, doc, read_texts(ctx, doc_id)))
 
 
 def record_decision(ctx: Context, doc_id: str, values: dict) -> None:
@@ -71,7 +71,7 @@ def reindex(ctx: Context, on_doc: Callable[[int, int], None] | None = None) -> i
         doc = ctx.catalog.document(doc_id)
         if doc.kind == "pdf":
             sanitize_served_copy(ctx, doc)
-        page_docs = document_pages(doc, read_texts(ctx, doc_id))
+        page_docs = document_pages(ctx, doc, read_texts(ctx, doc_id))
         if target is None:
             index.replace_document(doc_id, page_docs)
         else:
