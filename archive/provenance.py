@@ -50,12 +50,13 @@ def _person(name: str) -> str:
 
 def document_events(
     catalog: Catalog, storage: Storage, m: Member, original: PackageFile, pdf: PackageFile,
-    provenance: Provenance,
+    provenance: Provenance, edits: dict[str, list[Event]],
 ) -> list[Event]:  # fmt: skip
-    """The events of one document, oldest first (fixity and validation last)."""
+    """The events of one document, oldest first (fixity and validation last); `edits` is
+    `edit_events` of the dossier's documents."""
     doc = m.doc
     events = [_ingestion(catalog, doc), *_processing(catalog, doc, provenance)]
-    events += _edits(catalog, doc.id)
+    events += edits.get(doc.id, [])
     events.append(_fixity(storage, doc, original, provenance))
     events.append(_validation(storage, doc, pdf))
     return events
@@ -94,16 +95,22 @@ def _processing(catalog: Catalog, doc, provenance: Provenance) -> list[Event]:
     ]
 
 
-def _edits(catalog: Catalog, doc_id: str) -> list[Event]:
+def edit_events(catalog: Catalog, doc_ids: set[str]) -> dict[str, list[Event]]:
+    """Document id -> the edits of its fields and its placings (audit rows archive-edit,
+    archive-place naming it), read in one pass over those rows."""
     q = select(AuditEntry).where(AuditEntry.action.in_(EDIT_ACTIONS)).order_by(AuditEntry.id)
+    events: dict[str, list[Event]] = {}
     with catalog.session() as s:
-        rows = [r for r in s.scalars(q) if doc_id in (r.detail or {}).values()]
-    events = []
-    for r in rows:
-        what = {k: r.detail.get(k) for k in ("before", "after") if k in r.detail}
-        kind = "field edit" if r.action == "archive-edit" else "placed in dossier"
-        detail = f"{kind}: {json.dumps(what, ensure_ascii=False, default=str)}"
-        events.append(Event("metadata modification", r.at, detail, (_person(r.actor),)))
+        for r in s.scalars(q):
+            detail = r.detail or {}
+            doc_id = detail.get("doc_id") or detail.get("document")
+            if doc_id not in doc_ids:
+                continue
+            what = {k: detail.get(k) for k in ("before", "after") if k in detail}
+            kind = "field edit" if r.action == "archive-edit" else "placed in dossier"
+            text = f"{kind}: {json.dumps(what, ensure_ascii=False, default=str)}"
+            event = Event("metadata modification", r.at, text, (_person(r.actor),))
+            events.setdefault(doc_id, []).append(event)
     return events
 
 
