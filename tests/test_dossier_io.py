@@ -91,6 +91,8 @@ def build_archive(root: Path, env: dict, *, real: bool = REAL.is_file()) -> dict
             "--set", f"type_name={type_name}", "--set", f"subject={subject}",
             "--set", f"organ_name={organ}")  # fmt: skip
     mixed = [sha(scans / "02-MIXED" / n) for n in MIXED]
+    for n, doc_id in enumerate(mixed, start=1):
+        kho("doc", "edit", doc_id, "--set", f"doc_ordinal={n}")
     return {"home": home, "env": env, "kho": kho, "ids": ids, "fields": fields, "mixed": mixed}
 
 
@@ -324,3 +326,26 @@ def test_package_into_a_folder_with_files_is_refused(archive, tmp_path):
                           str(tmp_path), check=2)  # fmt: skip
     assert "not an empty folder" in proc.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_a_documents_master_is_used_when_it_has_one(archive, tmp_path):
+    from reportlab.pdfgen.canvas import Canvas
+
+    from kho.archive.fonts import reportlab_fonts
+
+    public, secret = archive["mixed"]
+    master = archive["home"] / "docs" / public / "master.pdf"
+    canvas = Canvas(str(master), initialFontName=reportlab_fonts()[0])
+    canvas.drawString(72, 720, "BẢN GỐC MÀU của kết luận kiểm tra")
+    canvas.save()
+    out = tmp_path / "mixed.pdf"
+    archive["kho"]("dossier", "export", "02-MIXED", "--fonds", "G09", "--format", "pdf",
+                   "--out", str(out))  # fmt: skip
+    with pdfplumber.open(out) as pdf:
+        assert len(pdf.pages) == 2 + 2
+        assert "BẢN GỐC MÀU của kết luận kiểm tra" in pdf.pages[2].extract_text()
+    bag = tmp_path / "bag"
+    archive["kho"]("dossier", "package", "02-MIXED", "--fonds", "G09", "--out", str(bag))
+    assert (bag / "data/pdf" / f"001-{public}.pdf").read_bytes() == master.read_bytes()
+    searchable = archive["home"] / "docs" / secret / "searchable.pdf"
+    assert (bag / "data/pdf" / f"002-{secret}.pdf").read_bytes() == searchable.read_bytes()
