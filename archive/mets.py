@@ -167,6 +167,9 @@ def _premis(parent: ET.Element, part: DocumentPart, agents: list[Agent]) -> None
             link = _p(ev, "linkingAgentIdentifier")
             _p(link, "linkingAgentIdentifierType", "local")
             _p(link, "linkingAgentIdentifierValue", key)
+        obj_link = _p(ev, "linkingObjectIdentifier")
+        _p(obj_link, "linkingObjectIdentifierType", "sha256")
+        _p(obj_link, "linkingObjectIdentifierValue", part.member.doc.id)
     for a in agents:
         if a.key not in used:
             continue
