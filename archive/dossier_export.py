@@ -91,6 +91,7 @@ def _fields(parent: ET.Element, record: Record, *, computed: bool = True, **give
 def dossier_element(export: DossierExport) -> ET.Element:
     """<DossierExport>: <Fonds>, then <Dossier> holding <Documents> in the dossier's order."""
     root = ET.Element(_q("DossierExport"), {"created": _now()})
+    # the fonds' own fields; its totals would count only this dossier's documents
     _fields(ET.SubElement(root, _q("Fonds")), export.fonds, computed=False)
     dossier = ET.SubElement(root, _q("Dossier"))
     _fields(dossier, export.dossier)
