@@ -407,6 +407,7 @@ def _register_commands() -> None:
     from kho.commands.archive import doc_group, dossier_group, fonds_group
     from kho.commands.audit import audit_log
     from kho.commands.classify import classify_group, review_group
+    from kho.commands.dossier_io import dossier_export, dossier_package, dossier_verify
     from kho.commands.ocr import ocr, reocr
     from kho.commands.web import web_group
     from kho.commands.workers import failed, metrics, resume, status, worker
@@ -414,6 +415,9 @@ def _register_commands() -> None:
     main.add_command(classify_group)
     for group in (fonds_group, dossier_group, doc_group):
         main.add_command(group)
+    dossier_group.add_command(dossier_export)
+    dossier_group.add_command(dossier_package)
+    dossier_group.add_command(dossier_verify)
     main.add_command(review_group)
     for command in (ocr, reocr, worker, resume, failed, metrics, status, audit_log, web_group):
         main.add_command(command)
