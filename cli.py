@@ -368,12 +368,14 @@ def _register_commands() -> None:
     """Command groups that live beside this file, one module per area."""
     from kho.commands.audit import audit_log
     from kho.commands.classify import classify_group, review_group
+    from kho.commands.fixity import verify
     from kho.commands.ocr import ocr, reocr
     from kho.commands.web import web_group
     from kho.commands.workers import failed, metrics, resume, status, worker
 
     main.add_command(classify_group)
     main.add_command(review_group)
+    main.add_command(verify)
     for command in (ocr, reocr, worker, resume, failed, metrics, status, audit_log, web_group):
         main.add_command(command)
 

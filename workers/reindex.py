@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+from kho.archive.fixity import record_fixity
 from kho.core import catalog as cat
 from kho.core.errors import BadInputError, NotFoundError
 from kho.core.settings import OcrOptions
@@ -96,6 +97,7 @@ def sanitize_served_copy(ctx: Context, doc: cat.Document) -> bool:
     if not filecmp.cmp(served, original, shallow=False):
         return False
     write_sanitized_pdf(ctx, doc, served)
+    record_fixity(ctx.catalog, ctx.storage, doc.id)
     return True
 
 

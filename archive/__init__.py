@@ -1,0 +1,1 @@
+"""The archive model beside the pipeline: its hierarchy, the fixity of stored files, backup sets."""
