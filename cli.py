@@ -367,6 +367,7 @@ def export(ctx, doc_id, fmt, out_path, as_name):
 def _register_commands() -> None:
     """Command groups that live beside this file, one module per area."""
     from kho.commands.audit import audit_log
+    from kho.commands.backup import backup_group
     from kho.commands.classify import classify_group, review_group
     from kho.commands.fixity import verify
     from kho.commands.ocr import ocr, reocr
@@ -375,6 +376,7 @@ def _register_commands() -> None:
 
     main.add_command(classify_group)
     main.add_command(review_group)
+    main.add_command(backup_group)
     main.add_command(verify)
     for command in (ocr, reocr, worker, resume, failed, metrics, status, audit_log, web_group):
         main.add_command(command)
