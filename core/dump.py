@@ -116,7 +116,8 @@ def load_catalog(
     tables = {t.name: t for t in Base.metadata.sorted_tables}
     counts: dict[str, int] = {}
     with engine.begin() as conn:
-        table, names, decoders, batch = None, [], [], []
+        table, names, decoders = None, [], []
+        batch: list[dict] = []
         for raw in stream:
             item = _parse(raw)
             if "table" in item:

@@ -20,9 +20,9 @@ __all__ = ["home", "sample_home"]  # fixtures shared with test_fixity
 
 
 def test_backup_is_incremental_verified_and_refused_when_damaged(home, tmp_path):
-    bset = tmp_path / "set1"
-    first = run_kho("backup", "create", str(bset), home=home)
-    assert "25 new objects" in first.stdout, first.stdout
+    bset, other = tmp_path / "set1", tmp_path / "media-b" / "set2"
+    first = run_kho("backup", "create", str(bset), str(other), home=home)
+    assert first.stdout.count("25 new objects") == 2, first.stdout  # two independent sets
     second = run_kho("backup", "create", str(bset), home=home)
     assert "0 new objects (0 bytes) copied, 25 already in the set" in second.stdout
     snaps = sorted((bset / "snapshots").glob("*.json"))
@@ -50,6 +50,10 @@ def test_backup_is_incremental_verified_and_refused_when_damaged(home, tmp_path)
     bad = run_kho("backup", "verify", str(bset), home=home, check=1)
     assert f"snapshot {snaps[0].stem}'s manifest was changed" in bad.stdout
     assert f"missing object {victim[:16]}" in bad.stdout
+    # the other medium's set stands on its own, and restores
+    assert "0 problems" in run_kho("backup", "verify", str(other), home=home).stdout
+    run_kho("backup", "restore", str(other), "--to", str(target), home=home)
+    assert tree(target) == tree(home)
 
 
 def test_backup_keeps_the_good_copy_of_an_original_changed_since(home, tmp_path):
