@@ -147,7 +147,10 @@ class VerifyReport:
             f"{len(self.alarms) - originals} derivatives; {missing} missing)"
         )
         if self.unrecorded:
-            text += f"; {self.unrecorded} documents without fixity records (originals checked)"
+            text += (
+                f"; {self.unrecorded} documents without fixity records (only their originals "
+                "checked; kho reindex records the files of those indexed)"
+            )
         return text
 
 

@@ -64,6 +64,12 @@ def fixity_by_path(catalog) -> dict[str, FileRecord]:
         return {row.path: _record(row) for row in s.scalars(select(Fixity))}
 
 
+def recorded_documents(catalog) -> set[str]:
+    """The ids of the documents that have fixity records."""
+    with catalog.session() as s:
+        return set(s.scalars(select(Fixity.doc_id).distinct()))
+
+
 def document_kinds(catalog, ids: Iterable[str] | None = None) -> list[tuple[str, str, str]]:
     """(id, kind, status) of the given documents (default: all), in id order."""
     q = select(Document.id, Document.kind, Document.status).order_by(Document.id)

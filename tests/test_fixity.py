@@ -143,3 +143,27 @@ def test_reocr_records_the_new_derivatives(home):
     run_kho("verify", home=home, check=1)
     run_kho("reocr", doc[:12], "--psm", "6", home=home)
     assert "0 alarms" in run_kho("verify", home=home).stdout
+
+
+def test_reindex_records_an_archive_from_before_fixity(home):
+    with sqlite3.connect(home / "catalog.sqlite") as db:
+        db.execute("DELETE FROM fixity")
+    doc = docs(home)["nghi-quyet-chi-bo.png"]
+    before = run_kho("verify", home=home).stdout
+    assert "6 documents without fixity records" in before and "6 files" in before
+    run_kho("reindex", home=home)
+    after = run_kho("verify", home=home).stdout
+    assert "without fixity records" not in after and "25 files" in after
+    flip_byte(home / "docs" / doc / "page-00001.jpg")
+    assert f"docs/{doc}/page-00001.jpg" in run_kho("verify", home=home, check=1).stdout
+
+
+def test_a_damaged_page_text_is_one_line_that_says_what_to_do(home):
+    doc = docs(home)["nghi-quyet-chi-bo.png"]
+    page = home / "docs" / doc / "page-00001.json"
+    page.write_bytes(page.read_bytes()[:-40])
+    res = run_kho("reindex", home=home, check=7)
+    assert f"kho reocr {doc[:12]}" in res.stderr and "internal error" not in res.stderr
+    run_kho("reocr", doc[:12], home=home)
+    run_kho("reindex", home=home)
+    assert "0 alarms" in run_kho("verify", home=home).stdout
