@@ -406,8 +406,10 @@ def _register_commands() -> None:
     """Command groups that live beside this file, one module per area."""
     from kho.commands.archive import doc_group, dossier_group, fonds_group
     from kho.commands.audit import audit_log
+    from kho.commands.backup import backup_group
     from kho.commands.classify import classify_group, review_group
     from kho.commands.dossier_io import dossier_export, dossier_package, dossier_verify
+    from kho.commands.fixity import verify
     from kho.commands.ocr import ocr, reocr
     from kho.commands.web import web_group
     from kho.commands.workers import failed, metrics, resume, status, worker
@@ -419,6 +421,8 @@ def _register_commands() -> None:
     dossier_group.add_command(dossier_package)
     dossier_group.add_command(dossier_verify)
     main.add_command(review_group)
+    main.add_command(backup_group)
+    main.add_command(verify)
     for command in (ocr, reocr, worker, resume, failed, metrics, status, audit_log, web_group):
         main.add_command(command)
 

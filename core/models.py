@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -286,3 +287,20 @@ class Reset:
 
     pages: list[tuple[str, int]]
     documents: list[str]
+
+
+class Fixity(Base):
+    """What a stored file of a document was when kho last wrote it: its SHA-256 and size,
+    so `kho verify` and backups can tell a file that changed or vanished behind kho's back.
+
+    `path` is relative to the storage root. An original's digest is its document's id
+    (ids are the SHA-256 of the bytes); derivatives are hashed when written.
+    """
+
+    __tablename__ = "fixity"
+    path: Mapped[str] = mapped_column(String(500), primary_key=True)
+    doc_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # original|page-image|page-text|pdf|master|other
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime, default=now)

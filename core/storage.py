@@ -21,10 +21,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from .errors import StorageError
 from .permissions import PRIVATE, FilePolicy
 from .types import PageText
 
 CHUNK = 1 << 20
+
+
+class DamagedFileError(StorageError):
+    """A stored derivative that can no longer be read as what it is (cut short, changed)."""
 
 
 def sha256_file(path: Path) -> str:
@@ -140,5 +145,11 @@ class Storage:
         self.write_bytes(self.page_text_path(doc_id, page), data)
 
     def read_page_text(self, doc_id: str, page: int) -> PageText:
-        raw = self.page_text_path(doc_id, page).read_text(encoding="utf-8")
-        return PageText.from_json(json.loads(raw))
+        path = self.page_text_path(doc_id, page)
+        try:
+            return PageText.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError) as err:  # cut short or changed on disk
+            raise DamagedFileError(
+                f"{path} is damaged ({type(err).__name__}): derive it again with "
+                f"kho reocr {doc_id[:12]} (kho verify lists every file that changed)"
+            ) from None

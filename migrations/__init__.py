@@ -41,6 +41,15 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(config()).get_current_head()
 
 
+def known_revision(revision: str) -> bool:
+    """True if `revision` is one of these migrations (a catalog this kho can read)."""
+    from alembic.script import ScriptDirectory
+
+    return any(
+        s.revision == revision for s in ScriptDirectory.from_config(config()).walk_revisions()
+    )
+
+
 def current_revision(connection: Connection) -> str | None:
     from alembic.migration import MigrationContext
 

@@ -15,6 +15,7 @@ from datetime import UTC
 import cv2
 import numpy as np
 
+from kho.archive.fixity import checked_original, record_fixity
 from kho.core import catalog as cat
 from kho.core.errors import BadInputError, KhoError, storage_trouble
 from kho.core.hierarchy import document_field
@@ -163,8 +164,7 @@ def read_page(
     (default: the settings' OCR options in the document's language)."""
 
     settings = ctx.settings
-    source = ctx.storage.original(doc.id, EXT[doc.kind])
-    with open_source(source, settings.limits) as src:
+    with open_source(original_of(ctx, doc), settings.limits) as src:
         if src.kind == "pdf":
             layer = src.text_layer(page - 1)
             if layer is not None:
@@ -179,6 +179,12 @@ def read_page(
     text, view = read_scan(image, dpi, doc.kind, opts, settings.limits.page_timeout_s)
     save_page_image(ctx, doc.id, page, view)
     return text
+
+
+def original_of(ctx: Context, doc: cat.Document):
+    """The stored original to derive from, once it hashes to the document's id (else
+    CorruptOriginalError: system trouble, the page left pending, nothing re-derived)."""
+    return checked_original(ctx.storage, doc.id, EXT[doc.kind])
 
 
 def read_scan(
@@ -272,6 +278,7 @@ def process_document(ctx: Context, doc_id: str) -> DocReport:
     if latest.access != doc.access:  # tightened meanwhile (same bytes again, an attachment)
         doc = latest
         ctx.index.replace_document(doc_id, document_pages(ctx, doc, texts))
+    record_fixity(ctx.catalog, ctx.storage, doc_id)
     log.info(
         "indexed: %d pages, category %s (%.2f, %s), level %d",
         len(texts),
@@ -383,7 +390,7 @@ def pdf_signatures(ctx: Context, doc: cat.Document) -> list[dict]:
     """Who signed a PDF and when: its /Sig fields and its signing overlay's lines."""
     from kho.ingest.signatures import read_signatures
 
-    return [s.to_json() for s in read_signatures(ctx.storage.original(doc.id, "pdf"))]
+    return [s.to_json() for s in read_signatures(original_of(ctx, doc))]
 
 
 def images_text(ctx: Context, doc_id: str, page: int) -> str:
@@ -436,9 +443,7 @@ def write_searchable(ctx: Context, doc: cat.Document, texts: dict[int, PageText]
     for n, text in sorted(texts.items()):
         image = ctx.storage.page_image(doc.id, n)
         if not image.exists():  # a text-layer page of a mixed PDF: render it for the PDF
-            with open_source(
-                ctx.storage.original(doc.id, EXT[doc.kind]), ctx.settings.limits
-            ) as src:
+            with open_source(original_of(ctx, doc), ctx.settings.limits) as src:
                 save_page_image(ctx, doc.id, n, src.render(n - 1))
         pages.append((image, text))
     with ctx.storage.writer(out) as f:
@@ -450,7 +455,7 @@ def write_sanitized_pdf(ctx: Context, doc: cat.Document, out) -> None:
     embedded files (the original itself stays as it came)."""
     from kho.ingest.pdfsafe import sanitized_pdf
 
-    data, removed = sanitized_pdf(ctx.storage.original(doc.id, "pdf"))
+    data, removed = sanitized_pdf(original_of(ctx, doc))
     if removed:
         what = ", ".join(f"{k} x{n}" for k, n in sorted(removed.items()))
         log.warning("doc %s: active content left out of the served PDF: %s", doc.id[:12], what)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+from kho.archive.fixity import record_fixity
 from kho.core import catalog as cat
 from kho.core.errors import BadInputError, NotFoundError
 from kho.core.settings import OcrOptions
@@ -62,15 +63,21 @@ def reclassify(ctx: Context, doc_id: str) -> str:
 def reindex(ctx: Context, on_doc: Callable[[int, int], None] | None = None) -> int:
     """Index every indexed document's pages afresh; returns the number of pages. A served
     PDF that is still a plain copy of its original (written before served PDFs lost their
-    active content) is rewritten on the way."""
+    active content) is rewritten on the way, and the files of a document stored before
+    fixity records existed are recorded as they are."""
+    from kho.core.fixity import recorded_documents
+
     doc_ids = ctx.catalog.indexed_document_ids()
+    recorded = recorded_documents(ctx.catalog)
     index = ctx.index
     target = index.build_version() if hasattr(index, "build_version") else None
     pages = 0
     for i, doc_id in enumerate(doc_ids, start=1):
         doc = ctx.catalog.document(doc_id)
-        if doc.kind == "pdf":
-            sanitize_served_copy(ctx, doc)
+        if doc.kind == "pdf" and sanitize_served_copy(ctx, doc):
+            recorded.add(doc_id)
+        if doc_id not in recorded:
+            record_fixity(ctx.catalog, ctx.storage, doc_id)
         page_docs = document_pages(ctx, doc, read_texts(ctx, doc_id))
         if target is None:
             index.replace_document(doc_id, page_docs)
@@ -96,6 +103,7 @@ def sanitize_served_copy(ctx: Context, doc: cat.Document) -> bool:
     if not filecmp.cmp(served, original, shallow=False):
         return False
     write_sanitized_pdf(ctx, doc, served)
+    record_fixity(ctx.catalog, ctx.storage, doc.id)
     return True
 
 

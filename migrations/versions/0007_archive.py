@@ -4,8 +4,8 @@ A document may belong to one dossier (`dossier_id`), at a place in it (`doc_ordi
 its header fields become typed columns, filled from the page as proposals until a person
 confirms them (`confirmed` lists those). Existing documents belong to no dossier.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-01
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
