@@ -1,0 +1,1 @@
+"""The archive model: records kept as archival masters, use copies given out."""
