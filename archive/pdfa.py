@@ -28,7 +28,7 @@ from kho.core.types import Alignment, PageText
 from kho.ocr.geometry import view_matrix
 from kho.ocr.searchable_pdf import Affine, jpeg_image, text_font, text_ops
 
-from .xmp import DUBLIN_CORE, master_xmp, pdf_date
+from .xmp import master_xmp, pdf_date
 
 PRODUCER = "kho"
 ZLIB_LEVEL = 6  # on colour A4 scans: 3 is twice as fast and ~4% larger
@@ -184,6 +184,6 @@ def describe(pdf: pikepdf.Pdf, meta: Mapping[str, str], created: datetime) -> No
         ModDate=String(pdf_date(created)),
     )
     for key, name in INFO_KEYS.items():
-        if key in meta and key in DUBLIN_CORE:
+        if key in meta:
             info[name] = String(str(meta[key]))
     pdf.trailer.Info = pdf.make_indirect(info)

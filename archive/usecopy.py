@@ -15,6 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pikepdf
 from pikepdf import Array, Dictionary, Name
@@ -24,6 +25,9 @@ from kho.core.storage import Storage
 from kho.ocr.searchable_pdf import to_unicode_cmap
 
 from .xmp import Property, with_properties, xmp_date
+
+if TYPE_CHECKING:
+    from fontTools.ttLib import TTFont
 
 FONT_FILE = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 FOOTER = "Bản sao sử dụng — cấp cho {recipient}, {when:%d/%m/%Y %H:%M} — không thay bản gốc lưu trữ"
@@ -117,7 +121,11 @@ def _footer_font(pdf: pikepdf.Pdf, font_file: Path, text: str) -> _Font:
     return _Font(_font_object(pdf, font, data.getvalue(), glyphs, widths), glyphs, widths)
 
 
-def _font_object(pdf: pikepdf.Pdf, font, data: bytes, glyphs: dict, widths: dict):
+def _font_object(
+    pdf: pikepdf.Pdf, font: TTFont, data: bytes, glyphs: dict[str, int], widths: dict[str, float]
+) -> pikepdf.Object:
+    """The Type0 font over the subset `data` of `font`: codes are glyph ids (Identity),
+    widths as the font program has them, a ToUnicode map back to the characters."""
     scale = 1000 / font["head"].unitsPerEm
     head, hhea, os2 = font["head"], font["hhea"], font["OS/2"]
     digest = hashlib.sha256("".join(sorted(glyphs)).encode()).digest()

@@ -177,7 +177,7 @@ def document_pdf(doc_id):
     detail = {"doc_id": doc.id, "format": "pdf", "use_copy": True}
     try:
         data = use_copy_of(c.storage, doc.id, g.principal.name, datetime.now().astimezone())
-    except (OSError, KhoError) as err:
+    except (OSError, BadInputError) as err:  # missing or damaged: as a missing stored file
         log.warning("cannot make the use copy of %s: %s", doc.id[:12], err)
         audit(c.catalog, g.principal, "file-failed", door(), **detail)
         abort(404)
