@@ -14,6 +14,7 @@ demo: setup
 # two processes, one test module each; then the fault tests alone (they stop the services).
 test: setup
 	scripts/services up >/dev/null
+	@scripts/setup  # again: veraPDF, once the services brought Java and Maven
 	eval "$$(scripts/services env)" && \
 	  .venv/bin/pytest -n 2 --dist loadfile --ignore=tests/test_faults.py && \
 	  .venv/bin/pytest tests/test_faults.py

@@ -368,19 +368,26 @@ def show(ctx, doc_id, with_text, as_name):
 @as_option
 @click.pass_context
 def export(ctx, doc_id, fmt, out_path, as_name):
-    """Write a document as a searchable PDF, plain text, or JSON (text, words, metadata)."""
+    """Write a document as a PDF (a use copy, marked for you), plain text, or JSON (text,
+    words, metadata)."""
     from kho.core.storage import atomic_write_bytes
     from kho.workers.pipeline import read_texts
 
-    kctx, doc = visible_document(ctx, doc_id, as_name, "export", format=fmt)
+    copy = {"use_copy": True} if fmt == "pdf" else {}
+    kctx, doc = visible_document(ctx, doc_id, as_name, "export", format=fmt, **copy)
     if fmt == "pdf":
-        pdf = kctx.storage.searchable_pdf(doc.id)
-        if not pdf.exists() and doc.status != "indexed":  # indexed: it went missing
+        from kho.archive.usecopy import use_copy_of
+
+        recipient = settings_of(ctx).principal(as_name).name
+        try:
+            data = use_copy_of(kctx.storage, doc.id, recipient, datetime.now().astimezone())
+        except FileNotFoundError:
+            if doc.status == "indexed":  # it went missing: the storage's trouble
+                raise
             raise NotFoundError(
                 f"document {doc.id[:12]} has no searchable PDF yet "
                 f"(status {doc.status}); run its batch again to finish it"
-            )
-        data = pdf.read_bytes()
+            ) from None
     elif fmt == "txt":
         texts = [t.text for t in read_texts(kctx, doc.id).values()]
         data = "\n\f\n".join(texts).encode("utf-8")

@@ -1,1 +1,2 @@
-"""The archive: records with standard fields, exports, packages, fixity and backups."""
+"""The archive: records with standard fields, masters and use copies, exports, packages,
+fixity and backups."""

@@ -57,9 +57,9 @@ def export_of(catalog: Catalog, dossier: Dossier, principal: Principal) -> Dossi
 
 
 def document_pdf(storage: Storage, doc_id: str) -> Path:
-    """The PDF of a document given out: its colour master (docs/<id>/master.pdf, PDF/A-2b)
-    when it has one, else its searchable PDF."""
-    for path in (storage.doc_dir(doc_id) / "master.pdf", storage.searchable_pdf(doc_id)):
+    """The PDF of a document in an export or a package: its colour master (PDF/A-2b) when
+    it has one, else its searchable PDF."""
+    for path in (storage.master_pdf(doc_id), storage.searchable_pdf(doc_id)):
         if path.is_file():
             return path
     raise StoredFileMissingError(

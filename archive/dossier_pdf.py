@@ -19,7 +19,6 @@ on samples when the masters change.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 
 import pikepdf
 from PIL import ImageCms
@@ -34,13 +33,12 @@ from kho.archive.fonts import reportlab_fonts
 from kho.core.archival import display
 from kho.core.storage import Storage
 
-Mark = Callable[[pikepdf.Pdf], None]  # puts the use-copy marking on the merged PDF
 SRGB = "sRGB IEC61966-2.1"
 
 
-def dossier_pdf(storage: Storage, export: DossierExport, mark: Mark | None) -> bytes:
-    """The dossier's PDF; `mark` (the use-copy marking of the principal it is given to) is
-    applied to the whole merged file before its metadata is written."""
+def dossier_pdf(storage: Storage, export: DossierExport) -> bytes:
+    """The dossier's PDF, before it is marked as the use copy of whoever receives it
+    (`archive.usecopy.use_copy`)."""
     front = pikepdf.open(io.BytesIO(front_matter(export)))
     bookmarks = [("Bìa hồ sơ", 0), ("Mục lục văn bản", 1)]
     opened = []
@@ -49,8 +47,6 @@ def dossier_pdf(storage: Storage, export: DossierExport, mark: Mark | None) -> b
         opened.append(src)
         bookmarks.append((_title(m), len(front.pages)))
         front.pages.extend(src.pages)
-    if mark is not None:
-        mark(front)
     _strip_actions(front)
     with front.open_outline() as outline:
         outline.root.extend(pikepdf.OutlineItem(t, page) for t, page in bookmarks)

@@ -34,16 +34,20 @@ def dossier_export(ctx, code, fonds_code, fmt, out_path, as_name):
     kctx, principal, dossier = visible_dossier(ctx, code, fonds_code, as_name)
     export = export_of(kctx.catalog, dossier, principal)
     if fmt == "pdf":
-        from kho.archive.dossier_pdf import dossier_pdf
+        from datetime import datetime
 
-        # an export is a copy given to a user: the use-copy marking of `principal` is
-        # passed here as `mark` (archive.usecopy), applied to the whole merged PDF
-        data = dossier_pdf(kctx.storage, export, mark=None)
+        from kho.archive.dossier_pdf import dossier_pdf
+        from kho.archive.usecopy import use_copy
+
+        # an export is a copy given to a user, marked with who received it and when
+        when = datetime.now().astimezone()
+        data = use_copy(dossier_pdf(kctx.storage, export), principal.name, when)
     else:
         data = dossier_xml(export) if fmt == "xml" else dossier_csv(export)
     write_export(out_path, data)
     shown = [m.doc.id for m in export.members]
-    audit_cli(kctx, principal, "export", dossier=export.code, format=fmt, documents=shown)
+    copy = {"use_copy": True} if fmt == "pdf" else {}
+    audit_cli(kctx, principal, "export", dossier=export.code, format=fmt, documents=shown, **copy)
     err.print(f"dossier {export.code}: {len(shown)} document(s) exported as {fmt} to {out_path}")
 
 

@@ -4,6 +4,7 @@
     docs/<sha256>/page-00001.jpg      the upright, deskewed page image (what OCR read)
     docs/<sha256>/page-00001.json     the page's text, confidence and word boxes
     docs/<sha256>/searchable.pdf      image + invisible text layer
+    docs/<sha256>/master.pdf          a scan's PDF/A-2b archival master (never served)
 Every file kho stores goes through one writer (`atomic_file`): a `.part` file in the target
 folder with the mode of the file policy (`core.permissions`), synced, then renamed into place.
 """
@@ -131,6 +132,9 @@ class Storage:
 
     def searchable_pdf(self, doc_id: str) -> Path:
         return self.doc_dir(doc_id) / "searchable.pdf"
+
+    def master_pdf(self, doc_id: str) -> Path:
+        return self.doc_dir(doc_id) / "master.pdf"
 
     def store_original(self, src: Path, doc_id: str, ext: str) -> Path:
         """Copy a source file in (never touching the source); a no-op if already stored."""

@@ -57,6 +57,18 @@ class Region:
 
 
 @dataclass(frozen=True, slots=True)
+class Alignment:
+    """Where a page's word boxes lie on the original scan: `matrix` (a, b, c, d, e, f) takes
+    a point (x, y) of the original's pixels to (a*x + b*y + c, d*x + e*y + f) in the pixels
+    the boxes refer to (the cleaned page: turned, deskewed); the original is width x height.
+    Coordinates are pixel edges: (0, 0) is the top-left corner of the first pixel."""
+
+    matrix: tuple[float, float, float, float, float, float]
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
 class PageText:
     """What reading one page produced: OCR or a born-digital text layer."""
 
@@ -71,6 +83,7 @@ class PageText:
     dpi: int = 300
     steps: tuple[str, ...] = ()  # the cleanup steps that ran, each with why ("deskew: ...")
     regions: tuple[Region, ...] = ()  # in reading order; () when the layout is unknown
+    alignment: Alignment | None = None  # original scan -> these boxes; None: not recorded
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -81,12 +94,18 @@ class PageText:
     def from_json(cls, data: dict) -> PageText:
         words = tuple(Word(*w) for w in data.get("words", ()))
         regions = tuple(Region(**r) for r in data.get("regions", ()))
+        aligned = data.get("alignment")  # absent in pages stored before it was recorded
         return cls(
             **{
                 **data,
                 "words": words,
                 "steps": tuple(data.get("steps", ())),
                 "regions": regions,
+                "alignment": Alignment(
+                    tuple(aligned["matrix"]), int(aligned["width"]), int(aligned["height"])
+                )
+                if aligned
+                else None,
             }
         )
 

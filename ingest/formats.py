@@ -230,9 +230,10 @@ class PdfFile(SourceFile):
         self._check_index(index)
         return self.limits.render_dpi
 
-    def render(self, index: int) -> np.ndarray:
+    def render(self, index: int, dpi: int = 0) -> np.ndarray:
+        """The page at `dpi` (default limits.render_dpi, as `dpi(index)` says)."""
         self._check_index(index)
-        dpi = self.limits.render_dpi
+        dpi = dpi or self.limits.render_dpi
         try:
             page = _opened(self._doc, self.path)[index]
         except pdfium.PdfiumError as err:
@@ -257,6 +258,27 @@ class PdfFile(SourceFile):
         finally:
             page.close()
         return _pdfium_to_array(pixels)
+
+    def scan_dpi(self, index: int) -> int:
+        """The resolution of the largest image the page draws (a scanned page's own, to
+        render it at without resampling), or limits.render_dpi if it draws none."""
+        self._check_index(index)
+        import pypdfium2.raw as pdfium_c
+
+        best, dpi = 0, self.limits.render_dpi
+        page = _opened(self._doc, self.path)[index]
+        try:
+            for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=8):
+                left, bottom, right, top = obj.get_bounds()
+                width, height = obj.get_px_size()
+                if width * height > best and right - left > 0 and top - bottom > 0:
+                    best = width * height
+                    dpi = round(max(width / (right - left), height / (top - bottom)) * 72)
+        except pdfium.PdfiumError as err:
+            raise self._corrupt(err, index) from err
+        finally:
+            page.close()
+        return min(max(dpi, MIN_DPI), MAX_DPI)
 
     def image_boxes(self, index: int) -> list[tuple[int, int, int, int]]:
         """Where the page draws images: (left, top, right, bottom) in `render(index)`'s

@@ -32,6 +32,7 @@ from .geometry import (
     remove_borders,
     rotate,
     text_box,
+    view_matrix,
 )
 from .tone import (
     DENOISE_MIN_DPI,
@@ -134,6 +135,8 @@ class Cleaned:
     applied: tuple[str, ...] = ()  # the steps that changed the page, in order
     reasons: tuple[str, ...] = ()  # "step: why" for each applied step, in the same order
     changed: float = 0.0  # share of the ink the tone steps added or removed (`ink_change`)
+    # the original's points in the view: (a, b, c, d, e, f) over pixel edges (`view_matrix`)
+    matrix: tuple[float, float, float, float, float, float] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
 
 def clean_page(
@@ -220,8 +223,9 @@ def clean_page(
         ocr = binarize(ocr)
         did("binarize", "[ocr] binarize")
     changed = ink_change(ocr, to_gray(view), offset, factor)
+    matrix, *_ = view_matrix(img.shape[1], img.shape[0], skew, rotation)
     return Cleaned(
-        ocr, view, rotation, skew, factor, offset, tuple(applied), tuple(reasons), changed
+        ocr, view, rotation, skew, factor, offset, tuple(applied), tuple(reasons), changed, matrix
     )
 
 

@@ -239,11 +239,7 @@ def deskew(img: np.ndarray, angle: float, dpi: int = 300) -> np.ndarray:
     if abs(angle) < MIN_SKEW:
         return img
     h, w = img.shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), -angle, 1.0)
-    cos, sin = abs(m[0, 0]), abs(m[0, 1])
-    new_w, new_h = int(np.ceil(w * cos + h * sin)), int(np.ceil(h * cos + w * sin))
-    m[0, 2] += (new_w - w) / 2
-    m[1, 2] += (new_h - h) / 2
+    m, new_w, new_h = deskew_matrix(w, h, angle)
     return cv2.warpAffine(
         img,
         m,
@@ -252,6 +248,43 @@ def deskew(img: np.ndarray, angle: float, dpi: int = 300) -> np.ndarray:
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=paper(img),
     )
+
+
+def deskew_matrix(width: int, height: int, angle: float) -> tuple[np.ndarray, int, int]:
+    """The affine `deskew` applies to a width x height image (OpenCV's convention: pixel
+    centres at whole numbers) and the size of the larger canvas it turns the page onto."""
+    m = cv2.getRotationMatrix2D((width / 2, height / 2), -angle, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    new_w = int(np.ceil(width * cos + height * sin))
+    new_h = int(np.ceil(height * cos + width * sin))
+    m[0, 2] += (new_w - width) / 2
+    m[1, 2] += (new_h - height) / 2
+    return m, new_w, new_h
+
+
+def view_matrix(
+    width: int, height: int, skew: float, rotation: int
+) -> tuple[tuple[float, float, float, float, float, float], int, int]:
+    """Where `deskew` by `skew` then `rotate` by `rotation` take the points of a width x
+    height original: the 2x3 affine (a, b, c, d, e, f) over pixel edges, and the size of
+    the image they make. Built from the matrices those two functions apply."""
+    m = np.eye(3)
+    if abs(skew) >= MIN_SKEW:
+        turn, width, height = deskew_matrix(width, height, skew)
+        centres = np.vstack([turn, [0.0, 0.0, 1.0]])
+        half = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+        m = half @ centres @ np.linalg.inv(half) @ m  # edges -> centres -> turned -> edges
+    quarter = {
+        0: ((1, 0, 0), (0, 1, 0)),
+        90: ((0, -1, height), (1, 0, 0)),  # clockwise: (x, y) -> (h - y, x)
+        180: ((-1, 0, width), (0, -1, height)),
+        270: ((0, 1, 0), (-1, 0, width)),
+    }[rotation % 360]
+    m = np.vstack([np.array(quarter, dtype=float), [0.0, 0.0, 1.0]]) @ m
+    if rotation % 180:
+        width, height = height, width
+    a, b, c, d, e, f = (float(v) for v in m[:2].ravel())
+    return (a, b, c, d, e, f), width, height
 
 
 def border_mask(gray: np.ndarray) -> np.ndarray | None:

@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..core.settings import OcrOptions
-from ..core.types import PageText, Word
+from ..core.types import Alignment, PageText, Word
 from .cleanup import Cleaned, Steps, clean_page, to_gray
 from .layout import lay_out
 from .tesseract import ocr_image
@@ -55,6 +55,7 @@ def read_image(
         width=int(view.shape[1]),
         height=int(view.shape[0]),
         dpi=dpi,
+        alignment=Alignment(cleaned.matrix, int(img.shape[1]), int(img.shape[0])),
     )
     return lay_out(drop_junk(text), view), view  # the page's regions, read in a person's order
 

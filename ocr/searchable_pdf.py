@@ -9,7 +9,8 @@ diacritics, đ) copies and searches correctly. The JPEG bytes are embedded as th
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,6 +27,7 @@ FONT = "/F1"
 CHAR_WIDTH = 0.5  # em; every glyph of the glyphless font is half an em wide (DW 500)
 EXTRA_CIDS = range(0xD800, 0xE000)  # surrogate codes are never characters: free for astral ones
 COLORSPACES = {"L": "/DeviceGray", "RGB": "/DeviceRGB", "CMYK": "/DeviceCMYK"}
+Affine = tuple[float, float, float, float, float, float]
 
 
 class _Codes:
@@ -48,9 +50,10 @@ class _Codes:
         return "".join(f"{self.code(c):04X}" for c in text)
 
 
-def _to_unicode(codes: _Codes, chars: Iterable[str]) -> bytes:
-    """A ToUnicode CMap listing each character used (<= 100 entries per block, as required)."""
-    pairs = sorted({(codes.code(c), c) for c in chars})
+def to_unicode_cmap(code: Callable[[str], int], chars: Iterable[str]) -> bytes:
+    """A ToUnicode CMap giving back each character of `chars` from its two-byte `code`
+    (<= 100 entries per block, as required)."""
+    pairs = sorted({(code(c), c) for c in chars})
     lines = [
         "/CIDInit /ProcSet findresource begin",
         "12 dict begin",
@@ -69,6 +72,15 @@ def _to_unicode(codes: _Codes, chars: Iterable[str]) -> bytes:
         lines.append("endbfchar")
     lines += ["endcmap", "CMapName currentdict /CMap defineresource pop", "end", "end"]
     return "\n".join(lines).encode("ascii")
+
+
+def text_font(pdf: pikepdf.Pdf, texts: Iterable[PageText]) -> tuple[pikepdf.Object, _Codes]:
+    """The invisible text's font for pages holding `texts`, and the codes to write them in."""
+    codes = _Codes()
+    chars = sorted({c for text in texts for w in text.words for c in w.text} | {" "})
+    for c in chars:  # in a fixed order, so the same pages always give the same file
+        codes.code(c)
+    return _font(pdf, codes, chars), codes
 
 
 def _font(pdf: pikepdf.Pdf, codes: _Codes, chars: Iterable[str]) -> pikepdf.Object:
@@ -110,7 +122,7 @@ def _font(pdf: pikepdf.Pdf, codes: _Codes, chars: Iterable[str]) -> pikepdf.Obje
             BaseFont=Name.GlyphLessFont,
             Encoding=Name("/Identity-H"),
             DescendantFonts=Array([pdf.make_indirect(cid_font)]),
-            ToUnicode=pdf.make_stream(_to_unicode(codes, chars)),
+            ToUnicode=pdf.make_stream(to_unicode_cmap(codes.code, chars)),
         )
     )
 
@@ -119,13 +131,22 @@ def _image(pdf: pikepdf.Pdf, path: Path) -> tuple[pikepdf.Object, int, int]:
     """The JPEG as an image XObject, bytes untouched; with its pixel size."""
     try:
         data = path.read_bytes()
+    except OSError as err:
+        raise BadInputError(f"cannot read page image {path}: {err}") from err
+    return jpeg_image(pdf, data, f"page image {path}")
+
+
+def jpeg_image(pdf: pikepdf.Pdf, data: bytes, what: str) -> tuple[pikepdf.Object, int, int]:
+    """JPEG bytes as an image XObject, untouched (no second lossy encoding); with its pixel
+    size. `what` names the image in the error a non-JPEG gets."""
+    try:
         with Image.open(io.BytesIO(data)) as im:  # reads the header only
             fmt, mode, (width, height) = im.format, im.mode, im.size
             adobe = "adobe" in im.info
     except OSError as err:
-        raise BadInputError(f"cannot read page image {path}: {err}") from err
+        raise BadInputError(f"cannot read {what}: {err}") from err
     if fmt != "JPEG" or mode not in COLORSPACES:
-        raise BadInputError(f"page image {path} must be a gray, RGB or CMYK JPEG, not {fmt} {mode}")
+        raise BadInputError(f"{what} must be a gray, RGB or CMYK JPEG, not {fmt} {mode}")
     image = pdf.make_stream(data)
     image.Type, image.Subtype = Name.XObject, Name.Image
     image.Width, image.Height, image.BitsPerComponent = width, height, 8
@@ -136,23 +157,35 @@ def _image(pdf: pikepdf.Pdf, path: Path) -> tuple[pikepdf.Object, int, int]:
     return image, width, height
 
 
-def _text_ops(text: PageText, codes: _Codes, sx: float, sy: float, page_h: float) -> list[str]:
-    """Invisible text (render mode 3): each line one font size, each word stretched (Tz)
-    to its box; a space after each word but the last keeps words apart when extracted."""
+def text_ops(text: PageText, codes: _Codes, to_pdf: Affine) -> list[str]:
+    """Invisible text (render mode 3) over the page: each line one font size, each word
+    stretched (Tz) to its box; a space after each word but the last keeps words apart when
+    extracted. `to_pdf` (a, b, c, d, e, f) takes a point (x, y) of the boxes' pixels to
+    (a*x + b*y + c, d*x + e*y + f) on the PDF page: a word on a turned or tilted scan gets
+    a text matrix turned with it."""
+    a, b, c, d, e, f = to_pdf
+    along, up = math.hypot(a, d), math.hypot(b, e)  # points per pixel across, up the boxes
+    turn = " ".join(_num(v) for v in (a / along, d / along, -b / up, -e / up))
     ops = ["BT", "3 Tr"]
     for line in group_lines([w for w in text.words if w.text.strip()]):
         top = min(w.top for w in line)
         bottom = max(w.top + w.height for w in line)
-        size = max((bottom - top) * sy, 1.0)
-        baseline = page_h - bottom * sy
+        size = max((bottom - top) * up, 1.0)
         ops.append(f"{FONT} {size:.2f} Tf")
         for i, w in enumerate(line):
             chars = w.text + (" " if i < len(line) - 1 else "")
-            stretch = 100.0 * max(w.width, 1) * sx / (len(w.text) * CHAR_WIDTH * size)
-            ops.append(f"{stretch:.2f} Tz 1 0 0 1 {w.left * sx:.2f} {baseline:.2f} Tm")
+            stretch = 100.0 * max(w.width, 1) * along / (len(w.text) * CHAR_WIDTH * size)
+            x, y = a * w.left + b * bottom + c, d * w.left + e * bottom + f
+            ops.append(f"{stretch:.2f} Tz {turn} {x:.2f} {y:.2f} Tm")
             ops.append(f"<{codes.hex(chars)}> Tj")
     ops.append("ET")
     return ops
+
+
+def _num(v: float) -> str:
+    """A matrix entry as short as it can be: 1, 0, -0.0523."""
+    text = f"{v:.5f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
 def write_searchable_pdf(pages: Sequence[tuple[Path, PageText]], out: BinaryIO) -> None:
@@ -161,18 +194,14 @@ def write_searchable_pdf(pages: Sequence[tuple[Path, PageText]], out: BinaryIO) 
     if not pages:
         raise ValueError("write_searchable_pdf needs at least one page")
     with pikepdf.new() as pdf:
-        codes = _Codes()
-        chars = sorted({c for _, text in pages for w in text.words for c in w.text} | {" "})
-        for c in chars:  # in a fixed order, so the same pages always give the same file
-            codes.code(c)
-        font = _font(pdf, codes, chars)
+        font, codes = text_font(pdf, (text for _, text in pages))
         for path, text in pages:
             image, width, height = _image(pdf, Path(path))
             page_w, page_h = width * 72.0 / text.dpi, height * 72.0 / text.dpi
             # boxes refer to text.width x text.height pixels; the stored image may differ
             sx, sy = page_w / max(text.width, 1), page_h / max(text.height, 1)
             ops = [f"q {page_w:.3f} 0 0 {page_h:.3f} 0 0 cm /Im0 Do Q"]
-            ops += _text_ops(text, codes, sx, sy, page_h)
+            ops += text_ops(text, codes, (sx, 0.0, 0.0, 0.0, -sy, page_h))
             page = Dictionary(
                 Type=Name.Page,
                 MediaBox=Array([0, 0, round(page_w, 3), round(page_h, 3)]),

@@ -127,7 +127,10 @@ def test_searchable_pdf_has_text_layer(archive):
     out = home / "out.pdf"
     run_kho("export", hit["doc_id"], "--format", "pdf", "--out", str(out), home=home)
     with pdfplumber.open(out) as pdf:
-        text = "\n".join(p.extract_text() or "" for p in pdf.pages)
+        pages = [(p.extract_text() or "").splitlines() for p in pdf.pages]
+    # a use copy: each page ends with its footer (archive.usecopy), the text layer above it
+    assert all(lines[-1].startswith("Bản sao sử dụng — cấp cho ") for lines in pages)
+    text = "\n".join("\n".join(lines[:-1]) for lines in pages)
     assert "Trung đoàn" in text and "quyết định" in text  # diacritics survive the layer
     exported = home / "out.json"
     run_kho("export", hit["doc_id"], "--format", "json", "--out", str(exported), home=home)

@@ -6,10 +6,12 @@ through `index.guard.visible_document`, so a hidden document answers 404 like a 
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import secrets
 import time
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -178,11 +180,19 @@ def page_image(doc_id, page):
 
 
 def document_pdf(doc_id):
+    """The document's PDF as a use copy marked for the reader (the master is never sent)."""
+    from kho.archive.usecopy import use_copy_of
+
     c, doc = visible(doc_id, None)
     name = Path(doc.filename).stem + ".pdf"
-    detail = {"doc_id": doc.id, "format": "pdf"}
-    path = c.storage.searchable_pdf(doc.id)
-    return send_audited(path, "file", detail, "application/pdf", download_name=name)
+    detail = {"doc_id": doc.id, "format": "pdf", "use_copy": True}
+    try:
+        data = use_copy_of(c.storage, doc.id, g.principal.name, datetime.now().astimezone())
+    except (OSError, BadInputError) as err:  # missing or damaged: as a missing stored file
+        log.warning("cannot make the use copy of %s: %s", doc.id[:12], err)
+        audit(c.catalog, g.principal, "file-failed", door(), **detail)
+        abort(404)
+    return send_audited(io.BytesIO(data), "file", detail, "application/pdf", download_name=name)
 
 
 class _AuditedFile:
@@ -206,16 +216,23 @@ class _AuditedFile:
             try:
                 self.on_close(self.sent >= self.size)
             except KhoError as err:  # the reply is gone: all that is left is the server log
-                log.error("audit line for %s not written: %s", self.f.name, err)
+                name = getattr(self.f, "name", "a reply")
+                log.error("audit line for %s not written: %s", name, err)
 
 
-def send_audited(path: Path, action: str, detail: dict, mimetype: str, download_name=None):
-    """Send a stored file, audited as `action` once all of it was handed to the server, or
-    as `action`-failed when it cannot be read or the send was cut short."""
+def send_audited(
+    path: Path | io.BytesIO, action: str, detail: dict, mimetype: str, download_name=None
+):
+    """Send a stored file (or bytes made for this reply), audited as `action` once all of it
+    was handed to the server, or as `action`-failed when it cannot be read or the send was
+    cut short."""
     c, principal, how = ctx(), g.principal, door()
     try:
-        f = open(path, "rb")  # noqa: SIM115 - closed by _AuditedFile.close
-        size = os.fstat(f.fileno()).st_size
+        if isinstance(path, io.BytesIO):
+            f, size = path, len(path.getbuffer())
+        else:
+            f = open(path, "rb")  # noqa: SIM115 - closed by _AuditedFile.close
+            size = os.fstat(f.fileno()).st_size
     except OSError as err:
         log.warning("cannot send %s: %s", path, err)
         audit(c.catalog, principal, f"{action}-failed", how, **detail)

@@ -1,7 +1,8 @@
 """The table of contents: what happens to a page and to a document, in order.
 
 `process_page` reads one page (text layer or cleanup + OCR) and records it;
-`process_document` runs once all pages are read: searchable PDF, classification, index.
+`process_document` runs once all pages are read: searchable PDF, classification, a scan's
+archival master, index.
 Both are idempotent and take ids, so any executor (local pool, rq) can run and re-run them.
 """
 
@@ -269,6 +270,7 @@ def process_document(ctx: Context, doc_id: str) -> DocReport:
     write_searchable(ctx, doc, texts)
     classify_and_describe(ctx, doc, texts)
     doc = ctx.catalog.document(doc_id)  # with its category, metadata and level now
+    write_master(ctx, doc, texts)
     ctx.index.replace_document(doc_id, document_pages(ctx, doc, texts))
     reason = "; ".join(f"page {p.page}: {p.reason}" for p in failed)
     if not ctx.catalog.finish_index(doc_id, reason):
@@ -448,6 +450,14 @@ def write_searchable(ctx: Context, doc: cat.Document, texts: dict[int, PageText]
         pages.append((image, text))
     with ctx.storage.writer(out) as f:
         write_searchable_pdf(pages, f)
+
+
+def write_master(ctx: Context, doc: cat.Document, texts: dict[int, PageText]) -> None:
+    """master.pdf: a scanned document's PDF/A-2b archival master (`archive.master`)."""
+    from kho.archive.master import store_master
+
+    title = title_of("\n\n".join(t.text for t in texts.values()))
+    store_master(ctx.storage, ctx.settings.limits, doc, texts, title)
 
 
 def write_sanitized_pdf(ctx: Context, doc: cat.Document, out) -> None:

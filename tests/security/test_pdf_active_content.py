@@ -104,7 +104,9 @@ def test_pdfs_are_served_without_active_content_and_carried_files_become_documen
     assert served.read_bytes() != source.read_bytes()
     assert active_content(served) == []
     with pdfplumber.open(served) as pdf:
-        assert " ".join(pdf.pages[0].extract_text().split()) == TEXT  # text layer intact
+        lines = pdf.pages[0].extract_text().splitlines()
+    assert lines[-1].startswith("Bản sao sử dụng — cấp cho admin, ")  # a use copy's footer
+    assert " ".join(" ".join(lines[:-1]).split()) == TEXT  # text layer intact
     # the carried PDF is a document of its own, a child of the PDF, its mark read
     assert child.meta["parent"] == parent.id and child.meta["attachment"] == "phu-luc.pdf"
     assert hashlib.sha256(annex.read_bytes()).hexdigest() == child.id
