@@ -398,15 +398,15 @@ def review_field(ctx, doc_id, name, value, as_name):
     doc = visible_to(kctx, principal, doc_id)
     values = decide_field(doc, name, value, by=principal.name)
     field = field_name(name)
+    door = {**cli_door(), "field": field, "value": values["meta"][field]}
     column = FROM_META.get(field)
-    if column is not None:  # the archival field too, confirmed (kho doc show)
+    if column is not None:  # the archival field too, confirmed; one audit row for both
         kctx.catalog.edit_document(
-            doc.id, {column.name: values["meta"][field]}, principal.name, cli_door()
+            doc.id, {column.name: values["meta"][field]}, principal.name, door, "review-field"
         )
+    else:
+        audit_cli(kctx, principal, "review-field", doc_id=doc.id, field=field, value=door["value"])
     record_decision(kctx, doc.id, values)
-    audit_cli(
-        kctx, principal, "review-field", doc_id=doc.id, field=field, value=values["meta"][field]
-    )
     out.print(f"{doc.id[:12]}: {field} = {values['meta'][field]!r} (header field reviewed)")
 
 

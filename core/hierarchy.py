@@ -314,8 +314,16 @@ class HierarchyQueries:
             key = dossier_code(d) or d.file_notation
             return self._edited(s, "dossier", key, before, _record(d), actor, door, reindex)
 
-    def edit_document(self, doc_id: str, values: dict[str, str], actor: str, door: dict) -> Edit:
-        """Set fields a person typed: each becomes confirmed (a proposal no longer)."""
+    def edit_document(
+        self,
+        doc_id: str,
+        values: dict[str, str],
+        actor: str,
+        door: dict,
+        action: str = "archive-edit",
+    ) -> Edit:
+        """Set fields a person typed: each becomes confirmed (a proposal no longer). The
+        audit row is `action` (a review writes its own, changed or not)."""
         with self.session(write=True) as s:
             doc = s.get(Document, doc_id)
             before = _record(doc, DOCUMENT_FIELDS)
@@ -336,7 +344,9 @@ class HierarchyQueries:
                 d = s.get(Dossier, doc.dossier_id)
                 d.level = max(d.level, doc.level)
             after = _record(doc, DOCUMENT_FIELDS)
-            return self._edited(s, "document", doc.id, before, after, actor, door, (doc.id,))
+            return self._edited(
+                s, "document", doc.id, before, after, actor, door, (doc.id,), action
+            )
 
     def confirm_fields(self, doc_id: str, names: list[str], actor: str, door: dict) -> Edit:
         """Confirm the proposals read from the page as they stand (all when `names` is empty)."""
@@ -365,12 +375,15 @@ class HierarchyQueries:
             if "page_amount" not in settled and doc.page_amount is None:
                 doc.page_amount = doc.page_count
 
-    def _edited(self, s, kind, key, before, after, actor, door, reindex) -> Edit:
+    def _edited(
+        self, s, kind, key, before, after, actor, door, reindex, action="archive-edit"
+    ) -> Edit:
         changed = {k: v for k, v in after.items() if before.get(k) != v}
-        if changed:
+        if changed or action != "archive-edit":
             was = {k: before.get(k) for k in changed}
-            detail = {**door, kind: key, "before": was, "after": changed}
-            self.append_audit(s, actor, "archive-edit", detail)
+            name = "doc_id" if kind == "document" else kind  # as every audit row names one
+            detail = {**door, name: key, "before": was, "after": changed}
+            self.append_audit(s, actor, action, detail)
         return Edit(kind, key, before, after, reindex if changed else ())
 
     def raise_dossier_level(self, s: Session, doc_id: str, level: int) -> None:

@@ -340,7 +340,8 @@ class ElasticIndex:
         mappings = self.es.indices.get_mapping(index=self.alias)
         for index, mapping in mappings.items():
             have = mapping["mappings"].get("properties", {})
-            missing = {k: v for k, v in MAPPINGS["properties"].items() if k not in have}
+            fields: dict = MAPPINGS["properties"]  # type: ignore[assignment]
+            missing = {k: v for k, v in fields.items() if k not in have}
             if missing:
                 self.es.indices.put_mapping(index=index, properties=missing)
 

@@ -171,7 +171,7 @@ def test_edits_are_audited_with_before_and_after_and_the_index_follows(archive):
     assert shown["fields"]["urgency"] == "Khẩn" and shown["state"]["type_name"] == "confirmed"
     rows = [json.loads(ln) for ln in kho("audit", "--json", "--action", "archive-edit",
                                           "--limit", "20").stdout.splitlines()]  # fmt: skip
-    mine = next(r for r in rows if r["detail"].get("document") == doc)
+    mine = next(r for r in rows if r["detail"].get("doc_id") == doc)
     assert mine["detail"]["before"]["type_name"] == "Nghị quyết"
     assert mine["detail"]["after"] == {"type_name": "Quyết định", "urgency": "Khẩn"}
     assert mine["actor"] == "archivist"
