@@ -19,7 +19,7 @@ from kho.archive.records import Member, Record, dossier_record, fonds_record, me
 from kho.core.archival import display
 from kho.core.catalog import Catalog
 from kho.core.errors import StoredFileMissingError, UsageError
-from kho.core.hierarchy import dossier_code
+from kho.core.hierarchy import dossier_label
 from kho.core.models import Dossier
 from kho.core.permissions import PRIVATE
 from kho.core.storage import Storage, atomic_write_bytes
@@ -52,7 +52,7 @@ def export_of(catalog: Catalog, dossier: Dossier, principal: Principal) -> Dossi
     """The dossier as `principal` may see it (hidden documents are not in it at all)."""
     docs = members(catalog, dossier, principal)
     _, fonds = catalog.dossier_by_id(dossier.id)
-    code = dossier_code(dossier) or dossier.file_notation
+    code = dossier_label(dossier)
     return DossierExport(code, fonds_record(fonds, docs), dossier_record(dossier, docs), docs)
 
 

@@ -17,6 +17,7 @@ from rich.table import Table
 from kho.commands.common import as_option, audit_cli, cli_door, context_of, visible_to
 from kho.core.archival import display
 from kho.core.errors import UsageError
+from kho.core.hierarchy import dossier_label
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -122,7 +123,7 @@ def fonds_edit(ctx, code, assignments, as_name):
     kctx = context_of(ctx)
     principal = kctx.settings.principal(as_name)
     edit = kctx.catalog.edit_fonds(code, parse_assignments(assignments), principal.name, cli_door())
-    err.print(f"fonds {edit.key}: {len(set(edit.after) - _same(edit))} field(s) changed")
+    err.print(f"fonds {edit.key}: {len(edit.changed)} field(s) changed")
 
 
 @fonds_group.command("show")
@@ -141,7 +142,7 @@ def fonds_show(ctx, code, as_json, as_name):
     docs = [m for d, _ in dossiers for m in members(kctx.catalog, d, principal)]
     audit_cli(kctx, principal, "archive-view", fonds=fonds.code)
     record = fonds_record(fonds, docs)
-    codes = [_code(d) for d, _ in dossiers]
+    codes = [dossier_label(d) for d, _ in dossiers]
     print_record(record, f"phông {fonds.code}", as_json, {"dossiers": codes})
     if not as_json:
         out.print(f"{len(codes)} dossier(s): " + escape(", ".join(codes) or "-"))
@@ -154,6 +155,7 @@ def fonds_list(ctx, as_json):
     """Every fonds: code, name, status."""
     kctx = context_of(ctx)
     rows = [(f.code, f.name, f.status) for f in kctx.catalog.fonds_list()]
+    audit_cli(kctx, kctx.settings.principal(), "archive-view", fonds_listed=len(rows))
     if as_json:
         out.print_json(
             json.dumps([dict(zip(("code", "name", "status"), r, strict=True)) for r in rows])
@@ -183,7 +185,7 @@ def dossier_create(ctx, fonds_code, notation, assignments, as_name):
     principal = kctx.settings.principal(as_name)
     values = parse_assignments(assignments)
     d = kctx.catalog.create_dossier(fonds_code, notation, values, principal.name, cli_door())
-    err.print(f"dossier {_code(d)} created in fonds {fonds_code}")
+    err.print(f"dossier {dossier_label(d)} created in fonds {fonds_code}")
 
 
 @dossier_group.command("edit")
@@ -199,7 +201,7 @@ def dossier_edit(ctx, code, fonds_code, assignments, as_name):
         d.id, parse_assignments(assignments), principal.name, cli_door()
     )
     follow(kctx, edit)
-    err.print(f"dossier {edit.key}: {len(set(edit.after) - _same(edit))} field(s) changed")
+    err.print(f"dossier {edit.key}: {len(edit.changed)} field(s) changed")
 
 
 @dossier_group.command("show")
@@ -214,10 +216,12 @@ def dossier_show(ctx, code, fonds_code, as_json, as_name):
 
     kctx, principal, d = visible_dossier(ctx, code, fonds_code, as_name)
     docs = members(kctx.catalog, d, principal)
-    audit_cli(kctx, principal, "archive-view", dossier=_code(d), shown=[m.doc.id for m in docs])
+    audit_cli(
+        kctx, principal, "archive-view", dossier=dossier_label(d), shown=[m.doc.id for m in docs]
+    )
     record = dossier_record(d, docs)
     listed = [{"ordinal": m.ordinal, "doc_id": m.doc.id} for m in docs]
-    print_record(record, f"hồ sơ {_code(d)}", as_json, {"documents": listed})
+    print_record(record, f"hồ sơ {dossier_label(d)}", as_json, {"documents": listed})
     if not as_json:
         print_members(docs)
 
@@ -232,7 +236,7 @@ def dossier_list(ctx, fonds_code, as_json, as_name):
     kctx = context_of(ctx)
     principal = kctx.settings.principal(as_name)
     rows = [
-        (code, _code(d), d.title, d.level)
+        (code, dossier_label(d), d.title, d.level)
         for d, code in _visible_dossiers(kctx, principal, fonds_code)
     ]
     audit_cli(kctx, principal, "archive-view", dossiers=len(rows), fonds=fonds_code)
@@ -260,16 +264,6 @@ def _visible_dossiers(kctx, principal, fonds_code: str):
     from kho.core.types import can_see
 
     return [(d, c) for d, c in kctx.catalog.dossiers(fonds_code) if can_see(principal, d.access)]
-
-
-def _code(d) -> str:
-    from kho.core.hierarchy import dossier_code
-
-    return dossier_code(d) or d.file_notation
-
-
-def _same(edit) -> set:
-    return {k for k, v in edit.after.items() if edit.before.get(k) == v}
 
 
 # documents ---------------------------------------------------------------------------------
@@ -318,7 +312,7 @@ def doc_edit(ctx, doc_id, assignments, as_name):
     values = parse_assignments(assignments)
     edit = kctx.catalog.edit_document(doc.id, values, principal.name, cli_door())
     follow(kctx, edit)
-    err.print(f"{doc.id[:12]}: {len(set(edit.after) - _same(edit))} field(s) changed")
+    err.print(f"{doc.id[:12]}: {len(edit.changed)} field(s) changed")
 
 
 @doc_group.command("confirm")
@@ -348,4 +342,6 @@ def doc_move(ctx, doc_id, code, fonds_code, ordinal, as_name):
     doc = visible_to(kctx, principal, doc_id)
     edit = kctx.catalog.place_document(doc.id, d.id, ordinal, principal.name, cli_door())
     follow(kctx, edit)
-    err.print(f"{doc.id[:12]}: in dossier {_code(d)}" + (f" as {ordinal}" if ordinal else ""))
+    err.print(
+        f"{doc.id[:12]}: in dossier {dossier_label(d)}" + (f" as {ordinal}" if ordinal else "")
+    )

@@ -52,14 +52,24 @@ class Edit:
     after: dict
     reindex: tuple[str, ...] = ()
 
+    @property
+    def changed(self) -> list[str]:
+        """The fields whose value the edit changed."""
+        return [k for k, v in self.after.items() if self.before.get(k) != v]
+
 
 def no_access_of_its_own(access: Access) -> bool:
     return access.level == 0 and not access.unit and not access.groups
 
 
 def dossier_code(d: Dossier) -> str:
-    """The dossier's FileCode, or fonds-code/notation until its year is known."""
+    """The dossier's FileCode ("" until its year is known)."""
     return file_code(d.organ_id, d.file_catalog, d.file_notation)
+
+
+def dossier_label(d: Dossier) -> str:
+    """What names a dossier to people: its FileCode, or its notation until that is known."""
+    return dossier_code(d) or d.file_notation
 
 
 def document_field(doc: Document, name: str):
@@ -149,7 +159,7 @@ class HierarchyQueries:
         if doc.dossier_id is None:
             return "", ""
         d, f = self.dossier_by_id(doc.dossier_id)
-        return f.code, dossier_code(d) or d.file_notation
+        return f.code, dossier_label(d)
 
     # creating ----------------------------------------------------------------------------
     def create_fonds(self, code: str, values: dict[str, str], actor: str, door: dict) -> Fonds:
@@ -264,7 +274,6 @@ class HierarchyQueries:
             if doc is None or d is None:
                 raise NotFoundError(f"no document {doc_id[:12]} or dossier #{dossier_id}")
             before = {"dossier_id": doc.dossier_id, "doc_ordinal": doc.doc_ordinal}
-            before_access = doc.access
             if doc.dossier_id is not None and doc.dossier_id != d.id and doc.access_inherited:
                 # it leaves the dossier it inherited from: it keeps that access (never looser)
                 doc.access_inherited = False
@@ -277,8 +286,7 @@ class HierarchyQueries:
             after = {"dossier_id": d.id, "doc_ordinal": ordinal}
             detail = {**door, "doc_id": doc.id, "before": before, "after": after}
             self.append_audit(s, actor, "archive-place", detail)
-            moved = (doc.id,) if doc.access != before_access else ()
-            return Edit("document", doc.id, before, after, (doc.id, *moved))
+            return Edit("document", doc.id, before, after, (doc.id,))
 
     # editing -----------------------------------------------------------------------------
     def edit_fonds(self, code: str, values: dict[str, str], actor: str, door: dict) -> Edit:
@@ -311,7 +319,7 @@ class HierarchyQueries:
                 if doc.access_inherited:
                     doc.level, doc.unit, doc.groups = d.level, d.unit, list(d.groups or [])
             reindex = tuple(doc.id for doc in docs)  # its code, title or access: in every hit
-            key = dossier_code(d) or d.file_notation
+            key = dossier_label(d)
             return self._edited(s, "dossier", key, before, _record(d), actor, door, reindex)
 
     def edit_document(
@@ -415,7 +423,7 @@ def _dossier(s: Session, ref: str, fonds_code: str = "") -> Dossier:
     exact = [d for d in found if dossier_code(d) == ref]
     found = exact or found
     if len(found) > 1:
-        codes = ", ".join(sorted(dossier_code(d) or d.file_notation for d in found))
+        codes = ", ".join(sorted(dossier_label(d) for d in found))
         raise UsageError(f"{ref!r} names several dossiers ({codes}): give its FileCode or --fonds")
     if not found:
         within = f" in fonds {fonds_code}" if fonds_code else ""
