@@ -110,9 +110,11 @@ class HierarchyQueries:
                 q = q.where(Dossier.fonds_id == _fonds(s, fonds_code).id)
             return [(d, code) for d, code in s.execute(q).all()]
 
-    def dossier(self, ref: str, fonds_code: str = "") -> Dossier:
+    def dossier(self, ref: str, fonds_code: str = "", may_see=None) -> Dossier:
+        """The dossier `ref` names (FileCode, or notation in the fonds), among those
+        `may_see(dossier)` allows when given."""
         with self.session() as s:
-            return _dossier(s, ref, fonds_code)
+            return _dossier(s, ref, fonds_code, may_see)
 
     def dossier_by_id(self, dossier_id: int) -> tuple[Dossier, Fonds]:
         with self.session() as s:
@@ -412,14 +414,18 @@ def _fonds(s: Session, code: str) -> Fonds:
     return fonds
 
 
-def _dossier(s: Session, ref: str, fonds_code: str = "") -> Dossier:
-    """The dossier a person named: its FileCode, or its notation (within `fonds_code`)."""
+def _dossier(s: Session, ref: str, fonds_code: str = "", may_see=None) -> Dossier:
+    """The dossier a person named: its FileCode, or its notation (within `fonds_code`).
+    `may_see(dossier)`: only those count (the guard's), so a hidden one neither answers
+    nor makes a name ambiguous."""
     ref = ref.strip()
     tails = [ref] + [ref.split(".", i)[-1] for i in range(1, ref.count(".") + 1)]
     q = select(Dossier).where(Dossier.file_notation.in_(tails))
     if fonds_code:
         q = q.where(Dossier.fonds_id == _fonds(s, fonds_code).id)
     found = [d for d in s.scalars(q) if ref in (d.file_notation, dossier_code(d))]
+    if may_see is not None:
+        found = [d for d in found if may_see(d)]
     exact = [d for d in found if dossier_code(d) == ref]
     found = exact or found
     if len(found) > 1:

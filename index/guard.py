@@ -6,7 +6,7 @@ and a refusal as "denied": who tried to read what is kept as well as who read it
 
 from __future__ import annotations
 
-from kho.core.errors import NotFoundError, UsageError
+from kho.core.errors import NotFoundError
 from kho.core.types import Principal, can_see
 
 NO_DOCUMENT = "-"  # an id no document has (ids are hex): the lookup a refusal still makes
@@ -62,17 +62,10 @@ def audit_search(catalog, principal: Principal, door: dict, query, result) -> No
 
 def visible_dossier(catalog, ref: str, fonds_code: str, principal: Principal, door: dict):
     """The dossier `ref` (its FileCode, or its notation within `fonds_code`) if the
-    principal may see it; else NotFoundError, recorded as denied — a hidden dossier
-    answers as a missing one does."""
+    principal may see it; else NotFoundError, recorded as denied. Only visible dossiers
+    are weighed: a hidden one answers as a missing one and never makes a name ambiguous."""
     try:
-        dossier = catalog.dossier(ref, fonds_code)
+        return catalog.dossier(ref, fonds_code, lambda d: can_see(principal, d.access))
     except NotFoundError:
         audit(catalog, principal, "denied", door, dossier=ref[:70])
         raise
-    except UsageError:  # several: named without the codes, some may be hidden
-        raise UsageError(f"{ref!r} names several dossiers: give its FileCode or --fonds") from None
-    if not can_see(principal, dossier.access):
-        audit(catalog, principal, "denied", door, dossier=ref[:70])
-        within = f" in fonds {fonds_code}" if fonds_code else ""
-        raise NotFoundError(f"no dossier {ref!r}{within}; kho dossier list shows them")
-    return dossier

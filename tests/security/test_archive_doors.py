@@ -101,3 +101,26 @@ def test_a_hidden_document_cannot_be_shown_edited_or_confirmed(archive):
         proc = kho(*args, as_name="clerk", check=3)
         assert "or you may not see it" in proc.stderr
     assert kho("doc", "show", secret, "--json").stdout == before
+
+
+def test_a_hidden_dossier_never_makes_a_name_ambiguous(archive):
+    """Another fonds' dossier of the same notation, hidden from the reader, neither answers
+    nor turns the reader's name for their own dossier into a list of codes."""
+    kho = archive["kho"]
+    kho("fonds", "create", "H10", "--set", "name=Phông khác")
+    kho("dossier", "create", "H10", "01-OPEN", "--set", "level=3", "--set", "unit=qk7")
+    mine = json.loads(kho("dossier", "show", "01-OPEN", "--json", as_name="clerk").stdout)
+    assert mine["documents"][0]["doc_id"] == archive["ids"]["01-OPEN"]
+    both = kho("dossier", "show", "01-OPEN", check=2)  # the chief sees two
+    assert "names several dossiers" in both.stderr
+
+
+def test_a_hidden_document_cannot_be_moved_into_a_visible_dossier(archive):
+    kho, secret = archive["kho"], archive["ids"]["02-SECRET"]
+    moved = kho("doc", "move", secret[:12], "--dossier", "01-OPEN", "--fonds", "G09",
+                as_name="clerk", check=3)  # fmt: skip
+    missing = kho("doc", "move", "0123456789ab", "--dossier", "01-OPEN", "--fonds", "G09",
+                  as_name="clerk", check=3)  # fmt: skip
+    assert moved.stderr.replace(secret[:12], "X") == missing.stderr.replace("0123456789ab", "X")
+    place = json.loads(kho("doc", "show", secret, "--json").stdout)
+    assert place["dossier"] == "02-SECRET"
