@@ -44,7 +44,7 @@ from kho.core.catalog import Catalog
 from kho.core.errors import NotFoundError, StorageError, UsageError
 from kho.core.models import Dossier, now
 from kho.core.permissions import PRIVATE
-from kho.core.storage import CHUNK, Storage, atomic_copy, atomic_write_bytes
+from kho.core.storage import Storage, atomic_copy, atomic_write_bytes, file_digest
 from kho.core.types import Principal
 from kho.ocr.export import to_alto
 
@@ -67,11 +67,7 @@ class Packaged:
 
 
 def sha512_file(path: Path) -> str:
-    h = hashlib.sha512()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_digest(path, "sha512")
 
 
 def package_dossier(

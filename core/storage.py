@@ -34,7 +34,12 @@ class DamagedFileError(StorageError):
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
+    return file_digest(path, "sha256")
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    """The hex digest of a file's bytes (`algorithm`: a hashlib name), read a chunk at a time."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK):
             h.update(chunk)
