@@ -304,3 +304,85 @@ class Fixity(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
     recorded_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+
+
+class Peer(Base):
+    """Another kho node this one trusts, registered from its identity file (`kho peers
+    add`). A peer with `units` may send records of those unit subtrees here; a peer without
+    units is one this node sends to (its receipts are checked against its key). A revoked
+    peer's key is never accepted again; the row stays for the record.
+    """
+
+    __tablename__ = "peers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    organ_id: Mapped[str] = mapped_column(String(13), default="")
+    unit: Mapped[str] = mapped_column(String(200), default="")
+    sign_key: Mapped[str] = mapped_column(String(64))  # Ed25519 public key, base64
+    seal_key: Mapped[str] = mapped_column(String(64))  # X25519 public key, base64
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)  # SHA-256 of sign_key
+    units: Mapped[list] = mapped_column(JSON, default=list)  # subtrees it may send for
+    added_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+    added_by: Mapped[str] = mapped_column(String(100), default="")
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_by: Mapped[str] = mapped_column(String(100), default="")
+
+
+class Transfer(Base):
+    """One transfer package, sent (`out`) to or received (`in`) from a peer. `seq` counts
+    per peer and direction from 1; `digest` is the SHA-512 of the package's signed tag
+    manifest (its content hash), `prev_digest` the one before it to that peer.
+
+    Sent: `sent`, then `delivered` once the peer's signed receipt is checked. Received:
+    `staged` while an import runs (a kill leaves it to be completed by the next run),
+    `held` when an earlier package is missing (`path` keeps it), `imported` when done.
+    """
+
+    __tablename__ = "transfers"
+    __table_args__ = (UniqueConstraint("direction", "peer_id", "seq"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    direction: Mapped[str] = mapped_column(String(3))  # out | in
+    peer_id: Mapped[int] = mapped_column(ForeignKey("peers.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(128), index=True)
+    prev_digest: Mapped[str] = mapped_column(String(128), default="")
+    status: Mapped[str] = mapped_column(String(20))
+    records: Mapped[list] = mapped_column(JSON, default=list)  # [{record, version, kind}]
+    path: Mapped[str] = mapped_column(Text, default="")
+    operator: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class RecordOrigin(Base):
+    """Where a dossier held here came from: the record id it travels under (the first
+    node's fingerprint and dossier id, `<fp16>-<id>`), the node and unit that made it, the
+    chain of nodes it passed (each hop signed), its version and whether it was withdrawn.
+    A dossier made here has no row (its origin is this node)."""
+
+    __tablename__ = "record_origins"
+    record: Mapped[str] = mapped_column(String(80), primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id"), unique=True)
+    origin_node: Mapped[str] = mapped_column(String(100), index=True)
+    origin_fingerprint: Mapped[str] = mapped_column(String(64))
+    origin_unit: Mapped[str] = mapped_column(String(200), default="", index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    digest: Mapped[str] = mapped_column(String(128), default="")  # of this version
+    chain: Mapped[list] = mapped_column(JSON, default=list)
+    transfer_id: Mapped[int | None] = mapped_column(ForeignKey("transfers.id"))
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class SentRecord(Base):
+    """The last version of a record sent to a peer, and whether the peer's receipt for it
+    came back: what `kho transfer export --since-last` compares against."""
+
+    __tablename__ = "sent_records"
+    peer_id: Mapped[int] = mapped_column(ForeignKey("peers.id"), primary_key=True)
+    record: Mapped[str] = mapped_column(String(80), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(128))  # of the record version sent
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    transfer_id: Mapped[int] = mapped_column(ForeignKey("transfers.id"))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
