@@ -24,6 +24,8 @@ class ExitCode(IntEnum):
     config = 5  # invalid configuration file or environment
     service_unavailable = 6  # Redis, PostgreSQL or Elasticsearch did not answer
     storage = 7  # the storage root is full or unwritable, or lacks a file the catalog names
+    refused = 8  # a transfer package or receipt was refused: nothing of it was imported
+    held = 9  # a transfer package is kept until an earlier one from its sender arrives
     internal_error = 70  # a bug: the traceback is in the log file
     interrupted = 130  # Ctrl-C: re-run the same command to finish what is missing
 
