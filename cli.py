@@ -417,6 +417,7 @@ def _register_commands() -> None:
     from kho.commands.classify import classify_group, review_group
     from kho.commands.dossier_io import dossier_export, dossier_package, dossier_verify
     from kho.commands.fixity import verify
+    from kho.commands.interconnect import node_group, peers_group
     from kho.commands.ocr import ocr, reocr
     from kho.commands.web import web_group
     from kho.commands.workers import failed, metrics, resume, status, worker
@@ -430,6 +431,8 @@ def _register_commands() -> None:
     main.add_command(review_group)
     main.add_command(backup_group)
     main.add_command(verify)
+    main.add_command(node_group)
+    main.add_command(peers_group)
     for command in (ocr, reocr, worker, resume, failed, metrics, status, audit_log, web_group):
         main.add_command(command)
 

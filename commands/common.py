@@ -56,3 +56,19 @@ def visible_document(ctx: click.Context, doc_id: str, as_name: str | None, actio
     doc = visible_to(kctx, principal, doc_id)
     audit_cli(kctx, principal, action, doc_id=doc.id, **detail)
     return kctx, doc
+
+
+def operator_of(ctx: click.Context, as_name: str | None, command: str):
+    """(context, principal) when the principal is an operator (`operator = true` in its
+    [principals.NAME]); else UsageError, audited as denied."""
+    from kho.core.errors import UsageError
+
+    kctx = context_of(ctx)
+    principal = kctx.settings.principal(as_name)
+    if principal.name not in kctx.settings.operators:
+        audit_cli(kctx, principal, "denied", command=command, reason="not an operator")
+        raise UsageError(
+            f"kho {command} is for operators and {principal.name} is not one: act as one "
+            "with --as NAME (a [principals.NAME] with operator = true in kho.toml)"
+        )
+    return kctx, principal

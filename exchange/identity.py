@@ -142,10 +142,15 @@ class Identity:
             raise IdentityError(f"{source} lacks a field: {err}") from err
         if not all(isinstance(v, str) for v in asdict(ident).values()):
             raise IdentityError(f"{source} has a field that is not text")
-        check_name(ident.name)
-        ident.seal_public()
         try:
-            ident.verify("identity", ident._bound(), unb64(ident.binding, "binding", 64))
+            check_name(ident.name)
+            unb64(ident.sign_key, "sign_key", 32)
+            ident.seal_public()
+            binding = unb64(ident.binding, "binding", 64)
+        except (UsageError, IdentityError) as err:
+            raise IdentityError(f"{source} is not a kho node identity: {err}") from err
+        try:
+            ident.verify("identity", ident._bound(), binding)
         except SignatureError as err:
             raise IdentityError(f"{source}: its keys are not bound by its own signature") from err
         return ident
