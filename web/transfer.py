@@ -33,9 +33,10 @@ from sqlalchemy import select
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 
+from kho.core.errors import KhoError
 from kho.core.models import Peer
 from kho.exchange.errors import PackageError, TransferHeld, TransferRefused
-from kho.exchange.identity import Identity, SignatureError
+from kho.exchange.identity import Identity, SignatureError, load_node
 
 from . import auth
 from .state import ctx, web
@@ -203,7 +204,13 @@ def push():
         if refusal.status in (401, 403):
             guard().throttle.failed(client, node)
         return _refused(peer, refusal, length)
-    return _receive(peer, length, request.headers["X-Kho-Content-SHA512"].strip().lower())
+    try:
+        node = load_node(s.home)
+    except KhoError:
+        log.error("a push from %s arrived, but this archive has no node identity", peer.name)
+        refusal = Refusal(503, "Kho này chưa có định danh nút", "this archive has no node yet")
+        return _refused(peer, refusal, length)
+    return _receive(peer, node, length, request.headers["X-Kho-Content-SHA512"].strip().lower())
 
 
 def incoming_dir(home: Path) -> Path:
@@ -212,14 +219,14 @@ def incoming_dir(home: Path) -> Path:
     return folder
 
 
-def _receive(peer: Peer, length: int, digest: str):
+def _receive(peer: Peer, node, length: int, digest: str):
     """Stream the body to a private file, check its hash, import it; the file never stays."""
     path = incoming_dir(web().settings.home) / f"push-{secrets.token_hex(8)}.pkg"
     try:
         refusal = _stream_to(path, request.environ["wsgi.input"], length, digest)
         if refusal is not None:
             return _refused(peer, refusal, length)
-        return _imported(peer, path, length)
+        return _imported(peer, node, path, length)
     finally:
         path.unlink(missing_ok=True)
 
@@ -250,12 +257,9 @@ def _stream_to(path: Path, stream, length: int, digest: str) -> Refusal | None:
     return None
 
 
-def _imported(peer: Peer, path: Path, length: int):
-    from kho.exchange.identity import load_node
-
-    c = ctx()
+def _imported(peer: Peer, node, path: Path, length: int):
     try:
-        done = _import(c, load_node(c.settings.home), path, f"peer:{peer.name}")
+        done = _import(ctx(), node, path, f"peer:{peer.name}")
     except PackageError as err:
         return _refused(peer, Refusal(415, "Không phải gói chuyển giao hợp lệ", str(err)), length)
     except TransferRefused as err:

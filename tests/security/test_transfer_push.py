@@ -212,3 +212,16 @@ def test_failed_pushes_are_held_back(tmp_path):
     assert statuses[4:] == [429, 429]
     rows = audit_rows(catalog_of(home, env), "transfer-refused")
     assert [r.detail.get("reason") for r in rows].count("too many failed pushes") == 1
+
+
+def test_a_receiver_without_a_node_identity_refuses_before_the_body(tmp_path):
+    home, env = make_receiver(tmp_path, MAX_BYTES)
+    _, sender = make_sender(tmp_path, "f4")
+    register(catalog_of(home, env), sender, ["qk7/f4"])
+    for name in ("identity.json", "sign.key", "seal.key"):
+        (home / "node" / name).unlink()
+    with Server(home, env) as server:
+        headers = signed_headers(sender, sha512(BODY), len(BODY))
+        status, body = push(server.port, headers, [BODY])
+    assert status == 503 and "no node" in error_of(body)
+    assert incoming(home) == []
