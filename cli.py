@@ -419,6 +419,7 @@ def _register_commands() -> None:
     from kho.commands.fixity import verify
     from kho.commands.interconnect import node_group, peers_group
     from kho.commands.ocr import ocr, reocr
+    from kho.commands.transfer_push import push_cmd, transfer_group
     from kho.commands.web import web_group
     from kho.commands.workers import failed, metrics, resume, status, worker
 
@@ -433,6 +434,8 @@ def _register_commands() -> None:
     main.add_command(verify)
     main.add_command(node_group)
     main.add_command(peers_group)
+    transfer_group.add_command(push_cmd)
+    main.add_command(transfer_group)
     for command in (ocr, reocr, worker, resume, failed, metrics, status, audit_log, web_group):
         main.add_command(command)
 

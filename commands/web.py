@@ -30,6 +30,7 @@ def serve(ctx, host, port, unix_socket, threads):
     from kho.core.errors import KhoError
     from kho.web.app import create_app
     from kho.web.auth import auth_mode, check_bind, is_loopback
+    from kho.web.transfer import gated_channel
 
     settings = ctx.obj["settings"]
     check_bind(settings, host, unix_socket=bool(unix_socket))
@@ -49,7 +50,10 @@ def serve(ctx, host, port, unix_socket, threads):
             threads=threads,
             ident="kho",
             clear_untrusted_proxy_headers=False,  # kho.web.auth believes [web] trusted_proxies
+            max_request_body_size=settings.transfer.max_bytes + 1,  # a push (web/transfer.py)
         )
+        # bodies the app would refuse from their headers are never read (web/transfer.py)
+        server.channel_class = gated_channel(app, app.config["MAX_CONTENT_LENGTH"])
     except OSError as e:
         what = unix_socket or f"{host}:{port}"
         raise KhoError(

@@ -27,7 +27,7 @@ from kho.core.errors import (
 from kho.core.settings import Settings
 from kho.core.types import LEVEL_NAMES
 
-from . import admin, auth, pages, sessions
+from . import admin, auth, pages, sessions, transfer
 from .state import Web, ctx, web
 
 log = logging.getLogger("kho.web")
@@ -67,6 +67,7 @@ def create_app(settings: Settings, bind: str = "127.0.0.1") -> Flask:
     app.context_processor(template_values)
     pages.register(app)
     admin.register(app)
+    transfer.register(app)
     app.register_error_handler(OSError, _storage_error)
     app.register_error_handler(KhoError, _kho_error)
     for code, message in ERRORS.items():
@@ -80,6 +81,8 @@ def identify():
     peer = request.remote_addr or ""
     g.principal, g.operator, g.reviewer = None, False, False
     g.client = auth.client_address(s, peer, request.headers.get("X-Forwarded-For"))
+    if request.endpoint == "transfer.push":
+        return None  # signed by the sending node's key, no session (web/transfer.py)
     if w.mode == "none" and not auth.loopback_host(request.headers.get("Host", "")):
         abort(400)  # a name other than this machine's: a page elsewhere rebound it to us
     if request.method == "POST":
