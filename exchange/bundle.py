@@ -8,7 +8,8 @@ destination as it was:
 - only regular files and folders, in POSIX ustar headers (magic "ustar\\0", version "00")
   with their checksum right; pax extended headers ("x") may carry only the records
   `PAX_RECORDS` (the name, a size, times, owner ids and names), one per member;
-- a name is relative, under `root/`, made of components that are not empty, "." or "..",
+- a name is relative, under `root/`, at most NAME_MAX bytes, made of components (255
+  bytes at most) that are not empty, "." or "..",
   with no NUL, backslash or control character; no two names the same once folded to NFC
   and lower case (a case-insensitive disk would merge them), no member inside a file;
 - the declared sizes add up to at most `max_bytes` (checked before any data is read),
@@ -50,6 +51,7 @@ PAX_MAX = 64 * 1024  # one pax header's records
 TRAIL_MAX = 1 << 20  # zero padding allowed after the end-of-archive marker
 PAX_RECORDS = {"path", "size", "mtime", "atime", "ctime", "uid", "gid", "uname", "gname"}
 POSIX_MAGIC = b"ustar\x0000"
+NAME_MAX = 1024  # bytes of a member name: well under PATH_MAX with the destination before it
 
 REMAKE = "ask the sender for a new package made by kho transfer export"
 RECOPY = "copy it again from the sender's medium"
@@ -111,9 +113,13 @@ def sniff(path: Path) -> str:
         return "a tar whose first header is damaged"
     try:
         text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        return "unrecognised binary data"
-    return "a text file" if text.isprintable() or text.isspace() else "unrecognised data"
+    except UnicodeDecodeError as err:  # a character cut at the end of the block is fine
+        if err.start < len(head) - 3:
+            return "unrecognised binary data"
+        text = head[: err.start].decode("utf-8")
+    if all(c.isprintable() or c in "\t\r\n" for c in text):
+        return "a text file"
+    return "unrecognised data"
 
 
 def _checksum_ok(block: bytes) -> bool:
@@ -164,8 +170,12 @@ class _Names:
             )
         if parts[0] != self.root or (len(parts) == 1 and not is_dir):
             raise PackageError(f"the member {_show(name)} is not under {self.root}/; {REMAKE}")
+        if len(name.encode("utf-8", "surrogateescape")) > NAME_MAX:
+            raise PackageError(f"the member name {_show(name)} is over {NAME_MAX} bytes; {REMAKE}")
         if any(len(p.encode("utf-8", "surrogateescape")) > 255 for p in parts):
-            raise PackageError(f"the member name {_show(name)} has a component over 255 bytes")
+            raise PackageError(
+                f"the member name {_show(name)} has a component over 255 bytes; {REMAKE}"
+            )
         return parts
 
     def _place(self, parts: tuple[str, ...], kind: str) -> None:
@@ -323,7 +333,8 @@ def _members(src: _Source, names: _Names, max_bytes: int, max_files: int) -> Ite
         if kind not in (b"0", b"\x00", b"5", b"x"):
             raise PackageError(f"the package holds a member of unknown type {kind!r}; {REMAKE}")
         if block[257:265] != POSIX_MAGIC:
-            raise PackageError(f"the package is not a POSIX (pax) tar; {REMAKE}")
+            kind_of = "a GNU-format" if block[257:265] == b"ustar  \x00" else "an old-style"
+            raise PackageError(f"the package is {kind_of} tar, not POSIX (pax); {REMAKE}")
         size = _number(block[124:136], "size")
         if kind == b"x":
             if pax is not None:
