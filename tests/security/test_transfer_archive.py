@@ -10,6 +10,7 @@ import os
 import random
 import re
 import subprocess
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -427,3 +428,26 @@ def test_write_tar_refuses_links_and_fifos_in_the_source(tmp_path):
     with pytest.raises(PackageError, match=r"pipe is not a regular file or a folder"):
         write_tar(folder, out)
     assert out.getvalue() == b""  # refused before anything was written
+
+
+def test_failure_while_writing_removes_what_was_written(tmp_path):
+    """A file the disk cannot take (RLIMIT_FSIZE, as a full disk would): the members
+    written before it are removed, the error propagates as the system trouble it is."""
+    pkg = good_tar(tmp_path, sizes=(100_000, 3 << 20))
+    dest = tmp_path / "area" / "dest"
+    dest.mkdir(parents=True)
+    before = listing(tmp_path)
+    script = (
+        "import resource, signal, sys\n"
+        "from pathlib import Path\n"
+        "from kho.exchange.bundle import extract\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))\n"
+        "extract(Path(sys.argv[1]), Path(sys.argv[2]), max_bytes=1 << 30, max_files=100)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, pkg, dest], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 1 and "File too large" in proc.stderr, proc.stderr
+    assert list(dest.iterdir()) == []
+    assert listing(tmp_path) == before
