@@ -322,3 +322,29 @@ def test_a_local_record_takes_this_nodes_identity(ingested, tmp_path):
     assert " từ " not in local  # this node's own record names no origin
     shown = kho(a, "doc", "show", a["docs"]["nghi-quyet-chi-bo.png"][:12]).stdout
     assert "origin: this archive (qk7-hq, qk7)" in shown
+
+
+def test_origins_of_many_documents_and_a_new_version_received(ingested, tmp_path):
+    a = copy_home(ingested, tmp_path)
+    docs = a["docs"]
+    catalog = Catalog(load_settings({"KHO_HOME": str(a["home"]), **a["env"]}).catalog_url)
+    try:
+        origins = catalog.origins_of([*docs.values(), docs["bao-cao-dan-van.jpg"]])
+        assert set(origins) == {docs[n] for n in files_of("02-F9", "03-F8", "04-SECRET")}
+        assert {(o.node, o.unit) for o in origins.values()} == {
+            (node, unit) for node, unit, _ in ORIGINS.values()
+        }
+        first = origins[docs["quyet-dinh-chinh-sach.pdf"]]
+        assert first.hops == ["f8"] and first.received_at is not None
+        assert catalog.origin_of(catalog.document(docs["nghi-quyet-chi-bo.png"])) is None
+    finally:
+        catalog.close()
+    receive(a["home"], a["env"], "03-F8", "f8", "qk7/f8", ["f8", "f9", "qk7"])  # version 2
+    catalog = Catalog(load_settings({"KHO_HOME": str(a["home"]), **a["env"]}).catalog_url)
+    try:
+        again = catalog.origin_of(catalog.document(docs["quyet-dinh-chinh-sach.pdf"]))
+        assert again.record == first.record and again.hops == ["f8", "f9", "qk7"]
+        assert again.received_at >= first.received_at
+        assert len(catalog.origins_of(docs.values())) == len(origins)  # updated, not added
+    finally:
+        catalog.close()
