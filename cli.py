@@ -161,6 +161,7 @@ def default_batch_name(paths) -> str:
 
 # search ------------------------------------------------------------------------------------
 SEARCH_FACETS = ("category", "doc_type", "issuer", "unit", "level", "fonds", "dossier", "year")
+SEARCH_FACETS += ("origin_node", "origin_unit")
 
 
 @main.command()
@@ -172,6 +173,10 @@ SEARCH_FACETS = ("category", "doc_type", "issuer", "unit", "level", "fonds", "do
 @click.option("--fonds", multiple=True, help="Only documents of these fonds (codes, e.g. G09).")
 @click.option("--dossier", multiple=True, help="Only documents of these dossiers (exact FileCode).")
 @click.option("--year", multiple=True, help="Only documents dated in these years (YYYY).")
+@click.option("--origin", "origin_node", multiple=True, help="Only records made by these nodes.")
+@click.option(
+    "--origin-unit", multiple=True, help="...made by nodes of these units (and sub-units)."
+)
 @click.option("--level", multiple=True, type=click.Choice(["0", "1", "2", "3"]))
 @click.option("--batch", multiple=True, help="Only these batches (ids).")
 @click.option("--from", "date_from", help="Document date on or after (YYYY-MM-DD).")
@@ -194,6 +199,8 @@ def search(
     fonds,
     dossier,
     year,
+    origin_node,
+    origin_unit,
     level,
     batch,
     date_from,
@@ -224,6 +231,8 @@ def search(
             ("fonds", fonds),
             ("dossier", dossier),
             ("year", year),
+            ("origin_node", origin_node),
+            ("origin_unit", origin_unit),
             ("level", level),
             ("batch", batch),
         ]
@@ -252,11 +261,15 @@ def search(
         f"[dim]as {principal.name} (clearance {principal.clearance}); "
         f"{result.total} matching pages[/]"
     )
+    from kho.exchange.origin import local_origin
+
+    here, _ = local_origin(settings.home)
     for i, h in enumerate(result.hits, start=q.offset + 1):
         out.print(
             f"[bold]{i}. {h.doc_id[:12]}[/] p.{h.page}  [cyan]{h.category}[/]  "
             f"{escape(h.doc_type)} {h.doc_date}  {escape(h.filename)}"
             + (f"  {escape(h.dossier)}" if h.dossier else "")
+            + (f"  {escape(received_from(h))}" if h.origin_node not in ("", here) else "")
         )
         out.print("   " + render_snippet(h.snippet))
     for key, counts in result.facets.items():
@@ -265,6 +278,11 @@ def search(
         out.print("no results")
     elif result.next_cursor:
         err_console.print(f"[dim]more: --after {result.next_cursor}[/]")
+
+
+def received_from(hit) -> str:
+    """Where a received record came from, as a hit line says it: "từ f9-e1 (qk7/f9/e1)"."""
+    return f"từ {hit.origin_node}" + (f" ({hit.origin_unit})" if hit.origin_unit else "")
 
 
 @main.command()

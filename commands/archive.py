@@ -293,10 +293,44 @@ def doc_show(ctx, doc_id, as_json, as_name):
         else None
     )
     place = {"fonds": fonds, "dossier": dossier, "ordinal": ordinal, "doc_id": doc.id}
+    origin = kctx.catalog.origin_of(doc)
+    place["origin"] = origin_json(origin, kctx.settings.home)
     print_record(document_record(doc), f"văn bản {doc.id[:12]}", as_json, place)
     if not as_json:
         where = f"{fonds} / {dossier} / STT {ordinal}" if dossier else "in no dossier"
         out.print(f"place: {escape(where)}")
+        print_origin(place["origin"])
+
+
+def origin_json(origin, home) -> dict:
+    """Where the document came from: the node and unit that made it, the nodes it passed
+    and when it was received; a document made here names this node (if it has one)."""
+    if origin is None:
+        from kho.exchange.origin import local_origin
+
+        node, unit = local_origin(home)
+        return {"local": True, "node": node, "unit": unit, "chain": [], "received_at": None}
+    received = origin.received_at.isoformat(timespec="seconds") if origin.received_at else None
+    return {
+        "local": False,
+        "node": origin.node,
+        "unit": origin.unit,
+        "record": origin.record,
+        "chain": origin.hops,
+        "received_at": received,
+        "withdrawn": origin.withdrawn_at is not None,
+    }
+
+
+def print_origin(origin: dict) -> None:
+    if origin["local"]:
+        here = f" ({origin['node']}, {origin['unit'] or 'no unit'})" if origin["node"] else ""
+        out.print(f"origin: this archive{escape(here)}")
+        return
+    out.print(f"origin: {escape(origin['node'])} ({escape(origin['unit'] or 'no unit')})")
+    out.print(f"chain: {escape(' → '.join(origin['chain']) or '-')}")
+    withdrawn = " (withdrawn by its origin)" if origin["withdrawn"] else ""
+    out.print(f"received: {origin['received_at'] or '-'}{withdrawn}")
 
 
 @doc_group.command("edit")

@@ -52,6 +52,7 @@ from .models import (  # noqa: F401 - the catalog's names, as callers know them 
     Reset,
     now,
 )
+from .origins import OriginQueries
 from .peers import PeerQueries
 from .reports import ReportQueries
 from .settings import AuditOptions
@@ -74,7 +75,7 @@ def _id_starts(prefix: str):
     return Document.id.startswith(check_document_id(prefix), autoescape=True)
 
 
-class Catalog(FailureQueries, ReportQueries, HierarchyQueries, PeerQueries):
+class Catalog(FailureQueries, ReportQueries, HierarchyQueries, PeerQueries, OriginQueries):
     def __init__(self, url: str, *, migrate: bool = True, audit: AuditOptions | None = None):
         self.url = url
         self.audit_options = audit or AuditOptions()  # where new audit heads are exported

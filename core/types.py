@@ -248,6 +248,8 @@ class PageDoc:
     confidence: float = 0.0
     fonds: str = ""  # the fonds code, e.g. "G09"
     dossier: str = ""  # the dossier's FileCode, e.g. "000.00.00.G09.2024.01-TCCB"
+    origin_node: str = ""  # the node that made the record ("" unknown: no node identity)
+    origin_unit: str = ""  # that node's unit path, e.g. "qk7/f9/e1"
 
     @property
     def year(self) -> str:

@@ -25,7 +25,9 @@ HIGHLIGHT = ("<mark>", "</mark>")  # wraps matched words in snippets; doors rend
 FILTER_KEYS = (
     *("category", "doc_type", "issuer", "unit", "level", "batch", "lang"),
     *("fonds", "dossier", "year"),  # the archive hierarchy; year is doc_date's
+    *("origin_node", "origin_unit"),  # the node (and its unit) that made the record
 )
+UNIT_KEYS = ("unit", "origin_unit")  # unit paths: a filter value covers its sub-units
 FACET_KEYS = FILTER_KEYS
 SORTS = ("relevance", "date")
 MAX_LIMIT = 1000  # hits per page
@@ -44,8 +46,9 @@ class SearchQuery:
     "quoted phrases", a trailing * (prefix) and a leading - (exclude) are understood;
     nothing else in the text is syntax. Text without words lists the filtered pages,
     newest first. Filters: values of one key are alternatives, keys all apply; a unit
-    filter covers sub-units; fonds and dossier match exactly; a year (4 digits) is that
-    year of `doc_date`. Dates bound `doc_date` (inclusive, ISO dates).
+    filter (and an origin_unit one) covers sub-units; fonds, dossier and origin_node match
+    exactly; a year (4 digits) is that year of `doc_date`. Dates bound `doc_date`
+    (inclusive, ISO dates).
     """
 
     text: str = ""
@@ -93,11 +96,11 @@ class SearchQuery:
 
 def _filter_value(key: str, value: object) -> str:
     text = str(value).strip()
-    if key == "unit":
+    if key in UNIT_KEYS:
         try:
             return normalize_unit(text)
         except UnitError as err:
-            raise UsageError(f"unit filter: {err}") from None
+            raise UsageError(f"{key} filter: {err}") from None
     if key == "level" and text not in ("0", "1", "2", "3"):
         raise UsageError(f"level filter must be 0-3, got {value!r}")
     if key == "year" and not re.fullmatch(r"[0-9]{4}", text):
@@ -147,6 +150,8 @@ class SearchHit:
     doc_date: str
     fonds: str = ""
     dossier: str = ""
+    origin_node: str = ""
+    origin_unit: str = ""
 
     @property
     def year(self) -> str:
@@ -159,6 +164,7 @@ class SearchHit:
         out = {f: getattr(self, f) for f in fields}
         out.update(issuer=self.issuer, doc_date=self.doc_date, unit=self.unit, level=self.level)
         out.update(fonds=self.fonds, dossier=self.dossier, year=self.year)
+        out.update(origin_node=self.origin_node, origin_unit=self.origin_unit)
         return out
 
 
@@ -228,6 +234,7 @@ def group_pages(pages: Sequence[PageDoc]) -> dict[str, list[PageDoc]]:
             raise BadInputError(f"{where}: level must be 0-3, got {p.access.level}")
         try:
             normalize_unit(p.access.unit)
+            normalize_unit(p.origin_unit)
         except UnitError as err:
             raise BadInputError(f"{where}: {err}") from None
         if any("|" in g for g in p.access.groups):

@@ -27,6 +27,7 @@ from ..core.types import ALL_UNITS, Access, PageDoc, Principal, normalize_unit, 
 from .base import (
     FACET_SIZE,
     MAX_QUERY_CHARS,
+    UNIT_KEYS,
     ParsedQuery,
     SearchHit,
     SearchQuery,
@@ -47,19 +48,9 @@ SUGGEST_PAGES = 200  # best visible pages scanned for word completions
 
 SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}
 _KEYWORDS = (
-    "doc_id",
-    "uid",
-    "category",
-    "doc_type",
-    "issuer",
-    "unit",
-    "unit_path",
-    "groups",
-    "batch",
-    "lang",
-    "filename",
-    "fonds",
-    "dossier",
+    *("doc_id", "uid", "category", "doc_type", "issuer", "unit", "unit_path", "groups"),
+    *("batch", "lang", "filename", "fonds", "dossier"),
+    *("origin_node", "origin_unit", "origin_unit_path"),  # origin_unit_path as unit_path
 )
 _TEXT = {"type": "text", "analyzer": "standard"}  # UAX#29 words, lower-cased, marks kept
 MAPPINGS = {
@@ -157,8 +148,8 @@ def _exclude_query(term: Term) -> dict:
 def build_query(query: SearchQuery, parsed: ParsedQuery, principal: Principal) -> dict:
     filters = [acl_filter(principal)]
     for key, values in query.filters.items():
-        if key == "unit":  # values in normal form (SearchQuery); '' covers nothing
-            filters.append({"terms": {"unit_path": [v for v in values if v]}})
+        if key in UNIT_KEYS:  # values in normal form (SearchQuery); '' covers nothing
+            filters.append({"terms": {f"{key}_path": [v for v in values if v]}})
         elif key == "level":
             filters.append({"terms": {"level": [int(v) for v in values]}})
         elif key == "year":
@@ -219,6 +210,9 @@ def _source(p: PageDoc) -> dict:
         "confidence": p.confidence,
         "fonds": p.fonds,
         "dossier": p.dossier,
+        "origin_node": p.origin_node,
+        "origin_unit": normalize_unit(p.origin_unit),
+        "origin_unit_path": unit_path(p.origin_unit),
     }
 
 
@@ -240,6 +234,8 @@ def _page(src: dict) -> PageDoc:
         confidence=src["confidence"],
         fonds=src.get("fonds", ""),
         dossier=src.get("dossier", ""),
+        origin_node=src.get("origin_node", ""),
+        origin_unit=src.get("origin_unit", ""),
     )
 
 
@@ -335,8 +331,9 @@ class ElasticIndex:
 
     def _add_new_fields(self) -> None:
         """Give an index made by an older kho the fields of MAPPINGS it lacks (fonds,
-        dossier): adding a field rewrites nothing, so what was stored before stays
-        searchable with no reindex; a page stored before has none, read as empty."""
+        dossier, origin_node, origin_unit): adding a field rewrites nothing, so what was
+        stored before stays searchable with no reindex; a page stored before has none, read
+        as empty."""
         mappings = self.es.indices.get_mapping(index=self.alias)
         for index, mapping in mappings.items():
             have = mapping["mappings"].get("properties", {})
@@ -539,6 +536,8 @@ class ElasticIndex:
             doc_date=s["doc_date"] or "",
             fonds=s.get("fonds", ""),
             dossier=s.get("dossier", ""),
+            origin_node=s.get("origin_node", ""),
+            origin_unit=s.get("origin_unit", ""),
         )
 
     def get_page(self, doc_id: str, page: int, principal: Principal) -> PageDoc | None:

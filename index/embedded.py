@@ -22,6 +22,7 @@ from ..core.types import ALL_UNITS, Access, PageDoc, Principal, normalize_unit, 
 from .base import (
     FACET_SIZE,
     MAX_QUERY_CHARS,
+    UNIT_KEYS,
     ParsedQuery,
     SearchHit,
     SearchQuery,
@@ -36,7 +37,7 @@ from .base import (
 from .cursor import CursorError, Cursors, search_key
 from .text import TOKEN_RE, fold, normalize
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = sqlite.BUSY_TIMEOUT_S  # how long a writer waits for another's transaction
 EXACT_WEIGHT, FOLDED_WEIGHT = 10.0, 1.0  # bm25 column weights
 SUGGEST_PAGES = 200  # best-ranked visible pages scanned for word completions
@@ -73,16 +74,22 @@ _SCHEMA = (
     END""",
 )  # version 1; a new file then takes every upgrade, as an old one does
 # What takes a file from version N to N + 1, in place: adding a column with a default
-# rewrites no row, so pages indexed before keep working (with no fonds or dossier).
+# rewrites no row, so pages indexed before keep working (with no fonds, dossier or origin
+# until they are indexed again).
 _UPGRADES = {
     1: (
         "ALTER TABLE pages ADD COLUMN fonds TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE pages ADD COLUMN dossier TEXT NOT NULL DEFAULT ''",
     ),
+    2: (
+        "ALTER TABLE pages ADD COLUMN origin_node TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE pages ADD COLUMN origin_unit TEXT NOT NULL DEFAULT ''",
+    ),
 }
 _COLUMNS = (
     "doc_id, page, category, doc_type, issuer, unit, level, groups, batch, lang, doc_date,"
-    " ingested_at, filename, title, title_folded, confidence, text, folded, fonds, dossier"
+    " ingested_at, filename, title, title_folded, confidence, text, folded, fonds, dossier,"
+    " origin_node, origin_unit"
 )
 _PLACEHOLDERS = ", ".join("?" * len(_COLUMNS.split(",")))
 # One search's visible match set: sort keys (rank, date, then doc_id and page: what a hit
@@ -96,6 +103,7 @@ _VISIBLE: tuple[str, ...] = (
     "category",
 )
 _VISIBLE += ("doc_type", "issuer", "unit", "level", "batch", "lang", "fonds", "dossier", "year")
+_VISIBLE += ("origin_node", "origin_unit")
 _DERIVED = {"year": "substr(p.doc_date, 1, 4)"}  # visible fields that are no stored column
 # The order of hits, and which rows come after a cursor's (rank, doc_id, page) or
 # (doc_date, doc_id, page); SQLite compares row values left to right.
@@ -108,18 +116,19 @@ _ORDERS = {
 }
 _HIT_COLUMNS = (
     "p.id, p.doc_id, p.page, p.category, p.filename, p.title, p.unit, p.level,"
-    " p.doc_type, p.issuer, p.doc_date, p.text, p.fonds, p.dossier"
+    " p.doc_type, p.issuer, p.doc_date, p.text, p.fonds, p.dossier, p.origin_node, p.origin_unit"
 )
 
 
-def _unit_sql(scope: str) -> tuple[str, list]:
-    """`unit_covers(scope, p.unit)` for a scope in normal form (stored units are too);
+def _unit_sql(scope: str, column: str = "p.unit") -> tuple[str, list]:
+    """`unit_covers(scope, column)` for a scope in normal form (stored units are too);
     substr compares exactly where LIKE would read '%' and '_' as wildcards."""
     if scope == ALL_UNITS:
         return "1", []
     if not scope:
         return "0", []
-    return "(p.unit = ? OR substr(p.unit, 1, ?) = ?)", [scope, len(scope) + 1, scope + "/"]
+    sql = f"({column} = ? OR substr({column}, 1, ?) = ?)"
+    return sql, [scope, len(scope) + 1, scope + "/"]
 
 
 def acl_sql(principal: Principal) -> tuple[str, list]:
@@ -364,8 +373,8 @@ class EmbeddedIndex:
         acl, acl_params = acl_sql(principal)
         clauses, params = [acl], list(acl_params)
         for key, values in query.filters.items():
-            if key == "unit":
-                units = [_unit_sql(v) for v in values]
+            if key in UNIT_KEYS:  # a unit path covers its sub-units
+                units = [_unit_sql(v, "p." + key) for v in values]
                 clauses.append("(" + " OR ".join(u for u, _ in units) + ")")
                 params += [v for _, ps in units for v in ps]
             elif key == "level":
@@ -458,6 +467,7 @@ def _row(p: PageDoc) -> tuple:
         p.doc_id, p.page, p.category, p.doc_type, p.issuer, normalize_unit(a.unit), a.level, groups,
         p.batch, p.lang, p.doc_date, p.ingested_at, p.filename, p.title,
         fold(normalize(p.title)), float(p.confidence), text, fold(text), p.fonds, p.dossier,
+        p.origin_node, normalize_unit(p.origin_unit),
     )  # fmt: skip
 
 
@@ -476,6 +486,7 @@ _PAGE_FIELDS: tuple[str, ...] = (
     "doc_type",
 )
 _PAGE_FIELDS += ("issuer", "doc_date", "ingested_at", "lang", "confidence", "fonds", "dossier")
+_PAGE_FIELDS += ("origin_node", "origin_unit")
 
 
 def _page(r: sqlite3.Row) -> PageDoc:
@@ -490,4 +501,5 @@ def _hit(r: sqlite3.Row, parsed: ParsedQuery, highlight: bool) -> SearchHit:
         filename=r["filename"], title=r["title"], unit=r["unit"], level=r["level"],
         doc_type=r["doc_type"], issuer=r["issuer"], doc_date=r["doc_date"],
         fonds=r["fonds"], dossier=r["dossier"],
+        origin_node=r["origin_node"], origin_unit=r["origin_unit"],
     )  # fmt: skip

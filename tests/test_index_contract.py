@@ -23,7 +23,7 @@ from kho.core.settings import load_settings
 from kho.core.types import Access, PageDoc, Principal, can_see
 from kho.index.base import HIGHLIGHT, SearchIndex, SearchQuery, SearchResult
 from kho.index.cursor import CursorError
-from kho.index.embedded import EmbeddedIndex, acl_sql
+from kho.index.embedded import SCHEMA_VERSION, EmbeddedIndex, acl_sql
 from kho.index.text import fold, normalize, tokens
 
 from .conftest import es_client, need_service
@@ -616,10 +616,14 @@ V1_COLUMNS = (  # the embedded index's pages before the hierarchy (schema versio
     " ingested_at, filename, title, title_folded, confidence, text, folded"
 )
 HIERARCHY_FIELDS = ("fonds", "dossier")
+ORIGIN_FIELDS = ("origin_node", "origin_unit", "origin_unit_path")
 
 
-def open_old_index(backend: str, tmp_path: Path, pages: list[PageDoc]) -> SearchIndex:
-    """An index as kho made it before fonds and dossier, holding `pages`, opened now."""
+def open_old_index(
+    backend: str, tmp_path: Path, pages: list[PageDoc], lacks=HIERARCHY_FIELDS + ORIGIN_FIELDS
+) -> SearchIndex:
+    """An index as kho made it before the fields `lacks` (embedded: schema version 1, before
+    fonds and dossier), holding `pages`, opened now."""
     if backend == "embedded":
         from kho.index.embedded import _SCHEMA, _row
 
@@ -639,12 +643,12 @@ def open_old_index(backend: str, tmp_path: Path, pages: list[PageDoc]) -> Search
     url = need_service("Elasticsearch", "KHO_ELASTICSEARCH_URL")
     alias = f"kho-test-{uuid.uuid4().hex[:12]}"
     es = es_client(url)
-    old = {k: v for k, v in MAPPINGS["properties"].items() if k not in HIERARCHY_FIELDS}
+    old = {k: v for k, v in MAPPINGS["properties"].items() if k not in lacks}
     es.indices.create(
         index=f"{alias}-v1", settings=SETTINGS, mappings={**MAPPINGS, "properties": old},
         aliases={alias: {"is_write_index": True}},
     )  # fmt: skip
-    sources = [{k: v for k, v in _source(p).items() if k not in HIERARCHY_FIELDS} for p in pages]
+    sources = [{k: v for k, v in _source(p).items() if k not in lacks} for p in pages]
     helpers.bulk(es, ({"_index": alias, "_id": f"{s['doc_id']}:{s['page']}", "_source": s}
                       for s in sources), refresh="wait_for")  # fmt: skip
     es.close()
@@ -678,5 +682,60 @@ def test_an_index_made_before_the_hierarchy_is_upgraded_in_place(backend, tmp_pa
         with EmbeddedIndex(tmp_path / "index.sqlite") as again:
             assert again.count(ADMIN) == len(old_pages) + 1
         db = sqlite3.connect(tmp_path / "index.sqlite")
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         db.close()
+
+
+# -- origins: the node and unit that made a record ----------------------------------------
+
+ORIGIN_PAGES = [  # doc_id, origin node, its unit, level
+    ("o1", "f9-e1", "qk7/f9/e1", 0),
+    ("o2", "f9-e1", "qk7/f9/e1", 0),
+    ("o3", "f9", "qk7/f9", 0),
+    ("o4", "f90", "qk7/f90", 0),  # a sibling whose name starts like qk7/f9
+    ("o5", "f9-e2", "qk7/f9/e2", 3),
+    ("o6", "", "", 0),  # made here by a node without identity
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_index_made_before_origins_filters_and_counts_them(backend, tmp_path):
+    old = [page("old", "hồ sơ cũ")]
+    index = open_old_index(backend, tmp_path, old, lacks=ORIGIN_FIELDS)
+    try:
+        assert find(index, "hồ sơ").total == 1
+        assert find(index, "", filters={"origin_node": ("",)}).total == 1  # none: empty
+        index.index_pages(
+            [page(d, "hồ sơ nhận", level=lv, origin_node=n, origin_unit=u)
+             for d, n, u, lv in ORIGIN_PAGES]
+        )  # fmt: skip
+
+        def docs(principal=ADMIN, **filters) -> set[str]:
+            return {h.doc_id for h in find(index, "hồ sơ", principal, filters=filters).hits}
+
+        assert docs(origin_node=("f9-e1",)) == {"o1", "o2"}
+        assert docs(origin_node=("f9",)) == {"o3"}  # exact
+        assert docs(origin_unit=("qk7/f9",)) == {"o1", "o2", "o3", "o5"}
+        assert docs(origin_unit=("QK7/F9/",)) == {"o1", "o2", "o3", "o5"}
+        assert docs(origin_unit=("qk7",)) == {"o1", "o2", "o3", "o4", "o5"}
+        assert docs(origin_unit=("qk7/f9/e1", "qk7/f90")) == {"o1", "o2", "o4"}
+        assert docs(origin_node=("f9-e1", "f9-e2"), origin_unit=("qk7/f9/e2",)) == {"o5"}
+        reader = Principal("r", clearance=1, units=("qk7",))
+        assert docs(reader, origin_unit=("qk7/f9",)) == {"o1", "o2", "o3"}
+        result = find(index, "", reader, facets=("origin_node", "origin_unit"))
+        assert result.facets["origin_node"] == [("f9-e1", 2), ("f9", 1), ("f90", 1)]
+        assert result.facets["origin_unit"] == [("qk7/f9/e1", 2), ("qk7/f9", 1), ("qk7/f90", 1)]
+        (hit,) = find(index, "", filters={"origin_node": ("f9",)}).hits
+        assert (hit.origin_node, hit.origin_unit) == ("f9", "qk7/f9")
+        assert {k: hit.to_json()[k] for k in ("origin_node", "origin_unit")} == {
+            "origin_node": "f9", "origin_unit": "qk7/f9"
+        }  # fmt: skip
+        stored = index.get_page("o5", 1, ADMIN)
+        assert (stored.origin_node, stored.origin_unit) == ("f9-e2", "qk7/f9/e2")
+        assert index.get_page("o5", 1, reader) is None
+        with pytest.raises(UsageError, match="origin_unit filter"):
+            SearchQuery("x", filters={"origin_unit": ("qk7//f9",)})
+    finally:
+        if backend == "elasticsearch":
+            index.es.indices.delete(index=f"{index.alias}-v*")
+        index.close()

@@ -48,6 +48,8 @@ FACET_LABELS = {
     "year": "Năm",
     "unit": "Đơn vị",
     "level": "Độ mật",
+    "origin_node": "Kho nguồn",  # the node that made the record
+    "origin_unit": "Đơn vị nguồn",
 }
 FACETS = tuple(FACET_LABELS)
 FILTERS = FACETS
@@ -112,6 +114,8 @@ def health():
 
 
 def search():
+    from kho.exchange.origin import local_origin
+
     q, result, error = run_search(ctx(), g.principal)
     taxonomy = ctx().taxonomy
     return render_template(
@@ -124,6 +128,7 @@ def search():
         facet_labels=FACET_LABELS,
         args=request.args,
         link=link,
+        here=local_origin(ctx().settings.home)[0],  # records made here say no origin
     )
 
 
@@ -153,6 +158,7 @@ def visible(doc_id: str, action: str | None, **detail):
 
 
 def document(doc_id):
+    from kho.exchange.origin import local_origin
     from kho.workers.pipeline import read_texts
 
     c, doc = visible(doc_id, None)
@@ -168,6 +174,8 @@ def document(doc_id):
         has_pdf=c.storage.searchable_pdf(doc.id).exists(),
         images={p.page for p in pages if c.storage.page_image(doc.id, p.page).exists()},
         review_below=c.settings.ocr.review_confidence,
+        origin=c.catalog.origin_of(doc),
+        here=local_origin(c.settings.home),
     )
     audit(c.catalog, g.principal, "view", door(), doc_id=doc.id)  # once the page was made
     return body

@@ -23,6 +23,7 @@ from kho.core.hierarchy import document_field
 from kho.core.logs import scoped
 from kho.core.settings import OcrOptions
 from kho.core.types import PageDoc, PageText
+from kho.exchange.origin import local_origin
 from kho.ingest.formats import open_source
 from kho.ingest.register import EXT
 
@@ -293,9 +294,11 @@ def process_document(ctx: Context, doc_id: str) -> DocReport:
 
 
 def document_pages(ctx: Context, doc: cat.Document, texts: dict[int, PageText]) -> list[PageDoc]:
-    """The index's view of a document's pages, from its catalog record (and its place in
-    the archive) and page texts."""
+    """The index's view of a document's pages, from its catalog record (its place in the
+    archive, the node it came from) and page texts."""
     fonds, dossier = ctx.catalog.place_of(doc)
+    origin = ctx.catalog.origin_of(doc)  # None: made here, by this node
+    node, unit = (origin.node, origin.unit) if origin else local_origin(ctx.settings.home)
     full_text = "\n\n".join(t.text for _, t in sorted(texts.items()))
     access = doc.access
     issued = document_field(doc, "issued_date")
@@ -317,6 +320,8 @@ def document_pages(ctx: Context, doc: cat.Document, texts: dict[int, PageText]) 
             confidence=text.confidence,
             fonds=fonds,
             dossier=dossier,
+            origin_node=node,
+            origin_unit=unit,
         )
         for n, text in sorted(texts.items())
     ]
