@@ -54,6 +54,7 @@ from .models import (  # noqa: F401 - the catalog's names, as callers know them 
 )
 from .reports import ReportQueries
 from .settings import AuditOptions
+from .transfers import TransferQueries
 from .types import Access, check_document_id
 
 
@@ -73,7 +74,7 @@ def _id_starts(prefix: str):
     return Document.id.startswith(check_document_id(prefix), autoescape=True)
 
 
-class Catalog(FailureQueries, ReportQueries, HierarchyQueries):
+class Catalog(FailureQueries, ReportQueries, HierarchyQueries, TransferQueries):
     def __init__(self, url: str, *, migrate: bool = True, audit: AuditOptions | None = None):
         self.url = url
         self.audit_options = audit or AuditOptions()  # where new audit heads are exported

@@ -219,6 +219,23 @@ class ArchiveOptions:
             )
 
 
+@dataclass(frozen=True)
+class TransferOptions:
+    """`[transfer]`: the most a transfer package may unpack to (bytes, files); a package
+    over either is refused before anything of it is stored."""
+
+    max_bytes: int = 20 * 1024**3
+    max_files: int = 200_000
+
+    def __post_init__(self):
+        for name in ("max_bytes", "max_files"):
+            value = getattr(self, name)
+            if type(value) is not int or value < 1:
+                raise ConfigError(
+                    f"[transfer] {name} must be a whole number above 0, got {value!r}"
+                )
+
+
 SHARING = ("private", "group")
 
 
@@ -260,6 +277,7 @@ class Settings:
     storage: StorageOptions = field(default_factory=StorageOptions)
     review: ReviewOptions = field(default_factory=ReviewOptions)
     archive: ArchiveOptions = field(default_factory=ArchiveOptions)
+    transfer: TransferOptions = field(default_factory=TransferOptions)
     passwords: dict[str, str] = field(default_factory=dict, repr=False)  # name -> hash
     operators: frozenset[str] = frozenset()  # principals who may see queues and the audit log
     reviewers: frozenset[str] = frozenset()  # principals who may settle classifications (web)
@@ -401,7 +419,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         raise ConfigError(f"config file {path} does not exist (KHO_CONFIG)")
     tables = (
         "limits", "ocr", "principals", "web", "elasticsearch", "audit", "storage", "review",
-        "archive",
+        "archive", "transfer",
     )  # fmt: skip
     top = {k: v for k, v in data.items() if k not in tables}
     known = {f.name for f in fields(Settings)} - {"passwords", "operators", "reviewers"}
@@ -420,6 +438,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         storage=_sub(StorageOptions, storage, "storage"),
         review=_sub(ReviewOptions, data.get("review", {}), "review"),
         archive=_sub(ArchiveOptions, data.get("archive", {}), "archive"),
+        transfer=_sub(TransferOptions, data.get("transfer", {}), "transfer"),
         passwords={
             n: str(p["password"])
             for n, p in data.get("principals", {}).items()
