@@ -418,6 +418,7 @@ def _register_commands() -> None:
     from kho.commands.dossier_io import dossier_export, dossier_package, dossier_verify
     from kho.commands.fixity import verify
     from kho.commands.ocr import ocr, reocr
+    from kho.commands.transfer import transfer_group
     from kho.commands.web import web_group
     from kho.commands.workers import failed, metrics, resume, status, worker
 
@@ -430,6 +431,7 @@ def _register_commands() -> None:
     main.add_command(review_group)
     main.add_command(backup_group)
     main.add_command(verify)
+    main.add_command(transfer_group)
     for command in (ocr, reocr, worker, resume, failed, metrics, status, audit_log, web_group):
         main.add_command(command)
 
