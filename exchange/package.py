@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import tarfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -172,13 +173,18 @@ def open_package(root: Path) -> Package:
     """The package in the bag `root`, checked whole: every payload file listed and matching,
     none missing or extra, every tag file in the tag manifest, a signature present."""
     root = Path(root)
+    quiet = logging.getLogger("bagit")
+    level, quiet.level = quiet.level, logging.CRITICAL  # its problems go in our one line
     try:
         bag = bagit.Bag(str(root))
         bag.validate(processes=1)
     except (bagit.BagError, bagit.BagValidationError) as err:
-        details = getattr(err, "details", None) or []
-        first = str(details[0]) if details else str(err)
-        raise PackageError(f"the package's bag does not hold: {first}; copy it again") from err
+        raise PackageError(
+            f"the package's bag does not hold: {_first_problem(err)}; "
+            "copy it again or ask the sender for a new one"
+        ) from err
+    finally:
+        quiet.level = level
     if set(bag.algorithms) != {"sha512"}:
         raise PackageError(f"the package has manifests {bag.algorithms}, not sha512 alone")
     listed = set(bag.tagfile_entries())
@@ -203,6 +209,20 @@ def open_package(root: Path) -> Package:
         raise PackageError(f"package version {meta.get('version')}; this kho reads {VERSION}")
     tags = (root / TAGMANIFEST).read_bytes()
     return Package(root, meta, hashlib.sha512(tags).hexdigest(), tags, signature)
+
+
+def _first_problem(err: Exception) -> str:
+    details = getattr(err, "details", None) or []
+    if not details:
+        return str(err)
+    first = details[0]
+    what = {
+        "ChecksumMismatch": "differs from its manifest",
+        "FileMissing": "is in the manifest but missing",
+        "UnexpectedFile": "is in no manifest",
+    }.get(type(first).__name__, "")
+    path = getattr(first, "path", "")
+    return f"{path} {what}" if path and what else str(first)
 
 
 # receipts ----------------------------------------------------------------------------------

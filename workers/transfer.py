@@ -103,22 +103,9 @@ def export_transfer(
         bag = work / "transfer"
         folder = bag / "records"
         folder.mkdir(parents=True)
-        records, docs = [], 0
-        provenance = tool_provenance(principal.name)
-        for d in chosen:
-            r = _export_record(ctx, node, d, principal, folder, provenance, sent)
-            if (
-                since_last
-                and r["record"] in sent
-                and sent[r["record"]].digest == r["state"]
-                and not sent[r["record"]].withdrawn
-            ):
-                shutil.rmtree(folder / r["record"])
-                continue
-            records.append(r)
-            docs += r.pop("documents")
+        records, docs = _gather(ctx, node, principal, chosen, folder, sent, since_last)
         if since_last and not dossiers:
-            records += _tombstones(ctx, node, folder, sent, {d.id for d in chosen}, records)
+            records += _tombstones(ctx, node, folder, sent, records)
         if not records:
             raise UsageError(
                 f"nothing to send to {peer.name}: no record changed since the last package"
@@ -129,17 +116,7 @@ def export_transfer(
         digest = build_package_folder(
             bag, node, peer.fingerprint, seq, prev, principal.name, listed
         )
-        tar_path = work / "package.tar"
-        with open(tar_path, "wb") as f:
-            _tar(bag, f)
-        part = work / "package.out"
-        if encrypt:
-            with open(part, "wb") as f:
-                seal(tar_path, f, peer_identity(peer))
-        else:
-            os.rename(tar_path, part)
-        size = part.stat().st_size
-        os.rename(part, out)
+        size = _write_package(bag, work, out, peer, encrypt)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     fields = {
@@ -160,6 +137,38 @@ def export_transfer(
     }
     ctx.catalog.record_export(fields, records, principal.name, detail)
     return Exported(out, peer.name, seq, digest, len(records), docs, size)
+
+
+def _gather(ctx, node, principal, chosen, folder: Path, sent: dict, since_last: bool):
+    """The record folders of the chosen dossiers (`since_last`: those that changed since
+    the last one sent to the peer) and how many documents they hold."""
+    records, docs = [], 0
+    provenance = tool_provenance(principal.name)
+    for d in chosen:
+        r = _export_record(ctx, node, d, principal, folder, provenance, sent)
+        before = sent.get(r["record"])
+        if since_last and before is not None and before.digest == r["state"]:
+            shutil.rmtree(folder / r["record"])
+            continue
+        records.append(r)
+        docs += r.pop("documents")
+    return records, docs
+
+
+def _write_package(bag: Path, work: Path, out: Path, peer: Peer, encrypt: bool) -> int:
+    """The bag as a tar (sealed for the peer if asked) at `out`, whole or not at all."""
+    tar_path = work / "package.tar"
+    with open(tar_path, "wb") as f:
+        _tar(bag, f)
+    part = work / "package.out"
+    if encrypt:
+        with open(part, "wb") as f:
+            seal(tar_path, f, peer_identity(peer))
+    else:
+        os.rename(tar_path, part)
+    size = part.stat().st_size
+    os.rename(part, out)
+    return size
 
 
 def _chosen_dossiers(ctx: Context, principal, refs: list[str]):
@@ -211,7 +220,7 @@ def _export_record(ctx, node, dossier, principal, folder: Path, provenance, sent
     }
 
 
-def _tombstones(ctx, node, folder: Path, sent: dict, dossier_ids: set, records: list) -> list:
+def _tombstones(ctx, node, folder: Path, sent: dict, records: list) -> list:
     """Records sent to the peer before that are gone here: withdrawn at their origin, or a
     dossier made here that no longer exists."""
     out, listed = [], {r["record"] for r in records}
