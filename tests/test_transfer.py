@@ -15,8 +15,8 @@ import pytest
 from .transfer_nodes import (  # noqa: F401 - fixtures
     QUERY,
     audited,
-    chain,
-    chain_template,
+    chain_fixture,
+    chain_template_fixture,
     counts,
     identity,
     kho,
@@ -162,3 +162,42 @@ def test_kill_mid_import_leaves_nothing_and_a_rerun_completes(chain, point):
     assert search(qk7, QUERY) == here
     assert not list((qk7 / "originals").rglob("*.transfer-staged"))
     assert not any((qk7 / "transfers" / "staging").iterdir())
+
+
+def withdraw_dossier(home, notation: str) -> None:
+    """Take a dossier out of its origin's catalog (kho has no command for it yet): its
+    documents stay, in no dossier."""
+    from sqlalchemy import delete, update
+
+    from kho.core.catalog import Catalog
+    from kho.core.models import Document, Dossier
+
+    catalog = Catalog(f"sqlite:///{home / 'catalog.sqlite'}")
+    try:
+        with catalog.session(write=True) as s:
+            d = s.query(Dossier).filter_by(file_notation=notation).one()
+            s.execute(update(Document).where(Document.dossier_id == d.id)
+                      .values(dossier_id=None, doc_ordinal=None))  # fmt: skip
+            s.execute(delete(Dossier).where(Dossier.id == d.id))
+    finally:
+        catalog.close()
+
+
+def test_a_withdrawn_record_travels_up_as_a_tombstone(chain):
+    f9, qk7, top = chain["f9"], chain["qk7"], chain["top"]
+    here = search(f9, QUERY)
+    kho(qk7, "transfer", "import", str(send(chain, "f9", "qk7", "p1.kho")))
+    kho(top, "transfer", "import", str(send(chain, "qk7", "top", "up1.kho")))
+    assert search(top, QUERY) == here
+    withdraw_dossier(f9, "01-TCCB")
+    p2 = send(chain, "f9", "qk7", "p2.kho", "--since-last")
+    kho(qk7, "transfer", "import", str(p2))
+    assert search(qk7, QUERY) == []  # out of the index; the rows stay for the record
+    assert counts(qk7)["documents"] == 2
+    up2 = send(chain, "qk7", "top", "up2.kho", "--since-last")
+    done = kho(top, "transfer", "import", str(up2))
+    assert "package 2 from qk7: 1 record(s), 0 document(s)" in done.stdout
+    assert search(top, QUERY) == []
+    # nothing more to say about it
+    kho(qk7, "transfer", "export", "--to", "top", "--since-last",
+        "--out", str(chain["out"] / "up3.kho"), check=2)  # fmt: skip

@@ -105,8 +105,8 @@ def _home(root: Path, name: str) -> Path:
     return home
 
 
-@pytest.fixture(scope="session")
-def chain_template(tmp_path_factory) -> Path:
+@pytest.fixture(scope="session", name="chain_template")
+def chain_template_fixture(tmp_path_factory) -> Path:
     """f9 with its dossier, qk7 and top; made once, copied for each test."""
     from kho.exchange.identity import init_node
 
@@ -133,8 +133,8 @@ def chain_template(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture
-def chain(chain_template, tmp_path) -> dict[str, Path]:
+@pytest.fixture(name="chain")
+def chain_fixture(chain_template, tmp_path) -> dict[str, Path]:
     """Fresh copies of the three storage roots (and the packages' folder `out`)."""
     homes = {}
     for name in ("f9", "qk7", "top"):
