@@ -83,6 +83,9 @@ def import_cmd(ctx, path, receipt_path, as_name):
     atomic_write_bytes(target, done.receipt, kctx.storage.policy)
     out.print(f"{escape(done.message)}; receipt {escape(str(target))}")
     for later in done.then:
+        if later.status != "imported":
+            err.print(f"[red]{escape(later.message)}[/]")
+            continue
         later_target = Path(later.path + ".receipt.json")
         atomic_write_bytes(later_target, later.receipt, kctx.storage.policy)
         out.print(f"{escape(later.message)}; receipt {escape(str(later_target))}")

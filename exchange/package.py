@@ -124,7 +124,8 @@ def _untar(path: Path, dest: Path, max_bytes: int, max_files: int) -> Path:
             for m in tar:
                 if not (m.isfile() or m.isdir()):
                     raise PackageError(f"the package holds {m.name!r}, not a file or folder")
-                if m.name != ROOT and not m.name.startswith(ROOT + "/"):
+                inside = m.name == ROOT or m.name.startswith(ROOT + "/")
+                if not inside or ".." in m.name.split("/"):
                     raise PackageError(f"the package holds {m.name!r}, outside {ROOT}/")
                 files += m.isfile()
                 total += m.size

@@ -36,7 +36,7 @@ EXT = {"tiff": "tif", "png": "png", "jpeg": "jpg", "pdf": "pdf"}
 
 @dataclass(frozen=True)
 class Imported:
-    status: str  # imported | held
+    status: str  # imported | held (| refused: a held package taken up after this one)
     sender: str
     seq: int
     records: int
@@ -93,7 +93,11 @@ def _import(ctx: Context, node: Node, path: Path, operator: str) -> Imported:
         shutil.rmtree(staging, ignore_errors=True)
     follow = ctx.catalog.transfer("in", peer.id, seq + 1)
     if follow is not None and follow.status == "held":
-        after = import_transfer(ctx, node, Path(follow.path), operator)
+        try:
+            after = import_transfer(ctx, node, Path(follow.path), operator)
+        except TransferRefused as err:  # this one stays imported; the held one is refused
+            message = f"held package {follow.seq} from {peer.name} refused: {err}"
+            after = Imported("refused", peer.name, follow.seq, 0, 0, b"", message)
         done = Imported(**{**done.__dict__, "then": (after, *after.then)})
     return done
 

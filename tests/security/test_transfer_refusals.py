@@ -143,3 +143,45 @@ def test_a_relay_that_changes_a_record_breaks_its_origin_signature(chain):
     (kept / "access.json").write_text(json.dumps(access))
     up = export(chain, "up1.kho", src="qk7", to="top")  # signed by qk7, a registered peer
     refused(top, up, "a signature does not hold")
+
+
+def test_a_fonds_held_here_for_another_organ_is_refused(chain):
+    qk7 = chain["qk7"]
+    kho(qk7, "fonds", "create", "F09", "--set", "organ_id=000.00.00.X01")
+    refused(qk7, export(chain, "p1.kho"), "fonds F09 is held here for organ 000.00.00.X01")
+
+
+def test_a_package_over_the_limits_is_refused(chain):
+    qk7 = chain["qk7"]
+    config = qk7 / "kho.toml"
+    config.write_text(config.read_text() + "\n[transfer]\nmax_files = 5\n")
+    refused(qk7, export(chain, "p1.kho"), "over the limits ([transfer] max_files 5")
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "symlink", "outside"])
+def test_hostile_tar_members_are_refused(chain, kind):
+    import io
+    import tarfile
+
+    pkg = export(chain, "p1.kho")
+    bad = chain["out"] / f"{kind}.kho"
+    with tarfile.open(pkg) as src, tarfile.open(bad, "w", format=tarfile.PAX_FORMAT) as dst:
+        for m in src:
+            dst.addfile(m, src.extractfile(m) if m.isfile() else None)
+        extra = tarfile.TarInfo(
+            {
+                "dotdot": "transfer/../../evil",
+                "symlink": "transfer/data/link",
+                "outside": "elsewhere/evil",
+            }[kind]  # fmt: skip
+        )
+        if kind == "symlink":
+            extra.type, extra.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            dst.addfile(extra)
+        else:
+            extra.size = 4
+            dst.addfile(extra, io.BytesIO(b"evil"))
+    expect = {"dotdot": "outside transfer/", "symlink": "not a file or folder",
+              "outside": "outside transfer/"}[kind]  # fmt: skip
+    refused(chain["qk7"], bad, expect)
+    assert not (chain["qk7"].parent / "evil").exists()
