@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +34,21 @@ from kho.core.transfers import DOCUMENT_SKIP, DOSSIER_SKIP, FONDS_SKIP, row_fiel
 from kho.core.types import Principal
 from kho.exchange.errors import TransferRefused
 from kho.exchange.identity import Identity, IdentityError, Node, SignatureError, b64, unb64
-from kho.exchange.package import identity_dict, identity_of, iso_now
+from kho.exchange.package import canonical, identity_dict, identity_of, iso_now
 
 SIGNATURES = ("origin.sig", "chain.json")
 PAGE_SKIP = {"doc_id", "seconds", "attempts", "reason", "updated_at", "failed_at", "retry_at"}
+
+
+@dataclass(frozen=True)
+class Written:
+    """A record folder made here: its id, version, state and record digest, documents."""
+
+    record: str
+    version: int
+    state: str
+    digest: str
+    documents: int
 
 
 def record_id(origin_fp: str, dossier_id: int) -> str:
@@ -61,17 +73,18 @@ def record_digest(folder: Path) -> str:
     return hashlib.sha512(("\n".join(lines) + "\n").encode()).hexdigest()
 
 
-def state_digest(folder: Path) -> str:
-    """What a record holds, leaving out what is made afresh each time it is packaged (the
-    package's METS, PDFs, ALTO and manifests): compared by `--since-last`."""
-    kept = [
-        p
-        for p in _files(folder)
-        if not p.relative_to(folder).as_posix().startswith("package/")
-        or p.relative_to(folder).as_posix().startswith("package/data/originals/")
-    ]
-    lines = sorted(f"{file_digest(p, 'sha512')}  {p.relative_to(folder).as_posix()}" for p in kept)
-    return hashlib.sha512(("\n".join(lines) + "\n").encode()).hexdigest()
+def state_digest(folder: Path, body: dict) -> str:
+    """What a record holds, `body` being its record.json without its version: leaves out
+    what is made afresh each time it is packaged (the package's METS, PDFs, ALTO and
+    manifests). `--since-last` compares it with the one last sent."""
+    lines = [hashlib.sha512(canonical(body)).hexdigest() + "  record.json"]
+    for p in _files(folder):
+        rel = p.relative_to(folder).as_posix()
+        if rel != "record.json" and (
+            not rel.startswith("package/") or rel.startswith("package/data/originals/")
+        ):
+            lines.append(f"{file_digest(p, 'sha512')}  {rel}")
+    return hashlib.sha512(("\n".join(sorted(lines)) + "\n").encode()).hexdigest()
 
 
 def _write_json(path: Path, body) -> None:
@@ -107,9 +120,10 @@ def write_record(
     folder: Path,
     provenance: Provenance,
     node: Node,
-    version: int,
-) -> str:
-    """The record folder of a dossier made here, signed; returns its record id."""
+    version_for: Callable[[str, str], int],
+) -> Written:
+    """The record folder of a dossier made here, signed; its version is
+    `version_for(record, state digest)` (the state decides whether it is a new one)."""
     d, fonds = catalog.dossier_by_id(dossier.id)
     record = record_id(node.fingerprint, d.id)
     members = catalog.ordered(d.id)
@@ -136,34 +150,30 @@ def write_record(
                 if src.is_file():
                     (folder / dst).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(src, folder / dst)
+    dossier_access = {"level": d.level, "unit": d.unit, "groups": list(d.groups or [])}
+    _write_json(folder / "access.json", {"dossier": dossier_access, "documents": access})
     body = {
         "record": record,
-        "version": version,
         "kind": "dossier",
         "origin": identity_dict(node.identity),
         "fonds": row_fields(fonds, FONDS_SKIP),
         "dossier": row_fields(d, DOSSIER_SKIP),
         "documents": documents,
     }
-    _write_json(folder / "record.json", body)
-    dossier_access = {"level": d.level, "unit": d.unit, "groups": list(d.groups or [])}
-    _write_json(folder / "access.json", {"dossier": dossier_access, "documents": access})
-    sign_origin(node, folder)
-    return record
+    state = state_digest(folder, body)
+    version = version_for(record, state)
+    _write_json(folder / "record.json", {**body, "version": version})
+    return Written(record, version, state, sign_origin(node, folder), len(documents))
 
 
-def write_tombstone(folder: Path, node: Node, record: str, version: int) -> None:
+def write_tombstone(folder: Path, node: Node, record: str, version: int) -> Written:
     """A withdrawn record made here: says so, signed."""
     folder.mkdir(parents=True, exist_ok=True)
-    body = {
-        "record": record,
-        "version": version,
-        "kind": "tombstone",
-        "origin": identity_dict(node.identity),
-    }
-    _write_json(folder / "record.json", body)
+    body = {"record": record, "kind": "tombstone", "origin": identity_dict(node.identity)}
     _write_json(folder / "access.json", {"dossier": {}, "documents": {}})
-    sign_origin(node, folder)
+    state = state_digest(folder, body)
+    _write_json(folder / "record.json", {**body, "version": version})
+    return Written(record, version, state, sign_origin(node, folder), 0)
 
 
 # reading -----------------------------------------------------------------------------------

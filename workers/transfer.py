@@ -31,15 +31,7 @@ from kho.exchange.package import (
     canonical,
     read_receipt,
 )
-from kho.exchange.records import (
-    add_hop,
-    record_digest,
-    record_id,
-    sign_origin,
-    state_digest,
-    write_record,
-    write_tombstone,
-)
+from kho.exchange.records import Written, add_hop, record_id, write_record, write_tombstone
 from kho.exchange.seal import seal
 from kho.workers.context import Context
 from kho.workers.transfer_import import (  # noqa: F401 - import_transfer: one door for all three
@@ -200,29 +192,38 @@ def _export_record(ctx, node, dossier, principal, folder: Path, provenance, sent
             "state": origin.digest,
             "documents": ndocs,
         }
-    record = record_id(node.fingerprint, dossier.id)
-    before = sent.get(record)
-    work = folder / record
-    write_record(ctx.catalog, ctx.storage, dossier, principal, work, provenance, node, 0)
-    state = state_digest(work)
-    version = 1 if before is None else before.version + (before.digest != state)
-    body = json.loads((work / "record.json").read_bytes())
-    body["version"] = version  # the version is known once the content is
-    (work / "record.json").write_bytes(json.dumps(body, indent=1, ensure_ascii=False).encode())
-    digest = sign_origin(node, work)
+
+    def version_for(record: str, state: str) -> int:
+        before = sent.get(record)
+        return 1 if before is None else before.version + (before.digest != state)
+
+    made = write_record(
+        ctx.catalog,
+        ctx.storage,
+        dossier,
+        principal,
+        folder / record_id(node.fingerprint, dossier.id),
+        provenance,
+        node,
+        version_for,
+    )
+    return _listed(made, "dossier")
+
+
+def _listed(made: Written, kind: str) -> dict:
     return {
-        "record": record,
-        "version": version,
-        "kind": "dossier",
-        "digest": digest,
-        "state": state,
-        "documents": len(body["documents"]),
+        "record": made.record,
+        "version": made.version,
+        "kind": kind,
+        "digest": made.digest,
+        "state": made.state,
+        "documents": made.documents,
     }
 
 
 def _tombstones(ctx, node, folder: Path, sent: dict, records: list) -> list:
-    """Records sent to the peer before that are gone here: withdrawn at their origin, or a
-    dossier made here that no longer exists."""
+    """Tombstones for the dossiers made here, sent to the peer before, that no longer
+    exist (a record withdrawn at its origin below is relayed as its tombstone came)."""
     out, listed = [], {r["record"] for r in records}
     mine = node.fingerprint[:16] + "-"
     existing = {d.id for d, _ in ctx.catalog.dossiers()}
@@ -231,19 +232,8 @@ def _tombstones(ctx, node, folder: Path, sent: dict, records: list) -> list:
             continue
         if int(record.removeprefix(mine)) in existing:
             continue
-        version = row.version + 1
-        write_tombstone(folder / record, node, record, version)
-        digest = state_digest(folder / record)
-        out.append(
-            {
-                "record": record,
-                "version": version,
-                "kind": "tombstone",
-                "digest": record_digest(folder / record),
-                "state": digest,
-                "documents": 0,
-            }
-        )
+        made = write_tombstone(folder / record, node, record, row.version + 1)
+        out.append(_listed(made, "tombstone"))
     return out
 
 
