@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, delete, func, select
+from sqlalchemy import Date, DateTime, delete, select
 from sqlalchemy.orm import Session
 
 from .errors import NotFoundError
@@ -30,6 +30,7 @@ from .models import (
     now,
 )
 
+WITHDRAWN = "withdrawn"  # a document of a record its origin withdrew: kept, never indexed
 # columns that do not travel: local ids and states, and access (access.json carries it)
 FONDS_SKIP = {"id", "created_at", "updated_at"}
 DOSSIER_SKIP = {"id", "fonds_id", "unit", "level", "groups", "created_at", "updated_at"}
@@ -155,12 +156,6 @@ class TransferQueries:
             )
             return s.scalars(q).first()
 
-    def count_rows(self) -> dict[str, int]:
-        """Rows of the tables an import writes: what a refused one must leave unchanged."""
-        tables = (Fonds, Dossier, Document, Page, RecordOrigin, Transfer, Fixity)
-        with self.session() as s:
-            return {m.__tablename__: s.scalar(select(func.count()).select_from(m)) for m in tables}
-
     # writing -------------------------------------------------------------------------------
     def record_export(self, fields: dict, records: list[dict], actor: str, detail: dict) -> int:
         """The transfer sent and the records it carried (SentRecord rows), audited."""
@@ -239,8 +234,10 @@ def _stage_record(s: Session, r: dict, transfer_id: int) -> list[str]:
             return []
         origin.withdrawn_at, origin.version, origin.digest = now(), body["version"], r["digest"]
         origin.chain, origin.transfer_id = r["chain"], transfer_id
-        q = select(Document.id).where(Document.dossier_id == origin.dossier_id)
-        return list(s.scalars(q))
+        docs = list(s.scalars(select(Document).where(Document.dossier_id == origin.dossier_id)))
+        for doc in docs:  # out of search for good (`kho reindex` takes indexed ones only)
+            doc.status = WITHDRAWN
+        return [doc.id for doc in docs]
     fonds = s.scalars(select(Fonds).where(Fonds.code == body["fonds"]["code"])).first()
     if fonds is None:
         fonds = Fonds(**row_values(Fonds, body["fonds"], FONDS_SKIP))

@@ -66,11 +66,23 @@ def set_peer(home: Path, name: str, **values) -> None:
 
 def counts(home: Path) -> dict:
     """What an import changes: catalog rows and what search finds."""
+    from sqlalchemy import func, select
+
+    from kho.core import models
     from kho.core.catalog import Catalog
 
+    tables = ("Fonds", "Dossier", "Document", "Page", "RecordOrigin", "Transfer", "Fixity")
     catalog = Catalog(f"sqlite:///{home / 'catalog.sqlite'}")
     try:
-        rows = catalog.count_rows()
+        with catalog.session() as s:
+            rows = {
+                getattr(models, t).__tablename__: s.scalar(
+                    select(func.count()).select_from(getattr(models, t))
+                )
+                for t in tables
+            }
+        with catalog.session() as s:
+            rows["statuses"] = sorted(s.scalars(select(models.Document.status)))
     finally:
         catalog.close()
     return {**rows, "hits": search(home, QUERY)}
