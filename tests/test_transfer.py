@@ -69,6 +69,8 @@ def test_export_import_search_keeps_access_and_the_receipt_comes_back(chain):
     forged.write_text(json.dumps(body))
     bad = kho(f9, "transfer", "receipts", str(forged), check=8)
     assert "signature is not qk7's" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert "signature is not qk7's" in audited(f9, "transfer-refused")[0]["detail"]["reason"]
+    assert kho(f9, "transfer", "list").stdout.count("delivered") == 1
 
 
 def test_since_last_sends_edits_and_raised_levels_only(chain):
@@ -203,3 +205,25 @@ def test_a_withdrawn_record_travels_up_as_a_tombstone(chain):
     # nothing more to say about it
     kho(qk7, "transfer", "export", "--to", "top", "--since-last",
         "--out", str(chain["out"] / "up3.kho"), check=2)  # fmt: skip
+
+
+def test_export_takes_named_dossiers_for_live_peers_from_operators_only(chain):
+    from datetime import datetime
+
+    from .transfer_nodes import set_peer
+
+    f9, out = chain["f9"], chain["out"]
+
+    def export(*args, check=0):
+        return kho(f9, "transfer", "export", "--out", str(out / "p.kho"), *args, check=check)
+
+    assert "1 record(s), 2 document(s)" in export("--to", "qk7", "--dossier", "01-TCCB").stdout
+    (out / "p.kho").unlink()
+    assert "no dossier" in export("--to", "qk7", "--dossier", "99-NONE", check=3).stderr.lower()
+    assert "no peer 'nowhere'" in export("--to", "nowhere", check=3).stderr
+    clerk = export("--to", "qk7", "--as", "clerk", check=2)
+    assert "clerk is not an operator" in clerk.stderr
+    set_peer(f9, "qk7", revoked_at=datetime.now())
+    assert "peer qk7 was revoked" in export("--to", "qk7", check=8).stderr
+    assert not (out / "p.kho").exists()
+    assert kho(f9, "transfer", "list").stdout.count("sent") == 1

@@ -239,7 +239,16 @@ def _tombstones(ctx, node, folder: Path, sent: dict, records: list) -> list:
 
 # receipts ----------------------------------------------------------------------------------
 def apply_receipt(ctx: Context, node: Node, receipt_bytes: bytes, operator: str) -> Delivered:
-    """Check a receiver's signed receipt and mark its transfer and records delivered."""
+    """Check a receiver's signed receipt and mark its transfer and records delivered (a
+    refused one is audited as `transfer-refused`)."""
+    try:
+        return _apply_receipt(ctx, node, receipt_bytes, operator)
+    except TransferRefused as err:
+        ctx.catalog.record_access(operator, "transfer-refused", receipt=True, reason=str(err))
+        raise
+
+
+def _apply_receipt(ctx: Context, node: Node, receipt_bytes: bytes, operator: str) -> Delivered:
     receipt, sig = read_receipt(receipt_bytes)
     if receipt.get("sender") != node.fingerprint:
         raise TransferRefused("the receipt is for a package another node sent, not this one")
