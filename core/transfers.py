@@ -235,9 +235,9 @@ def _stage_record(s: Session, r: dict, transfer_id: int) -> list[str]:
         origin.withdrawn_at, origin.version, origin.digest = now(), body["version"], r["digest"]
         origin.chain, origin.transfer_id = r["chain"], transfer_id
         docs = list(s.scalars(select(Document).where(Document.dossier_id == origin.dossier_id)))
-        for doc in docs:  # out of search for good (`kho reindex` takes indexed ones only)
-            doc.status = WITHDRAWN
-        return [doc.id for doc in docs]
+        for withdrawn in docs:  # out of search for good (`kho reindex` takes indexed ones only)
+            withdrawn.status = WITHDRAWN
+        return [withdrawn.id for withdrawn in docs]
     fonds = s.scalars(select(Fonds).where(Fonds.code == body["fonds"]["code"])).first()
     if fonds is None:
         fonds = Fonds(**row_values(Fonds, body["fonds"], FONDS_SKIP))

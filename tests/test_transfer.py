@@ -106,6 +106,8 @@ def test_gap_is_held_then_completed_in_order(chain):
     assert "package 2 from f9 is held: package 1 has not arrived" in held.stderr
     assert {**counts(qk7), "transfers": 0} == {**before, "transfers": 0}
     assert "held" in kho(qk7, "transfer", "list").stdout
+    assert audited(qk7, "transfer-held")[0]["detail"]["seq"] == 2
+    assert list((qk7 / "transfers" / "held").glob("*-2.pkg"))
     done = kho(qk7, "transfer", "import", str(p1))
     assert "package 1 from f9" in done.stdout and "package 2 from f9" in done.stdout
     shown = json.loads(kho(qk7, "dossier", "show", "01-TCCB", "--fonds", "F09", "--json").stdout)
