@@ -40,6 +40,8 @@ def test_export_import_search_keeps_access_and_the_receipt_comes_back(chain):
     done = kho(f9, "transfer", "export", "--to", "qk7", "--encrypt", "--out", str(pkg))
     assert "package 1 for qk7: 1 record(s), 2 document(s)" in done.stdout
     assert not pkg.read_bytes().startswith(b"transfer/")  # sealed: no tar header in the clear
+    exported = audited(f9, "transfer-export")[0]["detail"]
+    assert (exported["peer"], exported["seq"], exported["documents"]) == ("qk7", 1, 2)
 
     got = kho(qk7, "transfer", "import", str(pkg))
     assert "package 1 from f9: 1 record(s), 2 document(s) imported" in got.stdout
