@@ -437,7 +437,8 @@ def _register_commands() -> None:
     from kho.commands.fixity import verify
     from kho.commands.interconnect import node_group, peers_group
     from kho.commands.ocr import ocr, reocr
-    from kho.commands.transfer_push import push_cmd, transfer_group
+    from kho.commands.transfer import transfer_group
+    from kho.commands.transfer_push import push_cmd
     from kho.commands.web import web_group
     from kho.commands.workers import failed, metrics, resume, status, worker
 

@@ -44,6 +44,15 @@ class Provenance:
         ]
 
 
+def tool_provenance(packager: str) -> Provenance:
+    """The provenance of a package made now by `packager`, with the installed versions."""
+    from importlib.metadata import version
+
+    import pytesseract
+
+    return Provenance(version("kho"), str(pytesseract.get_tesseract_version()), packager)
+
+
 def _person(name: str) -> str:
     return f"person:{name or 'unknown'}"
 

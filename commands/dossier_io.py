@@ -95,14 +95,6 @@ def dossier_verify(path):
 
 
 def _provenance(kctx, principal):
-    from importlib.metadata import version
+    from kho.archive.provenance import tool_provenance
 
-    import pytesseract
-
-    from kho.archive.provenance import Provenance
-
-    return Provenance(
-        kho_version=version("kho"),
-        tesseract_version=str(pytesseract.get_tesseract_version()),
-        packager=principal.name,
-    )
+    return tool_provenance(principal.name)

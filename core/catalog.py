@@ -56,6 +56,7 @@ from .origins import OriginQueries
 from .peers import PeerQueries
 from .reports import ReportQueries
 from .settings import AuditOptions
+from .transfers import TransferQueries
 from .types import Access, check_document_id
 
 
@@ -75,7 +76,9 @@ def _id_starts(prefix: str):
     return Document.id.startswith(check_document_id(prefix), autoescape=True)
 
 
-class Catalog(FailureQueries, ReportQueries, HierarchyQueries, PeerQueries, OriginQueries):
+class Catalog(
+    FailureQueries, ReportQueries, HierarchyQueries, PeerQueries, OriginQueries, TransferQueries
+):
     def __init__(self, url: str, *, migrate: bool = True, audit: AuditOptions | None = None):
         self.url = url
         self.audit_options = audit or AuditOptions()  # where new audit heads are exported

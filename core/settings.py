@@ -221,9 +221,10 @@ class ArchiveOptions:
 
 @dataclass(frozen=True)
 class TransferOptions:
-    """`[transfer]`: the most a transfer package may hold (bytes of the file, files in it)."""
+    """`[transfer]`: the most a transfer package may unpack to (bytes, files); a package
+    over either is refused before anything of it is stored."""
 
-    max_bytes: int = 20 * 1024**3  # 20 GiB
+    max_bytes: int = 20 * 1024**3
     max_files: int = 200_000
 
     def __post_init__(self):
