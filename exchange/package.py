@@ -22,11 +22,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import tarfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
 
 import bagit
 
@@ -99,46 +97,6 @@ def build_package_folder(
     tags = (root / TAGMANIFEST).read_bytes()
     (root / SIGNATURE).write_text(b64(node.sign("transfer", tags)) + "\n", encoding="ascii")
     return hashlib.sha512(tags).hexdigest()
-
-
-def _tar(folder: Path, out: BinaryIO) -> None:
-    """`folder` as the tar's one top folder `transfer/` (the tar layer's seam)."""
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        tar.add(folder, arcname=ROOT, recursive=True, filter=_plain_member)
-
-
-def _plain_member(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    info.mode = 0o755 if info.isdir() else 0o644
-    return info
-
-
-def _untar(path: Path, dest: Path, max_bytes: int, max_files: int) -> Path:
-    """Extract the package tar `path` into `dest` within the limits; returns the bag folder.
-    Only plain files and folders under `transfer/` are taken (the tar layer's seam)."""
-    total = files = 0
-    try:
-        with tarfile.open(path, mode="r:") as tar:
-            members = []
-            for m in tar:
-                if not (m.isfile() or m.isdir()):
-                    raise PackageError(f"the package holds {m.name!r}, not a file or folder")
-                inside = m.name == ROOT or m.name.startswith(ROOT + "/")
-                if not inside or ".." in m.name.split("/"):
-                    raise PackageError(f"the package holds {m.name!r}, outside {ROOT}/")
-                files += m.isfile()
-                total += m.size
-                if files > max_files or total > max_bytes:
-                    raise PackageError(
-                        f"the package is over the limits ([transfer] max_files {max_files}, "
-                        f"max_bytes {max_bytes}); raise them if it is expected"
-                    )
-                members.append(m)
-            tar.extractall(dest, members=members, filter="data")
-    except (tarfile.TarError, OSError) as err:
-        raise PackageError(f"the package is not a readable tar ({err}); copy it again") from err
-    return dest / ROOT
 
 
 # reading -----------------------------------------------------------------------------------

@@ -23,10 +23,10 @@ from kho.core.errors import NotFoundError, UsageError
 from kho.core.models import Peer
 from kho.core.permissions import PRIVATE
 from kho.core.types import can_see
+from kho.exchange.bundle import write_tar
 from kho.exchange.errors import TransferRefused
 from kho.exchange.identity import IdentityError, Node, SignatureError
 from kho.exchange.package import (
-    _tar,
     build_package_folder,
     canonical,
     read_receipt,
@@ -151,7 +151,7 @@ def _write_package(bag: Path, work: Path, out: Path, peer: Peer, encrypt: bool) 
     """The bag as a tar (sealed for the peer if asked) at `out`, whole or not at all."""
     tar_path = work / "package.tar"
     with open(tar_path, "wb") as f:
-        _tar(bag, f)
+        write_tar(bag, f)
     part = work / "package.out"
     if encrypt:
         with open(part, "wb") as f:

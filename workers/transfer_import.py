@@ -22,11 +22,11 @@ from kho.core.errors import NotFoundError
 from kho.core.models import Peer
 from kho.core.storage import atomic_copy, file_digest
 from kho.core.types import unit_covers
+from kho.exchange import bundle
 from kho.exchange.errors import TransferRefused
 from kho.exchange.identity import Identity, Node
-from kho.exchange.package import _untar, iso_now, make_receipt, open_package
+from kho.exchange.package import iso_now, make_receipt, open_package
 from kho.exchange.records import ReceivedRecord, read_record, record_digest
-from kho.exchange.seal import SealError, is_sealed, unseal
 from kho.workers.context import Context
 from kho.workers.pipeline import document_pages, read_texts
 
@@ -121,15 +121,10 @@ def _unpack(ctx: Context, node: Node, path: Path, staging: Path) -> Path:
     limits = ctx.settings.transfer
     if not path.is_file():
         raise TransferRefused(f"{path} is not a file: give the package's path")
-    if is_sealed(path):
-        plain = staging / "package.tar"
-        try:
-            with open(plain, "wb") as f:
-                unseal(path, f, node, limits.max_bytes)
-        except SealError as err:
-            raise TransferRefused(str(err)) from err
-        path = plain
-    return _untar(path, staging / "bag", limits.max_bytes, limits.max_files)
+    opened = bundle.open_package(
+        path, staging / "bag", node, max_bytes=limits.max_bytes, max_files=limits.max_files
+    )
+    return opened.root
 
 
 def _sender_peer(ctx: Context, sender: Identity) -> Peer:
