@@ -77,40 +77,42 @@ class OriginQueries:
                 found.update((doc_id, _origin(row)) for doc_id, row in rows)
         return found
 
-    def set_record_origin(
-        self,
-        session: Session,
-        dossier_id: int,
-        record: str,
-        origin_node: str,
-        origin_fingerprint: str,
-        origin_unit: str,
-        chain: list[dict],
-        version: int,
-        digest: str,
-        transfer_id: int | None,
-    ) -> RecordOrigin:
-        """Record where dossier `dossier_id` came from, inside the caller's transaction
-        (the importer's, with its audit row): a new row for a new record, the newest
-        version's values for one received before (the time received moves on)."""
-        try:
-            unit = normalize_unit(origin_unit)
-        except UnitError as err:
-            raise UsageError(f"record {record}: origin unit: {err}") from None
-        other = session.scalar(select(RecordOrigin).where(RecordOrigin.dossier_id == dossier_id))
-        if other is not None and other.record != record:
-            raise UsageError(
-                f"dossier #{dossier_id} already holds record {other.record}, not {record}"
-            )
-        row = other or session.get(RecordOrigin, record) or RecordOrigin(record=record)
-        row.dossier_id = dossier_id
-        row.origin_node, row.origin_fingerprint, row.origin_unit = (
-            origin_node,
-            origin_fingerprint,
-            unit,
-        )
-        row.chain, row.version, row.digest = list(chain), version, digest
-        row.transfer_id, row.received_at = transfer_id, now()
-        session.add(row)
-        session.flush()
-        return row
+    def set_record_origin(self, session: Session, *args, **values) -> RecordOrigin:
+        """`set_record_origin` (below) as a catalog method, for callers holding a catalog."""
+        return set_record_origin(session, *args, **values)
+
+
+def set_record_origin(
+    session: Session,
+    dossier_id: int,
+    record: str,
+    origin_node: str,
+    origin_fingerprint: str,
+    origin_unit: str,
+    chain: list[dict],
+    version: int,
+    digest: str,
+    transfer_id: int | None,
+) -> RecordOrigin:
+    """Record where dossier `dossier_id` came from, inside the caller's transaction
+    (the importer's, with its audit row): a new row for a new record, the newest
+    version's values for one received before (the time received moves on)."""
+    try:
+        unit = normalize_unit(origin_unit)
+    except UnitError as err:
+        raise UsageError(f"record {record}: origin unit: {err}") from None
+    other = session.scalar(select(RecordOrigin).where(RecordOrigin.dossier_id == dossier_id))
+    if other is not None and other.record != record:
+        raise UsageError(f"dossier #{dossier_id} already holds record {other.record}, not {record}")
+    row = other or session.get(RecordOrigin, record) or RecordOrigin(record=record)
+    row.dossier_id = dossier_id
+    row.origin_node, row.origin_fingerprint, row.origin_unit = (
+        origin_node,
+        origin_fingerprint,
+        unit,
+    )
+    row.chain, row.version, row.digest = list(chain), version, digest
+    row.transfer_id, row.received_at, row.withdrawn_at = transfer_id, now(), None
+    session.add(row)
+    session.flush()
+    return row

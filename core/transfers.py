@@ -29,6 +29,7 @@ from .models import (
     Transfer,
     now,
 )
+from .origins import set_record_origin
 
 WITHDRAWN = "withdrawn"  # a document of a record its origin withdrew: kept, never indexed
 # columns that do not travel: local ids and states, and access (access.json carries it)
@@ -271,15 +272,17 @@ def _stage_record(s: Session, r: dict, transfer_id: int) -> list[str]:
         doc.dossier_id, doc.batch_id, doc.status = dossier.id, None, INDEXED
         s.execute(delete(Page).where(Page.doc_id == d["id"]))
         s.add_all(Page(doc_id=d["id"], **row_values(Page, p, {"doc_id"})) for p in d["pages"])
-    if origin is None:
-        origin = RecordOrigin(record=r["record"], dossier_id=dossier.id)
-        s.add(origin)
-    origin.origin_node, origin.origin_fingerprint = r["origin_name"], r["origin_fingerprint"]
-    origin.origin_unit, origin.version, origin.digest = (
-        r["origin_unit"],
-        body["version"],
-        r["digest"],
+    origin = set_record_origin(
+        s,
+        dossier.id,
+        r["record"],
+        origin_node=r["origin_name"],
+        origin_fingerprint=r["origin_fingerprint"],
+        origin_unit=r["origin_unit"],
+        chain=r["chain"],
+        version=body["version"],
+        digest=r["digest"],
+        transfer_id=transfer_id,
     )
-    origin.chain, origin.transfer_id, origin.received_at = r["chain"], transfer_id, now()
     origin.withdrawn_at = None
     return gone
