@@ -91,6 +91,19 @@ def import_cmd(ctx, path, receipt_path, as_name):
         out.print(f"{escape(later.message)}; receipt {escape(str(later_target))}")
 
 
+@transfer_group.command("verify")
+@click.argument("path", type=click.Path(path_type=Path))
+@as_option
+@click.pass_context
+def verify_cmd(ctx, path, as_name):
+    """Check a package as an import would (sender, signatures, checksums, units, levels),
+    storing nothing: before carrying it, or before importing it."""
+    from kho.workers.transfer import verify_transfer
+
+    kctx, node, principal = _operator(ctx, as_name)
+    out.print(escape(verify_transfer(kctx, node, path, principal.name).message))
+
+
 @transfer_group.command("receipts")
 @click.argument("receipts", nargs=-1, required=True, type=click.Path(path_type=Path))
 @as_option

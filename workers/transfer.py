@@ -38,6 +38,7 @@ from kho.workers.transfer_import import (  # noqa: F401 - import_transfer: one d
     import_transfer,
     kept_record,
     peer_identity,
+    verify_transfer,
 )
 
 

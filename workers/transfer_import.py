@@ -71,23 +71,12 @@ def import_transfer(ctx: Context, node: Node, path: Path, operator: str) -> Impo
 def _import(ctx: Context, node: Node, path: Path, operator: str) -> Imported:
     staging = _staging(ctx)
     try:
-        pkg = open_package(_unpack(ctx, node, path, staging))
-        sender = pkg.sender
-        peer = _sender_peer(ctx, sender)
-        pkg.check_signed(sender)
+        pkg, peer, seq = _opened(ctx, node, path, staging)
         meta = pkg.meta
-        if meta.get("recipient") != node.fingerprint:
-            raise TransferRefused(f"the package is for another node, not {node.name}")
-        seq = meta.get("seq")
-        if not isinstance(seq, int) or seq < 1:
-            raise TransferRefused("the package has no sequence number")
         held = _check_sequence(ctx, peer, seq, pkg.digest, str(meta.get("prev_digest", "")))
         if held:
             return _hold(ctx, peer, seq, pkg.digest, meta, path, operator)
-        records = [read_record(folder, sender) for folder in pkg.records()]
-        _check_listed(meta, records)
-        for r in records:
-            _check_record(ctx, peer, r)
+        records = _checked_records(ctx, peer, pkg)
         done = _store(ctx, node, peer, pkg, records, path, operator)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -100,6 +89,50 @@ def _import(ctx: Context, node: Node, path: Path, operator: str) -> Imported:
             after = Imported("refused", peer.name, follow.seq, 0, 0, b"", message)
         done = Imported(**{**done.__dict__, "then": (after, *after.then)})
     return done
+
+
+def verify_transfer(ctx: Context, node: Node, path: Path, operator: str) -> Imported:
+    """Every check of an import but the sequence, storing nothing: whether the package at
+    `path` would be taken (TransferRefused if not). Audited as a read."""
+    staging = _staging(ctx)
+    try:
+        pkg, peer, seq = _opened(ctx, node, Path(path), staging)
+        records = _checked_records(ctx, peer, pkg)
+    except TransferRefused as err:
+        ctx.catalog.record_access(operator, "transfer-refused", path=str(path), reason=str(err))
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    documents = sum(len(r.body.get("documents", ())) for r in records)
+    ctx.catalog.record_access(operator, "transfer-verify", path=str(path), seq=seq,
+                              peer=peer.name, records=len(records))  # fmt: skip
+    message = (f"package {seq} from {peer.name}: {len(records)} record(s), {documents} "
+               "document(s), signatures and checksums hold")  # fmt: skip
+    return Imported("verified", peer.name, seq, len(records), documents, b"", message)
+
+
+def _opened(ctx: Context, node: Node, path: Path, staging: Path):
+    """The package at `path` unpacked under `staging`, its signature checked against its
+    registered sender, for this node: (package, peer, seq)."""
+    pkg = open_package(_unpack(ctx, node, path, staging))
+    sender = pkg.sender
+    peer = _sender_peer(ctx, sender)
+    pkg.check_signed(sender)
+    meta = pkg.meta
+    if meta.get("recipient") != node.fingerprint:
+        raise TransferRefused(f"the package is for another node, not {node.name}")
+    seq = meta.get("seq")
+    if not isinstance(seq, int) or seq < 1:
+        raise TransferRefused("the package has no sequence number")
+    return pkg, peer, seq
+
+
+def _checked_records(ctx: Context, peer: Peer, pkg) -> list[ReceivedRecord]:
+    records = [read_record(folder, pkg.sender) for folder in pkg.records()]
+    _check_listed(pkg.meta, records)
+    for r in records:
+        _check_record(ctx, peer, r)
+    return records
 
 
 def _staging(ctx: Context) -> Path:

@@ -56,7 +56,14 @@ def test_a_changed_payload_byte_is_refused(chain):
         data[10] ^= 1
         page.write_bytes(bytes(data))
 
-    refused(chain["qk7"], repack(pkg, chain["out"] / "bad.kho", flip), "bag does not hold")
+    bad = repack(pkg, chain["out"] / "bad.kho", flip)
+    before = counts(chain["qk7"])
+    checked = kho(chain["qk7"], "transfer", "verify", str(bad), check=8)  # verify says so too
+    assert "bag does not hold" in checked.stderr and counts(chain["qk7"]) == before
+    good = kho(chain["qk7"], "transfer", "verify", str(pkg))
+    assert "signatures and checksums hold" in good.stdout
+    assert counts(chain["qk7"]) == before  # verify stores nothing
+    refused(chain["qk7"], bad, "bag does not hold")
 
 
 @pytest.mark.parametrize("rebag", [False, True])
