@@ -45,7 +45,7 @@ STORED_FILE_MISSING = (
     "(the document's stored file is missing: tell the operator)."
 )
 log = logging.getLogger("kho.web")
-OPEN_ENDPOINTS = ("login", "static", "health")  # served before anyone is identified
+OPEN_ENDPOINTS = ("login", "static", "health", "favicon")  # served before anyone is identified
 
 
 def create_app(settings: Settings, bind: str = "127.0.0.1") -> Flask:
@@ -99,7 +99,7 @@ def identify():
     else:
         name = session_user()
         if name is None:
-            session.clear()
+            anonymous()
             return _to_login()
         g.principal = s.principals[name]
     g.operator = g.principal.name in s.operators  # in every mode only as the config says
@@ -113,10 +113,12 @@ def check_form() -> None:
     if not sent or not kept or not hmac.compare_digest(sent.encode(), str(kept).encode()):
         abort(400)  # every form carries the session's token, the login form too
     fetch_site = request.headers.get("Sec-Fetch-Site")
-    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
-        abort(403)
-    origin = request.headers.get("Origin")
-    if origin is not None and urlsplit(origin).netloc != request.headers.get("Host", ""):
+    if fetch_site is not None:  # a browser that says where the form came from
+        if fetch_site not in ("same-origin", "none"):
+            abort(403)
+        return
+    origin = request.headers.get("Origin")  # "null" under Referrer-Policy: no-referrer
+    if origin not in (None, "null") and urlsplit(origin).netloc != request.headers.get("Host", ""):
         abort(403)
 
 
@@ -129,6 +131,16 @@ def session_user() -> str | None:
         return None
     live = sessions.session_principal(ctx().catalog, s, session.get("sid"))
     return name if live == name else None
+
+
+def anonymous() -> None:
+    """Forget who the session named, keeping its form token: a login form already on the
+    screen (another tab, or the page the browser's own favicon request followed) still
+    posts."""
+    token = session.get("csrf")
+    session.clear()
+    if token:
+        session["csrf"] = token
 
 
 def _to_login():

@@ -61,6 +61,7 @@ def register(app) -> None:
     app.add_url_rule("/login", "login", login, methods=["GET", "POST"])
     app.add_url_rule("/logout", "logout", logout, methods=["POST"])
     app.add_url_rule("/health", "health", health)
+    app.add_url_rule("/favicon.ico", "favicon", favicon)
     app.add_url_rule("/", "search", search)
     app.add_url_rule("/api/search", "api_search", api_search)
     app.add_url_rule("/doc/<doc_id>", "document", document)
@@ -105,12 +106,18 @@ def logout():
     c = ctx()
     sessions.close_session(c.catalog, session.get("sid"))
     audit(c.catalog, g.principal, "logout", door())
+    token = session.get("csrf")
     session.clear()
+    session["csrf"] = token or secrets.token_urlsafe(24)  # a logout form in another tab posts
     return redirect(url_for("login") if web().mode == "password" else "/")
 
 
 def health():
     return {"ok": True}
+
+
+def favicon():
+    return "", 204  # browsers ask for it on every site; no icon, and no login redirect
 
 
 def search():
