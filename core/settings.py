@@ -107,8 +107,18 @@ class WebOptions:
     max_failed_logins: int = 5  # failed logins of one name from one address lock that pair
     max_failed_logins_per_source: int = 20  # ...of any names from one address lock the address
     lockout_minutes: float = 15.0  # how long a failed login counts
+    timezone: str = "Asia/Ho_Chi_Minh"  # the zone the pages show times in (IANA name)
 
     def __post_init__(self):
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ConfigError(
+                f"[web] timezone {self.timezone!r} is not a time zone: give an IANA name "
+                "such as Asia/Ho_Chi_Minh"
+            ) from err
         if self.auth not in ("", "password", "header", "none"):
             raise ConfigError(f"[web] auth must be password, header or none, got {self.auth!r}")
         proxies = self.trusted_proxies

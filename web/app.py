@@ -27,7 +27,7 @@ from kho.core.errors import (
 from kho.core.settings import Settings
 from kho.core.types import LEVEL_NAMES
 
-from . import admin, auth, pages, sessions, transfer
+from . import admin, auth, format, pages, sessions, transfer
 from .state import Web, ctx, web
 
 log = logging.getLogger("kho.web")
@@ -65,6 +65,7 @@ def create_app(settings: Settings, bind: str = "127.0.0.1") -> Flask:
     app.before_request(identify)
     app.after_request(security_headers)
     app.context_processor(template_values)
+    format.register(app, settings.web.timezone)
     pages.register(app)
     admin.register(app)
     transfer.register(app)
