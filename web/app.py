@@ -114,12 +114,12 @@ def check_form() -> None:
     if not sent or not kept or not hmac.compare_digest(sent.encode(), str(kept).encode()):
         abort(400)  # every form carries the session's token, the login form too
     fetch_site = request.headers.get("Sec-Fetch-Site")
-    if fetch_site is not None:  # a browser that says where the form came from
-        if fetch_site not in ("same-origin", "none"):
-            abort(403)
-        return
-    origin = request.headers.get("Origin")  # "null" under Referrer-Policy: no-referrer
-    if origin not in (None, "null") and urlsplit(origin).netloc != request.headers.get("Host", ""):
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        abort(403)
+    origin = request.headers.get("Origin")
+    if origin == "null" and fetch_site == "same-origin":
+        return  # a browser's own form under Referrer-Policy: no-referrer
+    if origin is not None and urlsplit(origin).netloc != request.headers.get("Host", ""):
         abort(403)
 
 
