@@ -85,7 +85,7 @@ def render_document(c, doc, errors=None, typed=None, status: int = 200):
         review_below=c.settings.ocr.review_confidence,
         batch=PAGE_BATCH,
         rendered={p.page for p in shown},
-        fields=field_rows(doc, record),
+        fields=field_rows(record),
         held=field_reasons(doc.meta),
         level_reasons=level_reasons(doc),
         place=c.catalog.place_of(doc),
@@ -175,7 +175,7 @@ def document_edit(doc_id):
             edit = c.catalog.edit_document(doc.id, changed, g.principal.name, door())
         except UsageError as err:  # the printed mark's floor, an ordinal already taken
             name = "level" if "mark" in str(err) else "doc_ordinal"
-            errors[name] = _refusal(name, err)
+            errors[name] = _refusal(name)
         else:
             follow_edit(c, edit)
     if errors:
@@ -184,7 +184,7 @@ def document_edit(doc_id):
     return redirect(url_for("document", doc_id=doc.id) + there + "#fields")
 
 
-def field_rows(doc, record) -> list[dict]:
+def field_rows(record) -> list[dict]:
     """The Annex VI fields as a reader sees them: label, value, and whether a person
     confirmed it or kho proposed it (with its confidence)."""
     rows = []
@@ -259,7 +259,7 @@ def vietnamese_error(spec) -> str:
     return "Giá trị không hợp lệ: chỉ nhập văn bản thường."
 
 
-def _refusal(name: str, err: UsageError) -> str:
+def _refusal(name: str) -> str:
     if name == "level":
         return "Không thể đặt độ mật thấp hơn dấu mật in trên tài liệu."
     return "Số thứ tự này đã có văn bản khác trong hồ sơ: chọn số khác."
