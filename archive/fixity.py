@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kho.core.errors import StorageError
-from kho.core.fixity import FileRecord, document_kinds, fixity_of, replace_fixity
+from kho.core.fixity import FileRecord, add_fixity, document_kinds, fixity_of, replace_fixity
 from kho.core.storage import Storage, sha256_file
 
 log = logging.getLogger("kho.fixity")
@@ -29,7 +29,7 @@ ORIGINAL, PAGE_IMAGE, PAGE_TEXT, PDF, MASTER, OTHER = (
     "master",
     "other",
 )
-_PAGE_FILE = re.compile(r"^page-\d{5}\.(jpg|json)$")
+_PAGE_FILE = re.compile(r"^page-\d{5}(\.screen)?\.(jpg|json)$")  # .screen: a rendition
 CHECKED_FOR_S = 300.0  # an original hashed this recently (unchanged on disk) is not hashed again
 _checked: dict[str, tuple[tuple, float]] = {}
 
@@ -80,6 +80,13 @@ def record_fixity(catalog, storage: Storage, doc_id: str) -> int:
         digest = doc_id if kind == ORIGINAL else sha256_file(path)
         records.append(FileRecord(rel, doc_id, kind, digest, path.stat().st_size))
     return replace_fixity(catalog, doc_id, records)
+
+
+def record_file(catalog, storage: Storage, doc_id: str, path: Path) -> None:
+    """Record one stored file of a document (written after its others were recorded)."""
+    rel = relative(storage, path)
+    record = FileRecord(rel, doc_id, kind_of(rel), sha256_file(path), path.stat().st_size)
+    add_fixity(catalog, record)
 
 
 def checked_original(storage: Storage, doc_id: str, ext: str) -> Path:

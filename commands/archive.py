@@ -45,12 +45,9 @@ def parse_assignments(assignments: tuple[str, ...]) -> dict[str, str]:
 
 def follow(kctx, edit) -> None:
     """Put the documents an edit touched into the index again, searchable at once."""
-    from kho.workers.reindex import refresh_document
+    from kho.workers.reindex import follow_edit
 
-    for doc_id in edit.reindex:
-        refresh_document(kctx, doc_id)
-    if edit.reindex:
-        kctx.index.refresh()
+    follow_edit(kctx, edit)
 
 
 def print_record(record, title: str, as_json: bool, extra: dict | None = None) -> None:

@@ -46,6 +46,21 @@ def replace_fixity(catalog, doc_id: str, records: Iterable[FileRecord]) -> int:
     return len(rows)
 
 
+def add_fixity(catalog, record: FileRecord) -> None:
+    """Record one more file of a document (replacing a record of the same path)."""
+    with catalog.session() as s:
+        s.merge(
+            Fixity(
+                path=record.path,
+                doc_id=record.doc_id,
+                kind=record.kind,
+                sha256=record.sha256,
+                size=record.size,
+                recorded_at=now(),
+            )
+        )
+
+
 def fixity_of(catalog, doc_ids: Iterable[str]) -> dict[str, list[FileRecord]]:
     """Document id -> its recorded files, in path order (documents without any are left out)."""
     ids = list(doc_ids)

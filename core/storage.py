@@ -2,6 +2,7 @@
 
     originals/ab/<sha256>.<ext>       the source file, byte for byte
     docs/<sha256>/page-00001.jpg      the upright, deskewed page image (what OCR read)
+    docs/<sha256>/page-00001.screen.jpg   the same reduced for a screen (what pages show)
     docs/<sha256>/page-00001.json     the page's text, confidence and word boxes
     docs/<sha256>/searchable.pdf      image + invisible text layer
     docs/<sha256>/master.pdf          a scan's PDF/A-2b archival master (never served)
@@ -131,6 +132,10 @@ class Storage:
 
     def page_image(self, doc_id: str, page: int) -> Path:
         return self.doc_dir(doc_id) / f"page-{page:05d}.jpg"
+
+    def page_screen(self, doc_id: str, page: int) -> Path:
+        """The page image reduced for a screen (`workers.renditions`)."""
+        return self.doc_dir(doc_id) / f"page-{page:05d}.screen.jpg"
 
     def page_text_path(self, doc_id: str, page: int) -> Path:
         return self.doc_dir(doc_id) / f"page-{page:05d}.json"

@@ -304,13 +304,19 @@ def _matches(word: str, want: str, prefix: bool) -> bool:
     return word.startswith(want) if prefix else word == want
 
 
+def _bare(word: str, folded: str) -> bool:
+    """A word written without tone or vowel marks (its đ may stay)."""
+    return word == folded or word.replace("đ", "d") == folded
+
+
 def matched_tokens(
     text: str, spans: Sequence[tuple[int, int]], parsed: ParsedQuery
 ) -> dict[int, int]:
     """Token index -> term index for words the query matched.
 
     A word with diacritics in the query highlights its exact form where the page has it,
-    and its folded form only where the page has no exact occurrence (OCR lost the marks).
+    and, where the page has no exact occurrence, the same letters bare of marks (OCR lost
+    them: 'dang' for 'đảng'); never a word with other marks ('đẳng' is another word).
     """
     entries = []  # (exact token, folded token, prefix, term index)
     for ti, term in enumerate(parsed.include):
@@ -326,7 +332,8 @@ def matched_tokens(
         folded = _fold_word(word)
         for k, (e, f, pre, ti) in enumerate(entries):
             if _matches(word, e, pre) or (
-                _matches(folded, f, pre) and (e == f or k not in exact_seen)
+                _matches(folded, f, pre)
+                and (e == f or (k not in exact_seen and _bare(word, folded)))
             ):
                 hits[pos] = ti
                 break
@@ -360,6 +367,21 @@ def make_snippet(
         out.append(f"{HIGHLIGHT[0]}{word}{HIGHLIGHT[1]}" if highlight and i in hits else word)
         prev = e
     out.append(" …" if end < len(spans) else html.escape(text[prev:].strip()[:20]))
+    return "".join(out)
+
+
+def highlight_text(text: str, parsed: ParsedQuery) -> str:
+    """The whole text HTML-escaped, the words the query matched (as in snippets) wrapped in
+    HIGHLIGHT: a page reader's view of what search found."""
+    spans = [m.span() for m in TOKEN_RE.finditer(text)]
+    hits = matched_tokens(text, spans, parsed) if parsed.include else {}
+    out, prev = [], 0
+    for i, (s, e) in enumerate(spans):
+        if i in hits:
+            out.append(html.escape(text[prev:s]))
+            out.append(f"{HIGHLIGHT[0]}{html.escape(text[s:e])}{HIGHLIGHT[1]}")
+            prev = e
+    out.append(html.escape(text[prev:]))
     return "".join(out)
 
 

@@ -168,3 +168,23 @@ def test_a_damaged_page_text_is_one_line_that_says_what_to_do(home):
     run_kho("reocr", doc[:12], home=home)
     run_kho("reindex", home=home)
     assert "0 alarms" in run_kho("verify", home=home).stdout
+
+
+def test_each_page_image_has_a_recorded_screen_rendition(home):
+    import cv2
+
+    png = docs(home)["nghi-quyet-chi-bo.png"]
+    folder = home / "docs" / png
+    image, screen = folder / "page-00001.jpg", folder / "page-00001.screen.jpg"
+    width = cv2.imread(str(screen)).shape[1]
+    assert width == min(1200, cv2.imread(str(image)).shape[1])
+    assert screen.stat().st_size < image.stat().st_size
+    with sqlite3.connect(home / "catalog.sqlite") as db:
+        (row,) = db.execute(
+            "SELECT kind, sha256 FROM fixity WHERE path = ?", (f"docs/{png}/page-00001.screen.jpg",)
+        )
+    assert row == ("page-image", sha(screen))
+    flip_byte(screen)
+    res = run_kho("verify", home=home, check=1)
+    (alarm,) = [line for line in res.stdout.splitlines() if line.startswith("ALARM")]
+    assert "page-00001.screen.jpg" in alarm and f"kho reocr {png[:12]}" in alarm

@@ -27,7 +27,7 @@ from kho.core.errors import (
 from kho.core.settings import Settings
 from kho.core.types import LEVEL_NAMES
 
-from . import admin, auth, format, pages, sessions, transfer
+from . import admin, auth, docpage, format, pages, sessions, transfer
 from .state import Web, ctx, web
 
 log = logging.getLogger("kho.web")
@@ -67,6 +67,7 @@ def create_app(settings: Settings, bind: str = "127.0.0.1") -> Flask:
     app.context_processor(template_values)
     format.register(app, settings.web.timezone)
     pages.register(app)
+    docpage.register(app)
     admin.register(app)
     transfer.register(app)
     app.register_error_handler(OSError, _storage_error)
@@ -151,10 +152,15 @@ def _to_login():
 
 
 def security_headers(resp):
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    if "Content-Security-Policy" in resp.headers:  # a reply that set its own (inline PDF)
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        resp.headers.setdefault("Cache-Control", "no-store")
+        return resp
     resp.headers["Content-Security-Policy"] = (
         "default-src 'self'; img-src 'self'; style-src 'self'; frame-ancestors 'none'"
     )
-    resp.headers["X-Frame-Options"] = "DENY"
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["Referrer-Policy"] = "no-referrer"
     resp.headers["Cache-Control"] = "no-store"

@@ -64,7 +64,6 @@ def register(app) -> None:
     app.add_url_rule("/favicon.ico", "favicon", favicon)
     app.add_url_rule("/", "search", search)
     app.add_url_rule("/api/search", "api_search", api_search)
-    app.add_url_rule("/doc/<doc_id>", "document", document)
     app.add_url_rule("/doc/<doc_id>/page/<int:page>.jpg", "page_image", page_image)
     app.add_url_rule("/doc/<doc_id>/pdf", "document_pdf", document_pdf)
 
@@ -164,30 +163,6 @@ def visible(doc_id: str, action: str | None, **detail):
     return c, doc
 
 
-def document(doc_id):
-    from kho.exchange.origin import local_origin
-    from kho.workers.pipeline import read_texts
-
-    c, doc = visible(doc_id, None)
-    pages = c.catalog.pages(doc.id)
-    texts = {n: t.text for n, t in read_texts(c, doc.id, pages).items()}
-    labels = {cat.id: cat.label for cat in c.taxonomy.categories}
-    body = render_template(
-        "document.html",
-        doc=doc,
-        pages=pages,
-        texts=texts,
-        label=labels.get(doc.category, doc.category),
-        has_pdf=c.storage.searchable_pdf(doc.id).exists(),
-        images={p.page for p in pages if c.storage.page_image(doc.id, p.page).exists()},
-        review_below=c.settings.ocr.review_confidence,
-        origin=c.catalog.origin_of(doc),
-        here=local_origin(c.settings.home),
-    )
-    audit(c.catalog, g.principal, "view", door(), doc_id=doc.id)  # once the page was made
-    return body
-
-
 def page_image(doc_id, page):
     c, doc = visible(doc_id, None)
     detail = {"doc_id": doc.id, "page": page}
@@ -200,14 +175,20 @@ def document_pdf(doc_id):
 
     c, doc = visible(doc_id, None)
     name = Path(doc.filename).stem + ".pdf"
-    detail = {"doc_id": doc.id, "format": "pdf", "use_copy": True}
+    inline = request.args.get("inline") == "1"  # shown in the document page's viewer
+    detail = {"doc_id": doc.id, "format": "pdf", "use_copy": True, "inline": inline}
     try:
         data = use_copy_of(c.storage, doc.id, g.principal.name, datetime.now().astimezone())
     except (OSError, BadInputError) as err:  # missing or damaged: as a missing stored file
         log.warning("cannot make the use copy of %s: %s", doc.id[:12], err)
         audit(c.catalog, g.principal, "file-failed", door(), **detail)
         abort(404)
-    return send_audited(io.BytesIO(data), "file", detail, "application/pdf", download_name=name)
+    resp = send_audited(io.BytesIO(data), "file", detail, "application/pdf", download_name=name)
+    if inline:  # viewable inside this site's own pages, never framed by another
+        resp.headers.set("Content-Disposition", "inline", filename=name)
+        resp.headers["X-Frame-Options"] = "SAMEORIGIN"
+        resp.headers["Content-Security-Policy"] = "frame-ancestors 'self'"
+    return resp
 
 
 class _AuditedFile:

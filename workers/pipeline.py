@@ -28,6 +28,7 @@ from kho.ingest.formats import open_source
 from kho.ingest.register import EXT
 
 from .context import Context
+from .renditions import write_screen
 
 log = logging.getLogger("kho.pipeline")
 JPEG_QUALITY = 85
@@ -249,6 +250,7 @@ def save_page_image(ctx: Context, doc_id: str, page: int, image: np.ndarray) -> 
     if not ok:
         raise BadInputError(f"cannot encode page {page} image")
     ctx.storage.write_bytes(ctx.storage.page_image(doc_id, page), buf.tobytes())
+    write_screen(ctx, doc_id, page, image)  # what the web shows; recorded with the others
 
 
 @scoped

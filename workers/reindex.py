@@ -39,6 +39,15 @@ def refresh_document(ctx: Context, doc_id: str) -> int:
     return ctx.index.replace_document(doc_id, document_pages(ctx, doc, read_texts(ctx, doc_id)))
 
 
+def follow_edit(ctx: Context, edit) -> None:
+    """Put the documents an archival edit touched (`core.hierarchy.Edit`) into the index
+    again, searchable at once."""
+    for doc_id in edit.reindex:
+        refresh_document(ctx, doc_id)
+    if edit.reindex:
+        ctx.index.refresh()
+
+
 def record_decision(ctx: Context, doc_id: str, values: dict) -> None:
     """A person's decision on a document (review) into the catalog and the index, searchable
     at once."""
