@@ -155,6 +155,12 @@ def login(driver, base: str, name: str, next_path: str = "/") -> None:
     driver.find_element(By.NAME, "name").send_keys(name)
     driver.find_element(By.NAME, "password").send_keys(PASSWORDS[name])
     driver.find_element(By.CSS_SELECTOR, "form [type=submit]").click()
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def landed(d) -> bool:  # left the login page, or it answered with its error
+        return "/login" not in d.current_url or bool(d.find_elements(By.CSS_SELECTOR, ".error"))
+
+    WebDriverWait(driver, 20).until(landed)
 
 
 def overflow(driver) -> int:
