@@ -213,6 +213,7 @@ def test_each_principal_sees_only_its_documents_on_every_door(app, archive):
 def test_operators_pages_and_the_audit_trail(app, archive):
     clerk, chief = login(app, "clerk"), login(app, "chief")
     secret = archive["ids"]["secret.png"]
+    assert clerk.get("/", query_string={"q": "dân vận"}).status_code == 200  # its own search
     clerk.get(f"/doc/{secret}")  # refused, and recorded
     for path in ("/status", "/api/status", "/audit"):
         assert clerk.get(path).status_code == 403
