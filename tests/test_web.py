@@ -455,6 +455,10 @@ def test_the_audit_page_reads_in_words_and_filters_by_date(app, archive):
 
     clerk, chief = login(app, "clerk"), login(app, "chief")
     assert clerk.get("/", query_string={"q": "kế hoạch"}).status_code == 200
+    run_kho("audit", "--limit", "2", home=archive["home"], env=archive["env"])  # shown: a count
+    every = chief.get("/audit")
+    assert every.status_code == 200 and "xem nhật ký" in every.get_data(as_text=True)
+    assert chief.get("/audit.csv").status_code == 200
     today = local_today()
     page = chief.get("/audit", query_string={"actor": "clerk", "action": "search",
                                              "from": today.strftime("%d/%m/%Y"),

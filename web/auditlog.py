@@ -171,13 +171,22 @@ def fields(detail: dict) -> list[tuple[str, str, object]]:
     document ids for the keys that name documents."""
     out = []
     for key, value in (detail or {}).items():
-        if value in (None, "", [], {}) or value == ["", ""]:
+        if _empty(value):
             continue
-        if key in ("doc_id", "shown", "docs"):
-            out.append((key, words.detail_vi(key), value if isinstance(value, list) else [value]))
+        if key in ("doc_id", "shown", "docs") and isinstance(value, list | str):  # not a count
+            ids = [str(x) for x in value] if isinstance(value, list) else [value]
+            out.append((key, words.detail_vi(key), ids))
         else:
             out.append((key, words.detail_vi(key), text_of(key, value)))
     return out
+
+
+def _empty(value) -> bool:
+    if isinstance(value, dict):
+        return all(_empty(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_empty(v) for v in value)
+    return value is None or value == ""
 
 
 def text_of(key: str, value) -> str:
@@ -195,7 +204,7 @@ def text_of(key: str, value) -> str:
         return format.vn_date(value) or str(value)
     if isinstance(value, dict):
         parts = [f"{FACET_LABELS.get(k, words.detail_vi(k))}: {text_of(k, v)}"
-                 for k, v in value.items() if v not in (None, "", [], {})]  # fmt: skip
+                 for k, v in value.items() if not _empty(v)]  # fmt: skip
         return "; ".join(parts) or "—"
     if isinstance(value, list):
         return ", ".join(text_of(key, v) for v in value)
