@@ -227,8 +227,9 @@ def _http_error(err: HTTPException):
             "%s %s: %r", request.method, request.path, getattr(err, "original_exception", err)
         )
     resp, _ = _error_page(code)
-    if getattr(err, "valid_methods", None):
-        resp.headers["Allow"] = ", ".join(err.valid_methods)
+    allowed = getattr(err, "valid_methods", None)  # a 405's
+    if allowed:
+        resp.headers["Allow"] = ", ".join(allowed)
     return resp, code
 
 

@@ -90,7 +90,9 @@ def audit_csv():
 
 def _links(entries: list[dict], f: dict | None) -> dict:
     """The CSV of these filters, the newest page and the next older one (or None)."""
-    kept = {k: v for k, v in request.args.items() if k in ("actor", "action", "from", "to") and v}
+    kept: dict = {
+        k: v for k, v in request.args.items() if k in ("actor", "action", "from", "to") and v
+    }
     older = entries[-1]["id"] if len(entries) == PAGE else None
     return {
         "csv_url": url_for("audit_csv", **kept),
@@ -169,7 +171,7 @@ def row(entry: dict) -> dict:
 def fields(detail: dict) -> list[tuple[str, str, object]]:
     """(key, label, value) for each detail worth showing; value is text, or a list of
     document ids for the keys that name documents."""
-    out = []
+    out: list[tuple[str, str, object]] = []
     for key, value in (detail or {}).items():
         if _empty(value):
             continue
