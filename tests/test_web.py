@@ -513,3 +513,25 @@ def test_a_cell_a_spreadsheet_would_run_is_neutralised():
     for hostile in ('=HYPERLINK("http://x")', "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"):
         assert safe_cell(hostile) == "'" + hostile
     assert safe_cell("clerk") == "clerk" and safe_cell("01/12/2026 08:00") == "01/12/2026 08:00"
+
+
+def test_the_audit_page_pages_newest_first(app):
+    clerk, chief = login(app, "clerk"), login(app, "chief")
+    for n in range(105):  # more than a page of the clerk's searches
+        assert clerk.get("/api/search", query_string={"q": f"dân {n}"}).status_code == 200
+    first = chief.get("/audit", query_string={"actor": "clerk", "action": "search"})
+    body = first.get_data(as_text=True)
+    ids = [int(x) for x in re.findall(r'data-label="Số">(\d+)<', body)]
+    assert len(ids) == 100 and ids == sorted(ids, reverse=True)
+    older = re.search(r'href="([^"]+)">Cũ hơn', body).group(1).replace("&amp;", "&")
+    assert f"before={ids[-1]}" in older and "actor=clerk" in older and "Mới nhất" not in body
+    body = chief.get(older).get_data(as_text=True)
+    more = [int(x) for x in re.findall(r'data-label="Số">(\d+)<', body)]
+    assert more and max(more) < ids[-1] and "Mới nhất" in body
+
+
+def test_the_status_page_speaks_vietnamese_in_local_time(app):
+    body = login(app, "chief").get("/status").get_data(as_text=True)
+    assert "web-batch" in body and "xong" in body and ("một máy" in body or "nhiều máy" in body)
+    assert "UTC" not in body and not re.search(r"\d{4}-\d\d-\d\d", body)
+    assert 'http-equiv="refresh"' not in body and "status.js" in body
