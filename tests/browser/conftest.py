@@ -155,6 +155,11 @@ def login(driver, base: str, name: str, next_path: str = "/") -> None:
     driver.find_element(By.NAME, "name").send_keys(name)
     driver.find_element(By.NAME, "password").send_keys(PASSWORDS[name])
     driver.find_element(By.CSS_SELECTOR, "form [type=submit]").click()
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 30).until(  # landed, or refused with a message: never half-way
+        lambda d: "/login" not in d.current_url or d.find_elements(By.CSS_SELECTOR, ".error")
+    )
 
 
 def overflow(driver) -> int:
