@@ -129,10 +129,21 @@ class Catalog(
         self.engine.dispose(close=False)
 
     def audit_log(
-        self, limit: int = 50, actor: str = "", action: str = "", before_id: int | None = None
+        self,
+        limit: int = 50,
+        actor: str = "",
+        action: str = "",
+        before_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[AuditEntry]:
-        """Newest first; `before_id` pages on from the last entry of the previous page."""
+        """Newest first; `before_id` pages on from the last entry of the previous page;
+        `since` (inclusive) and `until` (exclusive) bound the time (naive UTC)."""
         q = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+        if since is not None:
+            q = q.where(AuditEntry.at >= since)
+        if until is not None:
+            q = q.where(AuditEntry.at < until)
         if actor:
             q = q.where(AuditEntry.actor == actor)
         if action:

@@ -213,6 +213,7 @@ def test_each_principal_sees_only_its_documents_on_every_door(app, archive):
 def test_operators_pages_and_the_audit_trail(app, archive):
     clerk, chief = login(app, "clerk"), login(app, "chief")
     secret = archive["ids"]["secret.png"]
+    assert clerk.get("/", query_string={"q": "dân vận"}).status_code == 200  # its own search
     clerk.get(f"/doc/{secret}")  # refused, and recorded
     for path in ("/status", "/api/status", "/audit"):
         assert clerk.get(path).status_code == 403
@@ -393,3 +394,144 @@ def test_kho_web_serve_answers_over_http(archive):
         timeout=60,
     )
     assert refused.returncode == 5 and "needs [web] auth" in refused.stderr
+
+
+ENGLISH = ("Not Found", "Method Not Allowed", "Bad Request", "Forbidden", "Internal Server Error",
+           "Unauthorized", "Request Entity Too Large", "Too Many Requests")  # fmt: skip
+
+
+def test_every_refusal_is_a_vietnamese_page_or_json_under_api(archive):
+    """Each HTTP code Flask or werkzeug can raise says what happened and what to do next in
+    Vietnamese, with a way back; under /api/ it is JSON."""
+    from flask import abort
+
+    from kho.web.app import ERRORS
+
+    app = create_app(settings_for(archive))
+    for rule in ("/boom/<int:code>", "/api/boom/<int:code>"):  # any code, through identify
+        app.add_url_rule(rule, rule, lambda code: abort(code) if code != 500 else 1 / 0)
+    clerk = login(app, "clerk")
+    seen = {
+        400: clerk.post("/logout"),  # no form token
+        403: clerk.get("/status"),
+        404: clerk.get("/no/such/page"),
+        405: clerk.get("/logout"),  # POST only
+        413: clerk.post("/logout", data={"csrf": "x" * 70_000}),
+        **{code: clerk.get(f"/boom/{code}") for code in (401, 408, 414, 429, 500, 503)},
+    }
+    assert set(seen) == set(ERRORS)
+    for code, resp in seen.items():
+        body = resp.get_data(as_text=True)
+        title, then = ERRORS[code]
+        assert resp.status_code == code and resp.mimetype == "text/html", (code, body[:300])
+        assert '<html lang="vi">' in body and title in body and then in body, (code, body)
+        assert "<h1" in body and 'href="/"' in body, code  # one heading, the way back
+        assert not any(word in body for word in ENGLISH), (code, body)
+    assert seen[405].headers["Allow"] and "POST" in seen[405].headers["Allow"]
+    for code in (401, 404, 405, 408, 429, 500, 503):
+        resp = (
+            clerk.get(f"/api/boom/{code}")
+            if code not in (404, 405)
+            else (clerk.get("/api/nothing-here") if code == 404 else clerk.put("/api/search"))
+        )
+        data = resp.get_json()
+        assert resp.status_code == code and data["code"] == code, (code, resp.data[:200])
+        assert data["error"] == ERRORS[code][0] and data["next"] == ERRORS[code][1]
+    anonymous = app.test_client().get("/api/search?q=dan")
+    assert anonymous.status_code == 401 and anonymous.get_json()["error"] == ERRORS[401][0]
+
+
+def local_today():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date()
+
+
+def test_the_audit_page_reads_in_words_and_filters_by_date(app, archive):
+    from datetime import datetime, timedelta
+
+    from kho.web.format import vn_datetime
+
+    clerk, chief = login(app, "clerk"), login(app, "chief")
+    assert clerk.get("/", query_string={"q": "kế hoạch"}).status_code == 200
+    run_kho("audit", "--limit", "2", home=archive["home"], env=archive["env"])  # shown: a count
+    every = chief.get("/audit")
+    assert every.status_code == 200 and "xem nhật ký" in every.get_data(as_text=True)
+    assert chief.get("/audit.csv").status_code == 200
+    today = local_today()
+    page = chief.get("/audit", query_string={"actor": "clerk", "action": "search",
+                                             "from": today.strftime("%d/%m/%Y"),
+                                             "to": today.isoformat()})  # fmt: skip
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200 and "tìm kiếm" in body and "kế hoạch" in body
+    assert "Từ khóa" in body and "trang web" in body  # labelled fields, words for codes
+    assert "{'" not in body and "&#39;" not in body and '{"' not in body  # no repr, no JSON
+    out = run_kho("audit", "--actor", "clerk", "--action", "search", "--json", "--limit", "1",
+                  home=archive["home"], env=archive["env"]).stdout  # fmt: skip
+    newest = json.loads(out)
+    at = datetime.fromisoformat(newest["at"].replace("Z", ""))
+    assert vn_datetime(at) in body and at.strftime("%Y-%m-%d") not in body
+    later = (today + timedelta(days=1)).strftime("%d/%m/%Y")
+    empty = chief.get("/audit", query_string={"actor": "clerk", "from": later})
+    assert empty.status_code == 200 and "Không có dòng nào" in empty.get_data(as_text=True)
+    refused = (({"from": "31/02/2026"}, "dd/mm/yyyy"), ({"from": "hôm qua"}, "dd/mm/yyyy"),
+               ({"from": "02/12/2026", "to": "01/12/2026"}, "phải trước"),
+               ({"action": "<x>"}, "chọn một thao tác"), ({"before": "abc"}, "Trang"))  # fmt: skip
+    for bad, says in refused:
+        resp = chief.get("/audit", query_string=bad)
+        assert resp.status_code == 400 and says in resp.get_data(as_text=True), bad
+        assert chief.get("/audit.csv", query_string=bad).status_code == 400, bad
+
+
+def test_the_audit_csv_has_the_filtered_rows_for_a_spreadsheet(app, archive):
+    import csv
+    import io
+
+    clerk, chief = login(app, "clerk"), login(app, "chief")
+    assert clerk.get("/", query_string={"q": "=1+2"}).status_code == 200
+    assert clerk.get("/audit.csv").status_code == 403  # operators only
+    resp = chief.get("/audit.csv", query_string={"actor": "clerk", "action": "search"})
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    assert "attachment" in resp.headers["Content-Disposition"]
+    assert resp.data.startswith(b"\xef\xbb\xbf")  # Excel reads the diacritics
+    rows = list(csv.reader(io.StringIO(resp.data.decode("utf-8-sig"))))
+    assert rows[0] == ["Số", "Lúc", "Người dùng", "Thao tác", "Mã thao tác", "Chi tiết"]
+    assert len(rows) > 1 and all(r[2] == "clerk" and r[3] == "tìm kiếm" for r in rows[1:])
+    assert any("Từ khóa: =1+2" in r[5] for r in rows[1:])
+    assert all(re.fullmatch(r"\d\d/\d\d/\d{4} \d\d:\d\d", r[1]) for r in rows[1:])
+    out = run_kho("audit", "--actor", "chief", "--action", "export", "--json", "--limit", "1",
+                  home=archive["home"], env=archive["env"]).stdout  # fmt: skip
+    detail = json.loads(out)["detail"]
+    assert detail["format"] == "csv" and detail["rows"] == len(rows) - 1
+    assert detail["filters"]["actor"] == "clerk"
+
+
+def test_a_cell_a_spreadsheet_would_run_is_neutralised():
+    from kho.web.auditlog import safe_cell
+
+    for hostile in ('=HYPERLINK("http://x")', "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"):
+        assert safe_cell(hostile) == "'" + hostile
+    assert safe_cell("clerk") == "clerk" and safe_cell("01/12/2026 08:00") == "01/12/2026 08:00"
+
+
+def test_the_audit_page_pages_newest_first(app):
+    clerk, chief = login(app, "clerk"), login(app, "chief")
+    for n in range(105):  # more than a page of the clerk's searches
+        assert clerk.get("/api/search", query_string={"q": f"dân {n}"}).status_code == 200
+    first = chief.get("/audit", query_string={"actor": "clerk", "action": "search"})
+    body = first.get_data(as_text=True)
+    ids = [int(x) for x in re.findall(r'data-label="Số">(\d+)<', body)]
+    assert len(ids) == 100 and ids == sorted(ids, reverse=True)
+    older = re.search(r'href="([^"]+)">Cũ hơn', body).group(1).replace("&amp;", "&")
+    assert f"before={ids[-1]}" in older and "actor=clerk" in older and "Mới nhất" not in body
+    body = chief.get(older).get_data(as_text=True)
+    more = [int(x) for x in re.findall(r'data-label="Số">(\d+)<', body)]
+    assert more and max(more) < ids[-1] and "Mới nhất" in body
+
+
+def test_the_status_page_speaks_vietnamese_in_local_time(app):
+    body = login(app, "chief").get("/status").get_data(as_text=True)
+    assert "web-batch" in body and "xong" in body and ("một máy" in body or "nhiều máy" in body)
+    assert "UTC" not in body and not re.search(r"\d{4}-\d\d-\d\d", body)
+    assert 'http-equiv="refresh"' not in body and "status.js" in body

@@ -2,7 +2,8 @@
 
 Reviewers (`reviewer = true`) see only the queued documents they may see; operators
 (`operator = true`) see the whole system's progress and the audit log, with the documents
-they may not see shown as "(tài liệu ẩn)". Every view is written to the audit log.
+they may not see shown as "(tài liệu ẩn)" (the audit log's page is `auditlog.py`). Every
+view is written to the audit log.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from flask import abort, g, jsonify, redirect, render_template, request, url_for
 from kho.index.guard import audit
 from kho.workers.context import Context
 
-from .pages import link, visible
+from .pages import visible
 from .state import ctx, door, web
 
 REVIEW_PAGE = 50
-AUDIT_PAGE = 100
 
 
 def register(app) -> None:
@@ -26,7 +26,6 @@ def register(app) -> None:
     app.add_url_rule("/review/<doc_id>", "review_decide", review_decide, methods=["POST"])
     app.add_url_rule("/status", "status", status)
     app.add_url_rule("/api/status", "api_status", api_status)
-    app.add_url_rule("/audit", "audit_page", audit_page)
 
 
 def _only(flag: str):
@@ -92,24 +91,6 @@ def api_status():
     c = ctx()
     body = jsonify(system_status(c).to_json())
     audit(c.catalog, g.principal, "status", door(), format="json")
-    return body
-
-
-@_only("operator")
-def audit_page():
-    from kho.workers.status import audit_view
-
-    c = ctx()
-    actor = request.args.get("actor", "")[:100]
-    action = request.args.get("action", "")[:50]
-    before = request.args.get("before", type=int)
-    entries = c.catalog.audit_log(AUDIT_PAGE, actor, action, before)
-    entries = audit_view(c.catalog, entries, g.principal)
-    body = render_template(
-        "audit.html", entries=entries, actor=actor, action=action, page=AUDIT_PAGE, link=link
-    )
-    filters = {"actor": actor, "action": action, "before": before}
-    audit(c.catalog, g.principal, "audit", door(), filters=filters, entries=len(entries))
     return body
 
 

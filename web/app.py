@@ -15,7 +15,19 @@ import secrets
 import time
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, g, redirect, render_template, request, session, url_for
+from flask import (
+    Flask,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.exceptions import HTTPException
 
 from kho.core.errors import (
     KhoError,
@@ -27,24 +39,36 @@ from kho.core.errors import (
 from kho.core.settings import Settings
 from kho.core.types import LEVEL_NAMES
 
-from . import admin, auth, docpage, format, pages, sessions, transfer
+from . import admin, auditlog, auth, docpage, format, pages, sessions, transfer, words
 from .state import Web, ctx, web
 
 log = logging.getLogger("kho.web")
-ERRORS = {
-    400: "Yêu cầu không hợp lệ (Bad request).",
-    401: "Chưa xác thực người dùng (Not authenticated).",
-    403: "Không có quyền xem trang này (Forbidden).",
-    404: "Không tìm thấy, hoặc bạn không có quyền xem (Not found).",
-    429: "Quá nhiều yêu cầu: thử lại sau ít phút (Too many requests).",
-    500: "Lỗi máy chủ; chi tiết đã được ghi vào nhật ký máy chủ (Server error).",
-    503: "Dịch vụ tạm thời không trả lời: thử lại sau ít phút (Service unavailable).",
-}
-STORED_FILE_MISSING = (
-    "Tệp lưu trữ của tài liệu này bị thiếu; báo người quản trị "
-    "(the document's stored file is missing: tell the operator)."
-)
-log = logging.getLogger("kho.web")
+ERRORS = {  # code: (what happened, what to do next); every page and /api/ reply says them
+    400: ("Yêu cầu không hợp lệ.",
+          "Biểu mẫu có thể đã cũ: tải lại trang rồi gửi lại."),
+    401: ("Chưa xác định được người dùng.",
+          "Đăng nhập, hoặc nhờ người quản trị kiểm tra cách đăng nhập."),
+    403: ("Bạn không có quyền xem trang này.",
+          "Nếu cần quyền này, liên hệ người quản trị kho."),
+    404: ("Không tìm thấy trang hoặc tài liệu, hoặc bạn không có quyền xem.",
+          "Kiểm tra lại địa chỉ, hoặc tìm tài liệu từ trang tìm kiếm."),
+    405: ("Trang này không mở được theo cách đó.",
+          "Dùng các nút và liên kết trên trang thay vì gõ địa chỉ."),
+    408: ("Yêu cầu gửi quá lâu nên đã bị ngắt.",
+          "Kiểm tra kết nối mạng rồi thử lại."),
+    413: ("Dữ liệu gửi lên quá lớn.",
+          "Gửi ít dữ liệu hơn, hoặc chia thành nhiều lần."),
+    414: ("Địa chỉ quá dài.",
+          "Rút gọn từ khóa hoặc bớt bộ lọc rồi tìm lại."),
+    429: ("Quá nhiều yêu cầu trong thời gian ngắn.",
+          "Đợi ít phút rồi thử lại."),
+    500: ("Lỗi máy chủ; chi tiết đã được ghi vào nhật ký máy chủ.",
+          "Thử lại sau; nếu vẫn lỗi, báo người quản trị kho."),
+    503: ("Dịch vụ tạm thời không trả lời.",
+          "Đợi ít phút rồi thử lại sau; nếu vẫn lỗi, báo người quản trị kho."),
+}  # fmt: skip
+STORED_FILE_MISSING = "Tệp lưu trữ của tài liệu này bị thiếu."
+STORAGE_TROUBLE = "Lỗi đọc kho lưu trữ."
 OPEN_ENDPOINTS = ("login", "static", "health", "favicon")  # served before anyone is identified
 
 
@@ -66,14 +90,16 @@ def create_app(settings: Settings, bind: str = "127.0.0.1") -> Flask:
     app.after_request(security_headers)
     app.context_processor(template_values)
     format.register(app, settings.web.timezone)
+    words.register(app)
     pages.register(app)
     docpage.register(app)
     admin.register(app)
+    auditlog.register(app)
     transfer.register(app)
     app.register_error_handler(OSError, _storage_error)
     app.register_error_handler(KhoError, _kho_error)
-    for code, message in ERRORS.items():
-        app.register_error_handler(code, lambda _e, c=code, m=message: _error_page(c, m))
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(500, _http_error)  # an unhandled exception, as a 500
     return app
 
 
@@ -177,6 +203,7 @@ def template_values() -> dict:
         "auth_mode": web().mode,
         "level_names": LEVEL_NAMES,
         "csrf": session["csrf"],
+        "timezone": web().settings.web.timezone,
     }
 
 
@@ -188,21 +215,50 @@ def _storage_error(err: OSError):
         raise err
     log.error("%s %s: %s", request.method, request.path, trouble)
     if isinstance(trouble, StoredFileMissingError):
-        return _error_page(404, STORED_FILE_MISSING)
-    return _error_page(503, "Lỗi lưu trữ, thử lại sau (Storage error: try again later).")
+        return _error_page(404, STORED_FILE_MISSING, MISSING_NEXT)
+    return _error_page(503, STORAGE_TROUBLE)
 
 
-def _error_page(code: int, message: str):
-    return render_template("error.html", code=code, message=message), code
+MISSING_NEXT = "Báo người quản trị kho để khôi phục tệp từ bản sao lưu."
+
+
+def _http_error(err: HTTPException):
+    """Every refusal Flask or werkzeug raises (400, 403, 404, 405, 413, ...), in Vietnamese,
+    keeping the headers it needs (a 405's Allow)."""
+    code = err.code or 500
+    if code < 400:
+        return err
+    if code == 500:
+        log.error(
+            "%s %s: %r", request.method, request.path, getattr(err, "original_exception", err)
+        )
+    resp, _ = _error_page(code)
+    allowed = getattr(err, "valid_methods", None)  # a 405's
+    if allowed:
+        resp.headers["Allow"] = ", ".join(allowed)
+    return resp, code
+
+
+def _error_page(code: int, message: str = "", hint: str = ""):
+    """The error page (or, under /api/, its JSON): what happened, what to do, a way back."""
+    title, then = ERRORS.get(code, ERRORS[500 if code >= 500 else 400])
+    message, hint = message or title, hint or then
+    if request.path.startswith("/api/"):
+        resp = jsonify(error=message, next=hint, code=code)
+    else:
+        page = render_template("error.html", code=code, message=message, hint=hint)
+        resp = current_app.make_response(page)
+    resp.status_code = code
+    return resp, code
 
 
 def _kho_error(err: KhoError):
     """Details (paths, a service's own words) go to the server's log, never to the page."""
     log.warning("%s %s: %s: %s", request.method, request.path, type(err).__name__, err)
     if isinstance(err, StoredFileMissingError):
-        return _error_page(404, STORED_FILE_MISSING)
+        return _error_page(404, STORED_FILE_MISSING, MISSING_NEXT)
     code = 503 if isinstance(err, ServiceError) else 404 if isinstance(err, NotFoundError) else 400
-    return _error_page(code, ERRORS[code])
+    return _error_page(code)
 
 
 def _secret_key(settings: Settings) -> str:

@@ -157,10 +157,9 @@ def login(driver, base: str, name: str, next_path: str = "/") -> None:
     driver.find_element(By.CSS_SELECTOR, "form [type=submit]").click()
     from selenium.webdriver.support.ui import WebDriverWait
 
-    def landed(d) -> bool:  # left the login page, or it answered with its error
-        return "/login" not in d.current_url or bool(d.find_elements(By.CSS_SELECTOR, ".error"))
-
-    WebDriverWait(driver, 20).until(landed)
+    WebDriverWait(driver, 30).until(  # landed, or refused with a message: never half-way
+        lambda d: "/login" not in d.current_url or d.find_elements(By.CSS_SELECTOR, ".error")
+    )
 
 
 def overflow(driver) -> int:

@@ -416,3 +416,37 @@ def test_a_busy_port_is_one_line(archive):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--port" in lines[0] and "Traceback" not in proc.stderr
+
+
+# 13: the audit log's CSV -----------------------------------------------------------------
+def test_the_audit_csv_is_for_operators_and_hides_what_they_may_not_see(archive):
+    import csv
+    import io
+
+    secret = archive["ids"]["secret.png"]
+    hostile = '[principals."=HYPERLINK(1)"]\nclearance = 0\nunits = ["qk7/f9"]\n'
+    hostile += f'password = "{archive["hashes"]["clerk"]}"\n'
+    with serve(archive, "pw-audit-csv", top=hostile) as srv:
+        anonymous, clerk, watch, chief = (srv.browser() for _ in range(4))
+        assert anonymous.get("/audit.csv").status == 302  # to the login form
+        assert clerk.login("clerk", PASSWORDS["clerk"]).status == 302
+        assert clerk.get("/audit.csv").status == 403  # a reviewer, not an operator
+        assert "Mã lỗi 403" in clerk.get("/audit.csv?actor=chief").body
+        formula = srv.browser()
+        assert formula.login("=HYPERLINK(1)", PASSWORDS["clerk"]).status == 302
+        assert formula.get("/?q=dan").status == 200
+        assert chief.login("chief", PASSWORDS["chief"]).status == 302
+        assert chief.get("/?" + urlencode({"q": "bảo vệ nội bộ"})).status == 200
+        assert chief.get(f"/doc/{secret}").status == 200
+        assert watch.login("watch", PASSWORDS["watch"]).status == 302  # an operator, level 0
+        mine = watch.get("/audit.csv")
+        assert mine.status == 200 and mine.headers["Content-Type"].startswith("text/csv")
+        rows = list(csv.reader(io.StringIO(mine.body.lstrip("\ufeff"))))
+        text = json.dumps(rows, ensure_ascii=False)
+        assert secret[:12] not in text and "bảo vệ nội bộ" not in text and HIDDEN in text
+        assert any(r[2] == "'=HYPERLINK(1)" for r in rows[1:])  # never a formula
+        assert not any(cell.startswith(("=", "+", "-", "@")) for r in rows for cell in r)
+        assert secret in chief.get("/audit.csv?actor=chief").body  # who may see it still does
+    exports = audit_rows(archive, "--actor", "watch", "--action", "export")
+    assert exports and exports[0]["detail"]["format"] == "csv"
+    assert exports[0]["detail"]["client"] == "127.0.0.1"
