@@ -15,7 +15,17 @@ import secrets
 import time
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, g, redirect, render_template, request, session, url_for
+from flask import (
+    Flask,
+    Request,
+    abort,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from kho.core.errors import (
     KhoError,
@@ -27,7 +37,7 @@ from kho.core.errors import (
 from kho.core.settings import Settings
 from kho.core.types import LEVEL_NAMES
 
-from . import admin, auth, format, pages, sessions, transfer
+from . import admin, auth, batches, format, pages, sessions, transfer
 from .state import Web, ctx, web
 
 log = logging.getLogger("kho.web")
@@ -53,13 +63,14 @@ def create_app(settings: Settings, bind: str = "127.0.0.1") -> Flask:
     session cookies are Secure by default past loopback."""
     secure = settings.web.secure_cookies
     app = Flask(__name__)
+    app.request_class = request_class(settings)
     app.config.update(
         SECRET_KEY=settings.web.secret_key or _secret_key(settings),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=not auth.is_loopback(bind) if secure is None else secure,
         SESSION_COOKIE_NAME="kho_session",
-        MAX_CONTENT_LENGTH=64 * 1024,
+        MAX_CONTENT_LENGTH=batches.FORM_LIMIT,  # the upload's own: batches.body_limit
     )
     app.extensions["kho"] = Web(settings)
     app.before_request(identify)
@@ -68,12 +79,33 @@ def create_app(settings: Settings, bind: str = "127.0.0.1") -> Flask:
     format.register(app, settings.web.timezone)
     pages.register(app)
     admin.register(app)
+    batches.register(app)
     transfer.register(app)
     app.register_error_handler(OSError, _storage_error)
     app.register_error_handler(KhoError, _kho_error)
     for code, message in ERRORS.items():
         app.register_error_handler(code, lambda _e, c=code, m=message: _error_page(c, m))
     return app
+
+
+def request_class(settings: Settings) -> type[Request]:
+    """Requests whose body limit is the route's (batches.body_limit) and whose uploaded
+    files are streamed to disk under the storage root."""
+    stream = batches.file_stream(settings)
+
+    class KhoRequest(Request):
+        @property
+        def max_content_length(self) -> int:
+            return batches.body_limit(settings, self.path)
+
+        @max_content_length.setter
+        def max_content_length(self, value) -> None:  # Flask >= 3.1 sets it per app
+            pass
+
+        def _get_file_stream(self, *args, **kwargs):
+            return stream(*args, **kwargs)
+
+    return KhoRequest
 
 
 def identify():
@@ -168,6 +200,7 @@ def template_values() -> dict:
         "principal": g.get("principal"),
         "operator": g.get("operator", False),
         "reviewer": g.get("reviewer", False),
+        "uploader": bool(g.get("principal")) and batches.may_upload(),
         "auth_mode": web().mode,
         "level_names": LEVEL_NAMES,
         "csrf": session["csrf"],

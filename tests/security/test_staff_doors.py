@@ -1,0 +1,161 @@
+"""The staff's new doors (web/batches.py): upload, batch pages, retry and purge, and the
+kept review decision. Forms without the token, principals without the right, units and
+levels beyond the uploader, another's batch, hostile file names, and an over-size upload
+refused by the real server before its body is read."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import shutil
+import socket
+import time
+
+import pytest
+
+from kho.core.catalog import Catalog
+from kho.core.settings import load_settings
+from kho.web.app import create_app
+from kho.web.auth import hash_password
+
+from ..conftest import REPO, run_kho
+from .webdoor import Server
+
+PASSWORDS = {"boss": "boss-pw-1", "clerk": "clerk-pw-1", "plain": "plain-pw-1"}
+CONFIG = """[web]
+auth = "password"
+upload_max_mb = 8
+[principals.boss]
+clearance = 3
+units = ["*"]
+operator = true
+password = "{boss}"
+[principals.clerk]
+clearance = 1
+units = ["qk7"]
+uploader = true
+password = "{clerk}"
+[principals.plain]
+clearance = 1
+units = ["qk7"]
+password = "{plain}"
+"""
+PNG = (REPO / "samples" / "nghi-quyet-chi-bo.png").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    root = tmp_path_factory.mktemp("staffdoor")
+    home = root / "home"
+    home.mkdir()
+    hashes = {k: hash_password(v) for k, v in PASSWORDS.items()}
+    (home / "kho.toml").write_text(CONFIG.format(**hashes), encoding="utf-8")
+    scans = root / "scans"
+    scans.mkdir()
+    shutil.copy(REPO / "samples" / "bao-cao-dan-van.jpg", scans)
+    run_kho("ingest", str(scans), "--batch", "cli-batch", "--unit", "qk7", "-q", home=home)
+    settings = load_settings({"KHO_HOME": str(home)})
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    catalog = Catalog(settings.catalog_url)
+    yield {"root": root, "home": home, "app": app, "catalog": catalog}
+    catalog.close()
+
+
+def login(app, name: str):
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    form = {"name": name, "password": PASSWORDS[name], "csrf": token, "next": "/"}
+    assert client.post("/login", data=form).status_code == 302
+    return client
+
+
+def token(client, path: str = "/") -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', client.get(path).get_data(as_text=True))[1]
+
+
+def upload(client, name: str, files: list[tuple[str, bytes]], **fields):
+    data = {"csrf": token(client), "name": name, "unit": "qk7", "level": "0", **fields}
+    data["files"] = [(io.BytesIO(body), fname) for fname, body in files]
+    return client.post("/upload", data=data, content_type="multipart/form-data")
+
+
+def test_upload_needs_the_form_token_and_the_right(archive):
+    clerk, plain = login(archive["app"], "clerk"), login(archive["app"], "plain")
+    data = {"name": "no-token", "unit": "qk7", "level": "0", "files": [(io.BytesIO(PNG), "a.png")]}
+    assert clerk.post("/upload", data=data, content_type="multipart/form-data").status_code == 400
+    assert plain.get("/upload").status_code == 403
+    assert upload(plain, "plain-batch", [("a.png", PNG)]).status_code == 403
+    for name in ("no-token", "plain-batch"):
+        assert archive["catalog"].batch_id(name) is None
+
+
+def test_unit_or_level_beyond_the_uploader_is_refused(archive):
+    clerk = login(archive["app"], "clerk")
+    for name, fields in (("other-unit", {"unit": "qk9"}), ("too-high", {"level": "2"}),
+                         ("no-unit", {"unit": ""})):  # fmt: skip
+        resp = upload(clerk, name, [("a.png", PNG)], **fields)
+        assert resp.status_code == 400, name
+        assert "vượt quá quyền của bạn" in resp.get_data(as_text=True)
+        assert archive["catalog"].batch_id(name) is None  # nothing stored
+
+
+def test_hostile_file_names_are_refused_and_the_rest_goes_on(archive):
+    clerk = login(archive["app"], "clerk")
+    files = [("../x.png", PNG), ("/etc/y.png", PNG), ("a\x00b.png", PNG), ("ok/fine.png", PNG),
+             ("kho-manifest.csv", b"file,level\nfine.png,3\n")]  # fmt: skip
+    resp = upload(clerk, "hostile", files)
+    assert resp.status_code == 302
+    batch_id = archive["catalog"].batch_id("hostile")
+    page = clerk.get(f"/batches/{batch_id}").get_data(as_text=True)
+    assert page.count("tên tệp không hợp lệ") == 3, page
+    assert "bảng kê quyền không nhận" in page
+    assert not (archive["home"] / "uploads" / "x.png").exists()
+    assert not (archive["home"] / "x.png").exists()
+    counts = archive["catalog"].batch_counts(batch_id)
+    assert counts.new == 1  # ok/fine.png, at the batch's own level (the manifest was refused)
+    doc = archive["catalog"].get_document(hashlib.sha256(PNG).hexdigest())
+    assert (doc.level, doc.unit) == (0, "qk7")
+
+
+def test_another_principals_batch_is_not_there(archive):
+    clerk, boss = login(archive["app"], "clerk"), login(archive["app"], "boss")
+    other = archive["catalog"].batch_id("cli-batch")
+    for path in (f"/batches/{other}", f"/api/batches/{other}", "/batches/999999"):
+        assert clerk.get(path).status_code == 404, path
+    t = token(clerk)
+    for action in ("retry", "purge"):
+        assert clerk.post(f"/batches/{other}/{action}", data={"csrf": t}).status_code == 404
+        assert clerk.post(f"/batches/{other}/{action}", data={}).status_code == 400
+    assert "cli-batch" not in clerk.get("/batches").get_data(as_text=True)
+    assert boss.get(f"/batches/{other}").status_code == 200  # an operator sees every batch
+    assert "cli-batch" in boss.get("/batches").get_data(as_text=True)
+
+
+def test_an_over_size_upload_is_refused_before_its_body_is_read(archive):
+    with Server(archive["home"], {}) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+            s.sendall(
+                b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: multipart/form-data; boundary=x\r\n"
+                b"Content-Length: 50000000\r\n\r\n"
+            )  # and not one byte of the body
+            started, answer = time.monotonic(), b""
+            while b"\r\n\r\n" not in answer:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+        assert time.monotonic() - started < 5
+        # under the upload's own limit, a body bigger than every other form's is read
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+            s.sendall(
+                b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: multipart/form-data; boundary=x\r\n"
+                b"Content-Length: 200000\r\n\r\n" + b"-" * 200000
+            )
+            answer = s.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 400"), answer[:200]  # no token: not 413
