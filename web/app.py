@@ -19,6 +19,8 @@ from flask import (
     Flask,
     Request,
     abort,
+    current_app,
+    flash,
     g,
     redirect,
     render_template,
@@ -118,6 +120,9 @@ def identify():
         return None  # signed by the sending node's key, no session (web/transfer.py)
     if w.mode == "none" and not auth.loopback_host(request.headers.get("Host", "")):
         abort(400)  # a name other than this machine's: a page elsewhere rebound it to us
+    if request.method == "POST" and request.endpoint in admin.DECISIONS and w.mode == "password":
+        if session_user() is None:  # the session ended while the form was on the screen
+            return admin.keep_decision()
     if request.method == "POST":
         check_form()
     if request.endpoint in OPEN_ENDPOINTS:
@@ -140,11 +145,21 @@ def identify():
     return None
 
 
+def form_token_ok() -> bool:
+    """Whether the POST carries the session's form token."""
+    sent, kept = request.form.get("csrf", ""), session.get("csrf", "")
+    return bool(sent and kept and hmac.compare_digest(sent.encode(), str(kept).encode()))
+
+
 def check_form() -> None:
     """A POST must carry the session's form token and come from this site's own pages."""
-    sent, kept = request.form.get("csrf", ""), session.get("csrf", "")
-    if not sent or not kept or not hmac.compare_digest(sent.encode(), str(kept).encode()):
+    if not form_token_ok():
         abort(400)  # every form carries the session's token, the login form too
+    check_origin()
+
+
+def check_origin() -> None:
+    """403 unless the POST came from this site's own pages (as far as the browser says)."""
     fetch_site = request.headers.get("Sec-Fetch-Site")
     if fetch_site is not None:  # a browser that says where the form came from
         if fetch_site not in ("same-origin", "none"):
@@ -179,7 +194,27 @@ def anonymous() -> None:
 def _to_login():
     if request.path.startswith("/api/"):
         abort(401)
-    return redirect(url_for("login", next=request.full_path))
+    if request.method != "POST":
+        return redirect(url_for("login", next=request.full_path))
+    # a form posted as the session ended: the login leads back to a page (never to the
+    # POST-only address, which a GET answers 405), and says what was not done
+    flash("Phiên làm việc đã hết hạn nên thao tác vừa gửi chưa được thực hiện: đăng nhập lại "
+          "rồi làm lại.", "bad")  # fmt: skip
+    return redirect(url_for("login", next=page_above(request.path)))
+
+
+def page_above(path: str) -> str:
+    """The nearest address at or above `path` that a GET opens (else the search page)."""
+    from werkzeug.exceptions import HTTPException
+
+    adapter = current_app.url_map.bind("localhost")
+    while path and path != "/":
+        try:
+            adapter.match(path, method="GET")
+            return path
+        except HTTPException:
+            path = path.rsplit("/", 1)[0]
+    return "/"
 
 
 def security_headers(resp):

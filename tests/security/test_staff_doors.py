@@ -30,6 +30,7 @@ upload_max_mb = 8
 clearance = 3
 units = ["*"]
 operator = true
+reviewer = true
 password = "{boss}"
 [principals.clerk]
 clearance = 1
@@ -159,3 +160,45 @@ def test_an_over_size_upload_is_refused_before_its_body_is_read(archive):
             )
             answer = s.recv(4096)
         assert answer.startswith(b"HTTP/1.1 400"), answer[:200]  # no token: not 413
+
+
+def test_a_decision_kept_across_the_login_needs_its_form_token(archive):
+    """A decision posted after the session ended is kept only with the session's own form
+    token, and applied only when the principal who sent it logs in again."""
+    import sqlite3
+
+    doc_id = hashlib.sha256((REPO / "samples" / "bao-cao-dan-van.jpg").read_bytes()).hexdigest()
+    archive["catalog"].set_document(doc_id, review="pending", confidence=0.1)
+    boss = login(archive["app"], "boss")
+    t = token(boss, "/review")
+
+    def end_sessions():
+        with sqlite3.connect(archive["home"] / "catalog.sqlite") as db:
+            db.execute("DELETE FROM web_sessions")
+
+    end_sessions()
+    forged = boss.post(f"/review/{doc_id}", data={"decision": "accept", "csrf": "forged"})
+    assert forged.status_code == 302 and "/login" in forged.headers["Location"]
+    assert "chưa được ghi" in boss.get("/login").get_data(as_text=True)
+    relogin(boss, "boss")
+    boss.get("/review")
+    assert archive["catalog"].get_document(doc_id).review == "pending"  # not kept
+
+    t = token(boss, "/review")
+    end_sessions()
+    kept = boss.post(f"/review/{doc_id}", data={"decision": "accept", "csrf": t})
+    assert kept.status_code == 302 and "/login" in kept.headers["Location"]
+    assert archive["catalog"].get_document(doc_id).review == "pending"  # not before the login
+    assert relogin(boss, "boss").headers["Location"] == "/review"
+    page = boss.get("/review").get_data(as_text=True)
+    assert "Đã ghi (gửi trước khi đăng nhập lại)" in page
+    assert archive["catalog"].get_document(doc_id).review == "accepted"
+
+
+def relogin(client, name: str):
+    page = client.get("/login?next=/review").get_data(as_text=True)
+    t = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    form = {"name": name, "password": PASSWORDS[name], "csrf": t, "next": "/review"}
+    resp = client.post("/login", data=form)
+    assert resp.status_code == 302
+    return resp
