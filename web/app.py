@@ -48,6 +48,9 @@ ERRORS = {
     401: "Chưa xác thực người dùng (Not authenticated).",
     403: "Không có quyền xem trang này (Forbidden).",
     404: "Không tìm thấy, hoặc bạn không có quyền xem (Not found).",
+    405: "Địa chỉ này không mở trực tiếp được: quay lại trang trước (Method not allowed).",
+    413: "Tải lên quá lớn: chia thành nhiều lần tải, hoặc hỏi người quản trị về giới hạn "
+    "(Request too large).",
     429: "Quá nhiều yêu cầu: thử lại sau ít phút (Too many requests).",
     500: "Lỗi máy chủ; chi tiết đã được ghi vào nhật ký máy chủ (Server error).",
     503: "Dịch vụ tạm thời không trả lời: thử lại sau ít phút (Service unavailable).",

@@ -218,8 +218,14 @@ def stage(name: str, files) -> tuple[Path, list[str]]:
 
 def start_upload(opts, staged: Path, refused: list[str], form: dict):
     from kho.ingest.register import register_batch
+    from kho.workers.executor import executor_for
 
     c = ctx()
+    try:
+        executor_for(c.settings, c).check_ready(opts.lang)  # as kho ingest, before any work
+    except Exception:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
     lines: list[str] = list(refused)
 
     def on_file(reg):

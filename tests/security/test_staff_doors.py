@@ -26,6 +26,7 @@ PASSWORDS = {"boss": "boss-pw-1", "clerk": "clerk-pw-1", "plain": "plain-pw-1"}
 CONFIG = """[web]
 auth = "password"
 upload_max_mb = 8
+upload_file_max_mb = 0.5
 [principals.boss]
 clearance = 3
 units = ["*"]
@@ -202,3 +203,12 @@ def relogin(client, name: str):
     resp = client.post("/login", data=form)
     assert resp.status_code == 302
     return resp
+
+
+def test_a_file_over_its_own_limit_is_refused(archive):
+    clerk = login(archive["app"], "clerk")
+    resp = upload(clerk, "big-file", [("a.png", PNG), ("big.png", PNG + b"\0" * 200_000)])
+    assert resp.status_code == 413
+    assert "Tải lên quá lớn" in resp.get_data(as_text=True)
+    assert archive["catalog"].batch_id("big-file") is None
+    assert not any((archive["home"] / "uploads" / ".parts").iterdir())  # nothing left behind
