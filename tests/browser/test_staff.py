@@ -70,7 +70,7 @@ def test_archivist_uploads_a_folder_and_follows_its_batch(site, page):
     driver.find_element(By.CSS_SELECTOR, "input[webkitdirectory]").send_keys(str(folder))
     driver.find_element(By.CSS_SELECTOR, "form.upload [type=submit]").click()
     WebDriverWait(driver, 60).until(EC.url_contains("/batches/"))
-    live = driver.find_element(By.ID, "progress")
+    live = WebDriverWait(driver, 30).until(EC.presence_of_element_located((By.ID, "progress")))
     assert live.get_attribute("aria-live") == "polite"
     url = driver.current_url
     WebDriverWait(driver, 180).until(
@@ -162,14 +162,14 @@ def test_review_in_bulk_by_keyboard_and_across_an_expired_session(site, page):
     last = driver.find_element(By.CSS_SELECTOR, "tr[data-doc]").get_attribute("data-doc")
     driver.find_element(By.CSS_SELECTOR, "tr[data-doc] button[value=accept]").click()
     WebDriverWait(driver, 30).until(EC.url_contains("/login"))
-    assert "sẽ được ghi ngay sau khi đăng nhập" in main_text(driver)
+    settled(driver).until(lambda d: "sẽ được ghi ngay sau khi đăng nhập" in main_text(d))
     check_page(driver)
     driver.find_element(By.NAME, "name").send_keys("archivist")
     from .conftest import PASSWORDS
 
     driver.find_element(By.NAME, "password").send_keys(PASSWORDS["archivist"])
     driver.find_element(By.CSS_SELECTOR, "form [type=submit]").click()
-    WebDriverWait(driver, 30).until(EC.url_contains("/review"))
+    landed(driver, "/review")
     assert "Đã ghi (gửi trước khi đăng nhập lại)" in main_text(driver)
     assert pending(driver) == start - 4
     assert not driver.find_elements(By.CSS_SELECTOR, f"tr[data-doc='{last}']")
