@@ -336,6 +336,19 @@ _ENV = {
 _STORAGE_ENV = {"KHO_STORAGE_SHARING": "sharing", "KHO_STORAGE_GROUP": "group"}
 
 
+def settings_env(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
+    """`env` for a `kho` subprocess that loads these same settings (the config file it
+    names, with these settings' environment values in place of its own)."""
+    out = dict(env)
+    for var, (name, _conv) in _ENV.items():
+        value = getattr(settings, name)
+        if value:
+            out[var] = str(value)
+        else:
+            out.pop(var, None)
+    return out
+
+
 def _sub(cls, data: dict, where: str):
     known = {f.name for f in fields(cls)}
     unknown = set(data) - known

@@ -250,8 +250,10 @@ def start_upload(opts, staged: Path, refused: list[str], form: dict):
 
 def start_batch(name: str) -> None:
     """Run what the catalog says is left of the batch in a `kho resume` process."""
+    from kho.core.settings import settings_env
+
     s = web().settings
-    env = dict(os.environ, KHO_HOME=str(s.home))
+    env = settings_env(s, os.environ)  # the server's own catalog, index and queues
     logs = uploads_dir(s) / "logs"
     logs.mkdir(parents=True, exist_ok=True, mode=0o700)
     out = open(logs / f"resume-{secrets.token_hex(4)}.log", "ab")  # noqa: SIM115
