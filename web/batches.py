@@ -277,6 +277,7 @@ def batch_json(b) -> dict:
             "what": f.name if f.kind == "file" or not f.doc_id else f"{f.name} trang {f.page}",
             "reason": reason_vi(f.reason),
             "final": f.final,
+            "doc": f.doc_id if f.final and f.kind != "file" else "",  # one to give up
         }
         for f in rows
     ]
@@ -340,7 +341,11 @@ def batch_retry(batch_id):
 def batch_purge(batch_id):
     """`kho failed purge --batch`: failures for good stop counting; the audit log keeps them."""
     b = owned_batch(batch_id)
-    count = ctx().catalog.purge_failures(b.id)
-    audit(ctx().catalog, g.principal, "purge", door(), batch=b.name, purged=count)
+    doc_id = request.form.get("doc", "")[:64]
+    if doc_id and doc_id not in ctx().catalog.visible_ids({doc_id}, g.principal):
+        abort(404)  # a document of the batch the reader may not see: as a missing one
+    count = ctx().catalog.purge_failures(b.id, doc_id=doc_id)
+    audit(ctx().catalog, g.principal, "purge", door(), batch=b.name, purged=count,
+          doc_id=doc_id or None)  # fmt: skip
     flash(f"Đã bỏ {count} lỗi của lô {b.name} (ghi trong nhật ký).", "ok")
     return redirect(url_for("batch", batch_id=b.id))

@@ -212,3 +212,36 @@ def test_a_file_over_its_own_limit_is_refused(archive):
     assert "Tải lên quá lớn" in resp.get_data(as_text=True)
     assert archive["catalog"].batch_id("big-file") is None
     assert not any((archive["home"] / "uploads" / ".parts").iterdir())  # nothing left behind
+
+
+def test_giving_up_one_document_of_ones_own_batch(archive):
+    import sqlite3
+
+    clerk, boss = login(archive["app"], "clerk"), login(archive["app"], "boss")
+    scan = (REPO / "samples" / "ket-luan-kiem-tra.png").read_bytes()
+    assert upload(clerk, "give-up", [("kl.png", scan)]).status_code == 302
+    batch_id = archive["catalog"].batch_id("give-up")
+    deadline = time.monotonic() + 180
+    while not clerk.get(f"/api/batches/{batch_id}").get_json()["finished"]:
+        assert time.monotonic() < deadline, "the uploaded batch did not finish"
+        time.sleep(1)
+    doc_id = hashlib.sha256(scan).hexdigest()
+    with sqlite3.connect(archive["home"] / "catalog.sqlite") as db:  # its page failed for good
+        db.execute(
+            "UPDATE pages SET status = 'failed', failed_at = CURRENT_TIMESTAMP, reason = ? "
+            "WHERE doc_id = ?",
+            ("took more than 90 s: stopped", doc_id),
+        )
+    (f,) = clerk.get(f"/api/batches/{batch_id}").get_json()["failures"]
+    assert f["doc"] == doc_id and "quá lâu" in f["reason"]
+    t = token(clerk)
+    hidden = hashlib.sha256((REPO / "samples" / "bao-cao-dan-van.jpg").read_bytes()).hexdigest()
+    assert (
+        boss.post(f"/batches/{batch_id}/purge", data={"csrf": t, "doc": doc_id}).status_code == 400
+    )
+    page = clerk.post(f"/batches/{batch_id}/purge", data={"csrf": t, "doc": doc_id},
+                      follow_redirects=True).get_data(as_text=True)  # fmt: skip
+    assert "Đã bỏ 1 lỗi" in page
+    assert clerk.get(f"/api/batches/{batch_id}").get_json()["failures"] == []
+    other = archive["catalog"].batch_id("cli-batch")
+    assert clerk.post(f"/batches/{other}/purge", data={"csrf": t, "doc": hidden}).status_code == 404

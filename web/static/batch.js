@@ -9,6 +9,34 @@
   var bar = document.getElementById("bar");
   var body = document.getElementById("failures");
   var count = document.getElementById("failcount");
+  var purge = box.getAttribute("data-purge");
+  var csrf = box.getAttribute("data-csrf");
+
+  function hidden(form, name, value) {
+    var input = document.createElement("input");
+    input.type = "hidden";
+    input.name = name;
+    input.value = value;
+    form.appendChild(input);
+  }
+
+  function giveUp(row, doc) {  // the same form as the page's own "Bỏ văn bản này"
+    var td = document.createElement("td");
+    if (purge && doc) {
+      var form = document.createElement("form");
+      form.method = "post";
+      form.action = purge;
+      form.className = "inline";
+      hidden(form, "csrf", csrf);
+      hidden(form, "doc", doc);
+      var button = document.createElement("button");
+      button.type = "submit";
+      button.textContent = "Bỏ văn bản này";
+      form.appendChild(button);
+      td.appendChild(form);
+    }
+    row.appendChild(td);
+  }
 
   function cell(row, text) {
     var td = document.createElement("td");
@@ -25,7 +53,7 @@
     if (!st.failures.length) {
       var empty = document.createElement("tr");
       cell(empty, "Không có lỗi.");
-      empty.firstChild.colSpan = 3;
+      empty.firstChild.colSpan = 4;
       body.appendChild(empty);
     }
     st.failures.forEach(function (f) {
@@ -33,6 +61,7 @@
       cell(row, f.what);
       cell(row, f.reason);
       cell(row, f.final ? "Hết lượt" : "Đang thử lại");
+      giveUp(row, f.doc);
       body.appendChild(row);
     });
   }
