@@ -30,6 +30,7 @@ def serve(ctx, host, port, unix_socket, threads):
     from kho.core.errors import KhoError
     from kho.web.app import create_app
     from kho.web.auth import auth_mode, check_bind, is_loopback
+    from kho.web.batches import UPLOAD_PATH, body_limit
     from kho.web.transfer import gated_channel
 
     settings = ctx.obj["settings"]
@@ -43,6 +44,7 @@ def serve(ctx, host, port, unix_socket, threads):
     _warn_if_key_is_readable(settings)
     app = create_app(settings, bind=bind)
     where = {"unix_socket": unix_socket, "unix_socket_perms": "660"} if unix_socket else {}
+    upload = body_limit(settings, UPLOAD_PATH)
     try:
         server = create_server(
             app,
@@ -50,10 +52,11 @@ def serve(ctx, host, port, unix_socket, threads):
             threads=threads,
             ident="kho",
             clear_untrusted_proxy_headers=False,  # kho.web.auth believes [web] trusted_proxies
-            max_request_body_size=settings.transfer.max_bytes + 1,  # a push (web/transfer.py)
+            # a push (web/transfer.py) or an upload (web/batches.py)
+            max_request_body_size=max(settings.transfer.max_bytes, upload) + 1,
         )
         # bodies the app would refuse from their headers are never read (web/transfer.py)
-        server.channel_class = gated_channel(app, app.config["MAX_CONTENT_LENGTH"])
+        server.channel_class = gated_channel(app, lambda path: body_limit(settings, path))
     except OSError as e:
         what = unix_socket or f"{host}:{port}"
         raise KhoError(

@@ -66,8 +66,9 @@ class FailureQueries:
 
         def append_audit(self, s: Session, actor: str, action: str, detail: dict) -> None: ...
 
-    def _failure_selects(self, batch_id: int | None, reason: str):
-        """One SELECT per kind of failure, with the same columns, for a UNION ALL."""
+    def _failure_selects(self, batch_id: int | None, reason: str, doc_id: str = ""):
+        """One SELECT per kind of failure, with the same columns, for a UNION ALL (only
+        those of one document with `doc_id`)."""
         in_batch = self._batch_doc_ids(batch_id) if batch_id is not None else None
         pages = (
             _failure_columns(
@@ -117,6 +118,10 @@ class FailureQueries:
             pages = pages.where(Page.doc_id.in_(in_batch))
             docs = docs.where(Document.id.in_(in_batch))
             files = files.where(BatchFile.batch_id == batch_id)
+        if doc_id:
+            pages = pages.where(Page.doc_id == doc_id)
+            docs = docs.where(Document.id == doc_id)
+            files = files.where(BatchFile.doc_id == doc_id)
         if reason:
             pages = pages.where(_contains(Page.reason, reason))
             docs = docs.where(_contains(Document.reason, reason))
@@ -218,12 +223,15 @@ class FailureQueries:
             self.append_audit(s, os_user(), "retry", _detail(batch_id, reason, pages, docs, []))
         return Reset(pages=sorted(pages), documents=docs)
 
-    def purge_failures(self, batch_id: int | None = None, reason: str = "") -> int:
+    def purge_failures(
+        self, batch_id: int | None = None, reason: str = "", doc_id: str = ""
+    ) -> int:
         """Mark failures given up on as purged: they stop counting; an audit line remains.
 
-        Only failures for good are purged; one still retrying is left to its retry.
+        Only failures for good are purged; one still retrying is left to its retry. With
+        `doc_id`, only that document's.
         """
-        page_q, doc_q, file_q = self._failure_selects(batch_id, reason)
+        page_q, doc_q, file_q = self._failure_selects(batch_id, reason, doc_id)
         with self.session(write=True) as s:  # it ends with an audit row
             pages = sorted((r.doc_id, r.page) for r in s.execute(page_q) if r.final)
             docs = sorted(r.doc_id for r in s.execute(doc_q) if r.final)
@@ -288,3 +296,27 @@ def _failure_columns(kind: str, *columns):
 def _contains(column, text: str):
     """Case-insensitive substring match, portable (LIKE with escaping, no ILIKE)."""
     return func.lower(column).contains(text.lower(), autoescape=True)
+
+
+# What a failure's reason (the stages' English line) says to a reader of the web pages:
+# (start of the reason, Vietnamese line saying what to do). The original stays in the log.
+_VI_REASONS: tuple[tuple[str, str], ...] = (
+    ("empty file", "Tệp rỗng (0 byte): quét lại hoặc chọn đúng tệp."),
+    ("encrypted PDF", "PDF có mật khẩu: gỡ mật khẩu rồi tải lên lại."),
+    ("corrupt", "Tệp bị hỏng hoặc không đọc được: quét lại hoặc lấy bản gốc khác."),
+    ("not a", "Nội dung tệp không đúng loại như phần mở rộng: kiểm tra lại tệp."),
+    ("unsupported type", "Loại tệp không nhận: kho nhận TIFF, PNG, JPEG và PDF."),
+    ("PDF has no pages", "PDF không có trang nào: kiểm tra lại tệp."),
+    ("took more than", "Trang xử lý quá lâu nên đã dừng: bấm Thử lại, hoặc quét lại trang."),
+    ("worker died", "Tiến trình xử lý bị dừng (thiếu bộ nhớ?): bấm Thử lại."),
+    ("decompression bomb", "Ảnh quá lớn so với giới hạn: quét ở độ phân giải thấp hơn."),
+)
+
+
+def reason_vi(reason: str) -> str:
+    """A failure's reason in Vietnamese, saying what to do; an unknown reason as it is."""
+    text = (reason or "").strip()
+    for start, line in _VI_REASONS:
+        if text.startswith(start) or start in text.split(":", 1)[0]:
+            return line
+    return text

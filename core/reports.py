@@ -22,6 +22,7 @@ from .models import (
     PENDING,
     QUEUED,
     REGISTERED,
+    Batch,
     BatchFile,
     Document,
     Page,
@@ -104,6 +105,20 @@ class ReportQueries:
         with self.session() as s:
             count, first = s.execute(q).one()
         return count, first
+
+    def pages_finished_span(self, batch_id: int) -> tuple[int, datetime | None, datetime | None]:
+        """How many of a batch's pages are finished (done or failed for good), when the
+        batch was opened and when its last page finished: the batch's working time."""
+        docs = select(BatchFile.doc_id).where(
+            BatchFile.batch_id == batch_id, BatchFile.doc_id.is_not(None)
+        )
+        q = select(func.count(), func.max(Page.updated_at)).where(
+            Page.doc_id.in_(docs), Page.status.in_((DONE, FAILED))
+        )
+        with self.session() as s:
+            count, last = s.execute(q).one()
+            opened = s.scalar(select(Batch.created_at).where(Batch.id == batch_id))
+        return count, opened, last
 
     def state_counts(self) -> tuple[dict[str, int], dict[str, int]]:
         """Pages by state (pending pages that failed once: "retrying"), documents by state."""

@@ -108,6 +108,8 @@ class WebOptions:
     max_failed_logins_per_source: int = 20  # ...of any names from one address lock the address
     lockout_minutes: float = 15.0  # how long a failed login counts
     timezone: str = "Asia/Ho_Chi_Minh"  # the zone the pages show times in (IANA name)
+    upload_max_mb: float = 512.0  # one upload request (web/batches.py), all its files
+    upload_file_max_mb: float = 200.0  # one file of an upload
 
     def __post_init__(self):
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -291,6 +293,7 @@ class Settings:
     passwords: dict[str, str] = field(default_factory=dict, repr=False)  # name -> hash
     operators: frozenset[str] = frozenset()  # principals who may see queues and the audit log
     reviewers: frozenset[str] = frozenset()  # principals who may settle classifications (web)
+    uploaders: frozenset[str] = frozenset()  # principals who may upload batches (web)
 
     @property
     def catalog_url(self) -> str:
@@ -333,6 +336,19 @@ _ENV = {
 _STORAGE_ENV = {"KHO_STORAGE_SHARING": "sharing", "KHO_STORAGE_GROUP": "group"}
 
 
+def settings_env(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
+    """`env` for a `kho` subprocess that loads these same settings (the config file it
+    names, with these settings' environment values in place of its own)."""
+    out = dict(env)
+    for var, (name, _conv) in _ENV.items():
+        value = getattr(settings, name)
+        if value:
+            out[var] = str(value)
+        else:
+            out.pop(var, None)
+    return out
+
+
 def _sub(cls, data: dict, where: str):
     known = {f.name for f in fields(cls)}
     unknown = set(data) - known
@@ -344,7 +360,7 @@ def _sub(cls, data: dict, where: str):
         raise ConfigError(f"[{where}]: {err}") from err
 
 
-PRINCIPAL_KEYS = ("clearance", "units", "groups", "password", "operator", "reviewer")
+PRINCIPAL_KEYS = ("clearance", "units", "groups", "password", "operator", "reviewer", "uploader")
 
 
 def _principals(data: dict) -> dict[str, Principal]:
@@ -367,7 +383,7 @@ def _principal(name: str, p: object) -> Principal:
         raise ConfigError(
             f"{where} clearance must be an integer 0-3 (clearance = 2), got {level!r}"
         )
-    for key in ("operator", "reviewer"):
+    for key in ("operator", "reviewer", "uploader"):
         if type(p.get(key, False)) is not bool:
             raise ConfigError(f"{where} {key} must be true or false, got {p[key]!r}")
     return Principal(
@@ -432,7 +448,12 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         "archive", "transfer",
     )  # fmt: skip
     top = {k: v for k, v in data.items() if k not in tables}
-    known = {f.name for f in fields(Settings)} - {"passwords", "operators", "reviewers"}
+    known = {f.name for f in fields(Settings)} - {
+        "passwords",
+        "operators",
+        "reviewers",
+        "uploaders",
+    }
     unknown = set(top) - known
     if unknown:
         raise ConfigError(f"unknown keys in {path}: {', '.join(sorted(unknown))}")
@@ -459,6 +480,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         ),
         reviewers=frozenset(
             n for n, p in data.get("principals", {}).items() if p.get("reviewer") is True
+        ),
+        uploaders=frozenset(
+            n for n, p in data.get("principals", {}).items() if p.get("uploader") is True
         ),
     )
     overrides = {}

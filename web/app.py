@@ -17,8 +17,10 @@ from urllib.parse import urlsplit
 
 from flask import (
     Flask,
+    Request,
     abort,
     current_app,
+    flash,
     g,
     jsonify,
     redirect,
@@ -39,7 +41,7 @@ from kho.core.errors import (
 from kho.core.settings import Settings
 from kho.core.types import LEVEL_NAMES
 
-from . import admin, auditlog, auth, docpage, format, pages, sessions, transfer, words
+from . import admin, auditlog, auth, batches, docpage, format, pages, sessions, transfer, words
 from .state import Web, ctx, web
 
 log = logging.getLogger("kho.web")
@@ -77,13 +79,14 @@ def create_app(settings: Settings, bind: str = "127.0.0.1") -> Flask:
     session cookies are Secure by default past loopback."""
     secure = settings.web.secure_cookies
     app = Flask(__name__)
+    app.request_class = request_class(settings)
     app.config.update(
         SECRET_KEY=settings.web.secret_key or _secret_key(settings),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=not auth.is_loopback(bind) if secure is None else secure,
         SESSION_COOKIE_NAME="kho_session",
-        MAX_CONTENT_LENGTH=64 * 1024,
+        MAX_CONTENT_LENGTH=batches.FORM_LIMIT,  # the upload's own: batches.body_limit
     )
     app.extensions["kho"] = Web(settings)
     app.before_request(identify)
@@ -95,12 +98,33 @@ def create_app(settings: Settings, bind: str = "127.0.0.1") -> Flask:
     docpage.register(app)
     admin.register(app)
     auditlog.register(app)
+    batches.register(app)
     transfer.register(app)
     app.register_error_handler(OSError, _storage_error)
     app.register_error_handler(KhoError, _kho_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(500, _http_error)  # an unhandled exception, as a 500
     return app
+
+
+def request_class(settings: Settings) -> type[Request]:
+    """Requests whose body limit is the route's (batches.body_limit) and whose uploaded
+    files are streamed to disk under the storage root."""
+    stream = batches.file_stream(settings)
+
+    class KhoRequest(Request):
+        @property
+        def max_content_length(self) -> int:
+            return batches.body_limit(settings, self.path)
+
+        @max_content_length.setter
+        def max_content_length(self, value) -> None:  # Flask >= 3.1 sets it per app
+            pass
+
+        def _get_file_stream(self, *args, **kwargs):
+            return stream(*args, **kwargs)
+
+    return KhoRequest
 
 
 def identify():
@@ -113,6 +137,9 @@ def identify():
         return None  # signed by the sending node's key, no session (web/transfer.py)
     if w.mode == "none" and not auth.loopback_host(request.headers.get("Host", "")):
         abort(400)  # a name other than this machine's: a page elsewhere rebound it to us
+    if request.method == "POST" and request.endpoint in admin.DECISIONS and w.mode == "password":
+        if session_user() is None:  # the session ended while the form was on the screen
+            return admin.keep_decision()
     if request.method == "POST":
         check_form()
     if request.endpoint in OPEN_ENDPOINTS:
@@ -135,11 +162,21 @@ def identify():
     return None
 
 
+def form_token_ok() -> bool:
+    """Whether the POST carries the session's form token."""
+    sent, kept = request.form.get("csrf", ""), session.get("csrf", "")
+    return bool(sent and kept and hmac.compare_digest(sent.encode(), str(kept).encode()))
+
+
 def check_form() -> None:
     """A POST must carry the session's form token and come from this site's own pages."""
-    sent, kept = request.form.get("csrf", ""), session.get("csrf", "")
-    if not sent or not kept or not hmac.compare_digest(sent.encode(), str(kept).encode()):
+    if not form_token_ok():
         abort(400)  # every form carries the session's token, the login form too
+    check_origin()
+
+
+def check_origin() -> None:
+    """403 unless the POST came from this site's own pages (as far as the browser says)."""
     fetch_site = request.headers.get("Sec-Fetch-Site")
     if fetch_site is not None and fetch_site not in ("same-origin", "none"):
         abort(403)
@@ -174,7 +211,27 @@ def anonymous() -> None:
 def _to_login():
     if request.path.startswith("/api/"):
         abort(401)
-    return redirect(url_for("login", next=request.full_path))
+    if request.method != "POST":
+        return redirect(url_for("login", next=request.full_path))
+    # a form posted as the session ended: the login leads back to a page (never to the
+    # POST-only address, which a GET answers 405), and says what was not done
+    flash("Phiên làm việc đã hết hạn nên thao tác vừa gửi chưa được thực hiện: đăng nhập lại "
+          "rồi làm lại.", "bad")  # fmt: skip
+    return redirect(url_for("login", next=page_above(request.path)))
+
+
+def page_above(path: str) -> str:
+    """The nearest address at or above `path` that a GET opens (else the search page)."""
+    from werkzeug.exceptions import HTTPException
+
+    adapter = current_app.url_map.bind("localhost")
+    while path and path != "/":
+        try:
+            adapter.match(path, method="GET")
+            return path
+        except HTTPException:
+            path = path.rsplit("/", 1)[0]
+    return "/"
 
 
 def security_headers(resp):
@@ -200,6 +257,7 @@ def template_values() -> dict:
         "principal": g.get("principal"),
         "operator": g.get("operator", False),
         "reviewer": g.get("reviewer", False),
+        "uploader": bool(g.get("principal")) and batches.may_upload(),
         "auth_mode": web().mode,
         "level_names": LEVEL_NAMES,
         "csrf": session["csrf"],

@@ -94,8 +94,11 @@ def login():
         return render_template("login.html", error=error, next=target)
     sessions.close_session(c.catalog, session.get("sid"))
     sid = sessions.open_session(c.catalog, s, principal.name, g.client)
-    session.clear()  # a new session: nothing of the anonymous one carries over
+    kept = session.get("kept_decision")  # a review decision posted as the session ended
+    session.clear()  # a new session: nothing of the anonymous one carries over but that
     session.update(user=principal.name, since=time.time(), sid=sid)
+    if isinstance(kept, dict) and kept.get("for") == principal.name:
+        session["kept_decision"] = kept
     session["csrf"] = secrets.token_urlsafe(24)
     c.catalog.record_access(principal.name, "login", **door())
     return redirect(target)

@@ -286,10 +286,10 @@ def _import(ctx, node, path, operator):
     return import_transfer(ctx, node, path, operator)
 
 
-def gated_channel(app, body_limit: int) -> type[HTTPChannel]:
+def gated_channel(app, body_limit: Callable[[str], int]) -> type[HTTPChannel]:
     """A waitress channel that never reads a body the app would refuse from its headers:
     a push whose headers do not pass `check_headers`, or any other request over
-    `body_limit` bytes. Such a request is handed to the app at once with no body (it
+    `body_limit(path)` bytes. Such a request is handed to the app at once with no body (it
     answers the refusal); the connection then closes after a lingering drain, so the
     client, still sending, gets the answer instead of a reset."""
     w = app.extensions["kho"]
@@ -308,7 +308,7 @@ def gated_channel(app, body_limit: int) -> type[HTTPChannel]:
                 signed = not self.chunked and self._refusal() is None
                 if signed:
                     return  # a signed push from a peer: its body may come
-            elif not self.chunked and self.content_length <= body_limit:
+            elif not self.chunked and self.content_length <= body_limit(self.path):
                 return
             self.body_rcv, self.content_length, self.expect_continue = None, 0, False
             self.headers["CONNECTION"] = "close"

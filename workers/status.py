@@ -100,10 +100,20 @@ def page_rate(ctx: Context, batch_id: int, window_s: float = RATE_WINDOW_S) -> f
     return 60.0 * count / span
 
 
+def work_rate(ctx: Context, batch_id: int) -> float:
+    """Pages per minute over the batch's working time, from its opening to its last page
+    finished: what a finished batch ran at (its recent rate is 0, nothing finishes now)."""
+    count, opened, last = ctx.catalog.pages_finished_span(batch_id)
+    if not count or opened is None or last is None:
+        return 0.0
+    return 60.0 * count / max((last - opened).total_seconds(), MIN_SPAN_S)
+
+
 def batch_state(ctx: Context, batch_id: int) -> BatchState:
     c = ctx.catalog.batch_counts(batch_id)
-    rate = page_rate(ctx, batch_id)
     left = c.pages_total - c.pages_done - c.pages_failed
+    finished = left <= 0 and c.docs_indexed >= c.docs_total
+    rate = work_rate(ctx, batch_id) if finished else page_rate(ctx, batch_id)
     eta = 60.0 * left / rate if left and rate > 0 else None
     return BatchState(
         id=batch_id,
