@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from .errors import NotFoundError
 from .models import (
     INDEXED,
+    WITHDRAWN,
     Document,
     Dossier,
     Fixity,
@@ -31,10 +32,10 @@ from .models import (
 )
 from .origins import set_record_origin
 
-WITHDRAWN = "withdrawn"  # a document of a record its origin withdrew: kept, never indexed
 # columns that do not travel: local ids and states, and access (access.json carries it)
 FONDS_SKIP = {"id", "created_at", "updated_at"}
-DOSSIER_SKIP = {"id", "fonds_id", "unit", "level", "groups", "created_at", "updated_at"}
+DOSSIER_SKIP = {"id", "fonds_id", "unit", "level", "groups", "created_at", "updated_at",
+                "withdrawn_at", "withdrawn_by", "withdrawn_reason"}  # fmt: skip
 DOCUMENT_SKIP = {
     "batch_id",
     "dossier_id",

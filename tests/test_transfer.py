@@ -170,33 +170,40 @@ def test_kill_mid_import_leaves_nothing_and_a_rerun_completes(chain, point):
     assert not any((qk7 / "transfers" / "staging").iterdir())
 
 
-def withdraw_dossier(home, notation: str) -> None:
-    """Take a dossier out of its origin's catalog (kho has no command for it yet): its
-    documents stay, in no dossier."""
-    from sqlalchemy import delete, update
+def test_a_dossier_withdrawn_at_its_origin_travels_up_as_a_tombstone(chain):
+    import tarfile
 
-    from kho.core.catalog import Catalog
-    from kho.core.models import Document, Dossier
-
-    catalog = Catalog(f"sqlite:///{home / 'catalog.sqlite'}")
-    try:
-        with catalog.session(write=True) as s:
-            d = s.query(Dossier).filter_by(file_notation=notation).one()
-            s.execute(update(Document).where(Document.dossier_id == d.id)
-                      .values(dossier_id=None, doc_ordinal=None))  # fmt: skip
-            s.execute(delete(Dossier).where(Dossier.id == d.id))
-    finally:
-        catalog.close()
-
-
-def test_a_withdrawn_record_travels_up_as_a_tombstone(chain):
     f9, qk7, top = chain["f9"], chain["qk7"], chain["top"]
     here = search(f9, QUERY)
     kho(qk7, "transfer", "import", str(send(chain, "f9", "qk7", "p1.kho")))
     kho(top, "transfer", "import", str(send(chain, "qk7", "top", "up1.kho")))
     assert search(top, QUERY) == here
-    withdraw_dossier(f9, "01-TCCB")
+    ref = ("01-TCCB", "--fonds", "F09")
+    # clerk (clearance 0) may not edit the level-1 dossier: nor withdraw it
+    denied = kho(f9, "dossier", "withdraw", *ref, "--reason", "x", "--as", "clerk", check=3)
+    assert "no dossier" in denied.stderr.lower() and search(f9, QUERY) == here
+    done = kho(f9, "dossier", "withdraw", *ref, "--reason", "Lập trùng hồ sơ 01-TCCB")
+    assert "2 document(s) out of search" in done.stderr
+    assert search(f9, QUERY) == []  # at once; rows and files stay
+    assert counts(f9)["statuses"] == ["withdrawn", "withdrawn"]
+    assert all(p.exists() for p in (f9 / "originals").rglob("*") if p.is_file())
+    shown = json.loads(kho(f9, "dossier", "show", *ref, "--json").stdout)
+    assert shown["withdrawn"]["by"] == "chief"
+    assert shown["withdrawn"]["reason"] == "Lập trùng hồ sơ 01-TCCB"
+    assert "withdrawn:" in kho(f9, "dossier", "show", *ref).stdout
+    assert audited(f9, "archive-withdraw")[0]["detail"]["reason"] == "Lập trùng hồ sơ 01-TCCB"
+    edit = kho(f9, "dossier", "edit", *ref, "--set", "title=Khác", check=2)
+    assert "was withdrawn on" in edit.stderr and "cannot be changed" in edit.stderr
+    kho(f9, "reindex")
+    assert search(f9, QUERY) == []
+    named = kho(f9, "transfer", "export", "--to", "qk7", "--dossier", "01-TCCB",
+                "--out", str(chain["out"] / "named.kho"), check=2)  # fmt: skip
+    assert "is not sent again" in named.stderr
+
     p2 = send(chain, "f9", "qk7", "p2.kho", "--since-last")
+    with tarfile.open(p2) as tar:  # its withdrawal, never its content
+        names = tar.getnames()
+    assert not [n for n in names if "/pagetext/" in n or "/images/" in n or "/package/" in n]
     kho(qk7, "transfer", "import", str(p2))
     assert search(qk7, QUERY) == []  # out of the index; the rows stay for the record
     assert counts(qk7)["statuses"] == ["withdrawn", "withdrawn"]
@@ -206,9 +213,10 @@ def test_a_withdrawn_record_travels_up_as_a_tombstone(chain):
     done = kho(top, "transfer", "import", str(up2))
     assert "package 2 from qk7: 1 record(s), 0 document(s)" in done.stdout
     assert search(top, QUERY) == []
-    # nothing more to say about it
-    kho(qk7, "transfer", "export", "--to", "top", "--since-last",
-        "--out", str(chain["out"] / "up3.kho"), check=2)  # fmt: skip
+    # nothing more to say about it, at either node
+    for home, to in ((f9, "qk7"), (qk7, "top")):
+        kho(home, "transfer", "export", "--to", to, "--since-last",
+            "--out", str(chain["out"] / f"{to}-3.kho"), check=2)  # fmt: skip
 
 
 def test_export_takes_named_dossiers_for_live_peers_from_operators_only(chain):
