@@ -271,6 +271,9 @@ def _check_record(ctx: Context, peer: Peer, r: ReceivedRecord) -> None:
             f"record {r.record}: fonds {fonds['code']} already holds a dossier "
             f"{same.file_notation} of its own: refused"
         )
+    if held is not None:
+        here_d, _ = ctx.catalog.dossier_by_id(held.dossier_id)
+        _check_narrows(r, "dossier", here_d.file_notation, here_d.access, access["dossier"])
     for d in body["documents"]:
         _check_document(ctx, r, held, d["id"], access["documents"][d["id"]])
 
@@ -292,15 +295,20 @@ def _check_document(ctx: Context, r: ReceivedRecord, held, doc_id: str, access: 
         raise TransferRefused(
             f"record {r.record}: document {doc_id[:12]} is held here in another dossier: refused"
         )
-    if doc.level > access["level"]:
+    _check_narrows(r, "document", doc_id[:12], doc.access, access)
+
+
+def _check_narrows(r: ReceivedRecord, kind: str, name: str, here, access: dict) -> None:
+    """Access only narrows: the level held here is never lowered, the unit never widened."""
+    if here.level > access["level"]:
         raise TransferRefused(
-            f"record {r.record} lowers document {doc_id[:12]} from level "
-            f"{doc.level} to {access['level']}: refused"
+            f"record {r.record} lowers {kind} {name} from level "
+            f"{here.level} to {access['level']}: refused"
         )
-    if doc.unit != access["unit"] and unit_covers(access["unit"], doc.unit):
+    if here.unit != access["unit"] and unit_covers(access["unit"], here.unit):
         raise TransferRefused(
-            f"record {r.record} widens document {doc_id[:12]} from unit "
-            f"{doc.unit} to {access['unit']}: refused"
+            f"record {r.record} widens {kind} {name} from unit "
+            f"{here.unit} to {access['unit']}: refused"
         )
 
 
