@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,9 +19,11 @@ from .transfer_nodes import (  # noqa: F401 - fixtures
     chain_fixture,
     chain_template_fixture,
     counts,
+    grow,
     identity,
     kho,
     search,
+    transfer_statuses,
 )
 
 
@@ -239,3 +242,47 @@ def test_export_takes_named_dossiers_for_live_peers_from_operators_only(chain):
     assert "peer qk7 was revoked" in export("--to", "qk7", check=8).stderr
     assert not (out / "p.kho").exists()
     assert kho(f9, "transfer", "list").stdout.count("sent") == 1
+
+
+def start_import(home, pkg) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KHO_")}
+    env["KHO_HOME"] = str(home)
+    return subprocess.Popen([sys.executable, "-m", "kho", "transfer", "import", str(pkg)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+
+
+def test_a_kill_after_the_catalog_commit_is_completed_by_the_same_package_only(chain, tmp_path):
+    f9, qk7 = chain["f9"], chain["qk7"]
+    grow(f9, 500)  # the files' renames and the pages' indexing take a while after the commit
+    twin = tmp_path / "f9-twin"  # the same node, another history: its own package 1
+    shutil.copytree(f9, twin)
+    pkg = send(chain, "f9", "qk7", "p1.kho")
+    here = search(f9, QUERY)
+    kho(twin, "dossier", "edit", "01-TCCB", "--fonds", "F09", "--set", "title=Khác")
+    other = chain["out"] / "other1.kho"
+    kho(twin, "transfer", "export", "--to", "qk7", "--out", str(other))
+    proc = start_import(qk7, pkg)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if transfer_statuses(qk7) == ["staged"]:  # every row committed, nothing finished
+            break
+        time.sleep(0.002)
+    assert proc.poll() is None, "the import ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert transfer_statuses(qk7) == ["staged"]
+    assert search(qk7, QUERY) == []
+    got = kho(qk7, "transfer", "import", str(other), check=8)
+    line = got.stderr.strip()
+    assert "package 1 from f9 is not the package 1 whose import was cut short" in line
+    assert len(line.splitlines()) == 1
+    assert search(qk7, QUERY) == [] and transfer_statuses(qk7) == ["staged"]
+    done = kho(qk7, "transfer", "import", str(pkg))
+    assert "package 1 from f9: 1 record(s), 2 document(s) imported" in done.stdout
+    assert search(qk7, QUERY) == here
+    shown = json.loads(kho(qk7, "dossier", "show", "01-TCCB", "--fonds", "F09", "--json").stdout)
+    assert shown["fields"]["title"] != "Khác"
+    assert (
+        "not the package 1 imported before"
+        in kho(qk7, "transfer", "import", str(other), check=8).stderr
+    )

@@ -180,6 +180,11 @@ def _sender_peer(ctx: Context, sender: Identity) -> Peer:
 def _check_sequence(ctx: Context, peer: Peer, seq: int, digest: str, prev: str) -> bool:
     """True when the package must wait for an earlier one; refuses a replay or a fork."""
     same = ctx.catalog.transfer("in", peer.id, seq)
+    if same is not None and same.status == "staged" and same.digest != digest:
+        raise TransferRefused(
+            f"package {seq} from {peer.name} is not the package {seq} whose import was cut "
+            f"short here (another digest): import {same.path} again to complete it"
+        )
     if same is not None and same.status == "imported":
         if same.digest == digest:
             raise TransferRefused(
@@ -411,9 +416,14 @@ def _store(ctx, node: Node, peer: Peer, pkg, records: list[ReceivedRecord], path
     for doc_id in gone:
         if doc_id not in doc_ids:
             ctx.index.delete_document(doc_id)
+    pages = []  # every document in one write: none is searchable before all are
     for doc_id in doc_ids:
         doc = ctx.catalog.document(doc_id)
-        ctx.index.replace_document(doc_id, document_pages(ctx, doc, read_texts(ctx, doc_id)))
+        mine = document_pages(ctx, doc, read_texts(ctx, doc_id))
+        if not mine:  # no page read: none of its pages stays in the index
+            ctx.index.delete_document(doc_id)
+        pages += mine
+    ctx.index.index_pages(pages)
     ctx.index.refresh()
     detail = {
         "peer": peer.name,
