@@ -19,6 +19,7 @@ from .transfer_nodes import (  # noqa: F401 - fixtures
     chain_fixture,
     chain_template_fixture,
     counts,
+    doc_ids,
     grow,
     identity,
     kho,
@@ -286,3 +287,63 @@ def test_a_kill_after_the_catalog_commit_is_completed_by_the_same_package_only(c
         "not the package 1 imported before"
         in kho(qk7, "transfer", "import", str(other), check=8).stderr
     )
+
+
+def leave_dossier(home, doc_id: str) -> None:
+    """Take a document out of its dossier at the origin (kho has no command for it): the
+    dossier's next version no longer holds it."""
+    from sqlalchemy import update
+
+    from kho.core.catalog import Catalog
+    from kho.core.models import Document
+
+    catalog = Catalog(f"sqlite:///{home / 'catalog.sqlite'}")
+    try:
+        with catalog.session(write=True) as s:
+            s.execute(update(Document).where(Document.id == doc_id)
+                      .values(dossier_id=None, doc_ordinal=None))  # fmt: skip
+    finally:
+        catalog.close()
+
+
+def stored_files(home, doc_id: str) -> list:
+    """The document's files in storage (the kept record folders under transfers/ aside)."""
+    return [p for p in home.rglob("*") if p.is_file() and doc_id in p.as_posix()
+            and p.relative_to(home).parts[0] != "transfers"]  # fmt: skip
+
+
+def test_a_document_a_new_version_drops_leaves_with_its_files(chain):
+    f9, qk7 = chain["f9"], chain["qk7"]
+    kho(qk7, "transfer", "import", str(send(chain, "f9", "qk7", "p1.kho")))
+    dropped, kept = doc_ids(qk7)
+    assert stored_files(qk7, dropped)
+    kept_files = stored_files(qk7, kept)
+    leave_dossier(f9, dropped)
+    done = kho(qk7, "transfer", "import", str(send(chain, "f9", "qk7", "p2.kho", "--since-last")))
+    assert "1 record(s), 1 document(s) imported" in done.stdout
+    assert stored_files(qk7, dropped) == []
+    assert stored_files(qk7, kept) == kept_files
+    assert {h[0] for h in search(qk7, QUERY)} <= {kept}
+    assert counts(qk7)["documents"] == 1
+
+
+def test_a_killed_import_never_run_again_leaves_no_staged_copy(chain):
+    f9, qk7 = chain["f9"], chain["qk7"]
+    grow(f9, 500)
+    pkg = send(chain, "f9", "qk7", "p1.kho")
+    proc = start_import(qk7, pkg)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (qk7 / "docs").is_dir() and next((qk7 / "docs").rglob("*.transfer-staged"), None):
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "the import ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert transfer_statuses(qk7) == []  # killed before its commit
+    assert list(qk7.rglob("*.transfer-staged"))
+    junk = chain["out"] / "junk.kho"
+    junk.write_text("not a package")
+    kho(qk7, "transfer", "import", str(junk), check=8)  # any import sweeps first
+    assert list(qk7.rglob("*.transfer-staged")) == []
+    assert counts(qk7)["hits"] == [] and counts(qk7)["documents"] == 0
