@@ -201,6 +201,23 @@ def dossier_edit(ctx, code, fonds_code, assignments, as_name):
     err.print(f"dossier {edit.key}: {len(edit.changed)} field(s) changed")
 
 
+@dossier_group.command("withdraw")
+@click.argument("code")
+@fonds_option
+@click.option("--reason", required=True, help="Why it is withdrawn (kept and audited).")
+@as_option
+@click.pass_context
+def dossier_withdraw(ctx, code, fonds_code, reason, as_name):
+    """Withdraw a dossier made here: its documents leave search at once, its rows and files
+    stay; the next `kho transfer export --since-last` withdraws it at the peers that had it."""
+    kctx, principal, d = visible_dossier(ctx, code, fonds_code, as_name)
+    gone = kctx.catalog.withdraw_dossier(d.id, reason, principal.name, cli_door())
+    for doc_id in gone:
+        kctx.index.delete_document(doc_id)
+    kctx.index.refresh()
+    err.print(f"dossier {dossier_label(d)} withdrawn: {len(gone)} document(s) out of search")
+
+
 @dossier_group.command("show")
 @click.argument("code")
 @fonds_option
@@ -218,9 +235,20 @@ def dossier_show(ctx, code, fonds_code, as_json, as_name):
     )
     record = dossier_record(d, docs)
     listed = [{"ordinal": m.ordinal, "doc_id": m.doc.id} for m in docs]
-    print_record(record, f"hồ sơ {dossier_label(d)}", as_json, {"documents": listed})
+    extra = {"documents": listed, "withdrawn": withdrawal_json(d)}
+    print_record(record, f"hồ sơ {dossier_label(d)}", as_json, extra)
     if not as_json:
         print_members(docs)
+        if d.withdrawn_at is not None:
+            w = extra["withdrawn"]
+            out.print(f"withdrawn: {w['at']} by {escape(w['by'])}: {escape(w['reason'])}")
+
+
+def withdrawal_json(d) -> dict | None:
+    if d.withdrawn_at is None:
+        return None
+    at = d.withdrawn_at.isoformat(timespec="seconds")
+    return {"at": at, "by": d.withdrawn_by, "reason": d.withdrawn_reason}
 
 
 @dossier_group.command("list")

@@ -58,6 +58,7 @@ from .reports import ReportQueries
 from .settings import AuditOptions
 from .transfers import TransferQueries
 from .types import Access, check_document_id
+from .withdrawal import WithdrawalQueries
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -77,7 +78,13 @@ def _id_starts(prefix: str):
 
 
 class Catalog(
-    FailureQueries, ReportQueries, HierarchyQueries, PeerQueries, OriginQueries, TransferQueries
+    FailureQueries,
+    ReportQueries,
+    HierarchyQueries,
+    PeerQueries,
+    OriginQueries,
+    TransferQueries,
+    WithdrawalQueries,
 ):
     def __init__(self, url: str, *, migrate: bool = True, audit: AuditOptions | None = None):
         self.url = url

@@ -275,6 +275,11 @@ class HierarchyQueries:
             d = s.get(Dossier, dossier_id)
             if doc is None or d is None:
                 raise NotFoundError(f"no document {doc_id[:12]} or dossier #{dossier_id}")
+            from .withdrawal import refuse_withdrawn
+
+            for touched in {d, s.get(Dossier, doc.dossier_id) if doc.dossier_id else None}:
+                if touched is not None:
+                    refuse_withdrawn(touched)
             before = {"dossier_id": doc.dossier_id, "doc_ordinal": doc.doc_ordinal}
             if doc.dossier_id is not None and doc.dossier_id != d.id and doc.access_inherited:
                 # it leaves the dossier it inherited from: it keeps that access (never looser)
@@ -304,8 +309,11 @@ class HierarchyQueries:
             return self._edited(s, "fonds", fonds.code, before, _record(fonds), actor, door, ())
 
     def edit_dossier(self, d_id: int, values: dict[str, str], actor: str, door: dict) -> Edit:
+        from .withdrawal import refuse_withdrawn  # it names a dossier as this module does
+
         with self.session(write=True) as s:
             d = s.get(Dossier, d_id)
+            refuse_withdrawn(d)
             before = _record(d)
             _assign(d, "dossier", values)
             _check_dossier_unique(s, d)

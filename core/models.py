@@ -34,6 +34,9 @@ from .types import Access
 # job was handed to a queue (distributed mode only)
 REGISTERED, QUEUED, DONE, FAILED, INDEXED = "registered", "queued", "done", "failed", "indexed"
 PENDING, PURGED = "pending", "purged"
+# a document of a withdrawn dossier (here, or by the origin of a record received): its rows
+# and files are kept, it is never indexed again
+WITHDRAWN = "withdrawn"
 # batch file states
 FILE_NEW, FILE_DUPLICATE, FILE_FAILED, FILE_SKIPPED = "new", "duplicate", "failed", "skipped"
 
@@ -108,6 +111,10 @@ class Dossier(Base):
     groups: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=now, onupdate=now)
+    # withdrawn by a person here (`kho dossier withdraw`): when, by whom, why
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    withdrawn_by: Mapped[str] = mapped_column(String(100), default="")
+    withdrawn_reason: Mapped[str] = mapped_column(Text, default="")
 
     @property
     def access(self) -> Access:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from .errors import NotFoundError
 from .models import (
     INDEXED,
+    WITHDRAWN,
     Document,
     Dossier,
     Fixity,
@@ -31,10 +32,10 @@ from .models import (
 )
 from .origins import set_record_origin
 
-WITHDRAWN = "withdrawn"  # a document of a record its origin withdrew: kept, never indexed
 # columns that do not travel: local ids and states, and access (access.json carries it)
 FONDS_SKIP = {"id", "created_at", "updated_at"}
-DOSSIER_SKIP = {"id", "fonds_id", "unit", "level", "groups", "created_at", "updated_at"}
+DOSSIER_SKIP = {"id", "fonds_id", "unit", "level", "groups", "created_at", "updated_at",
+                "withdrawn_at", "withdrawn_by", "withdrawn_reason"}  # fmt: skip
 DOCUMENT_SKIP = {
     "batch_id",
     "dossier_id",
@@ -196,10 +197,12 @@ class TransferQueries:
 
     def stage_import(
         self, fields: dict, records: list[dict], fixity: list[dict], actor: str
-    ) -> tuple[int, list[str]]:
+    ) -> tuple[int, list[str], list[str]]:
         """Every row of every record, the transfer `staged`: one transaction. Returns the
-        transfer's id and the documents that leave the index (replaced or withdrawn)."""
+        transfer's id, the documents that leave the index (dropped or withdrawn) and the
+        stored files of those dropped (their rows gone, the files to remove)."""
         gone: list[str] = []
+        dropped: list[str] = []
         with self.session(write=True) as s:
             q = select(Transfer).where(
                 Transfer.direction == "in",
@@ -213,12 +216,13 @@ class TransferQueries:
             t.status, t.path, t.digest = "staged", fields["path"], fields["digest"]
             s.flush()
             for r in records:
-                gone += _stage_record(s, r, t.id)
+                out, files = _stage_record(s, r, t.id)
+                gone, dropped = gone + out, dropped + files
             paths = [f["path"] for f in fixity]
             for start in range(0, len(paths), 500):
                 s.execute(delete(Fixity).where(Fixity.path.in_(paths[start : start + 500])))
             s.add_all(Fixity(**f, recorded_at=now()) for f in fixity)
-            return t.id, gone
+            return t.id, gone, sorted(set(dropped) - set(paths))
 
     def finish_import(self, transfer_id: int, actor: str, detail: dict) -> None:
         with self.session(write=True) as s:
@@ -227,18 +231,19 @@ class TransferQueries:
             self.append_audit(s, actor, "transfer-import", detail)
 
 
-def _stage_record(s: Session, r: dict, transfer_id: int) -> list[str]:
+def _stage_record(s: Session, r: dict, transfer_id: int) -> tuple[list[str], list[str]]:
+    """The record's rows; (documents out of the index, stored files of dropped ones)."""
     origin = s.get(RecordOrigin, r["record"])
     body, access = r["body"], r["access"]
     if body["kind"] == "tombstone":
         if origin is None:
-            return []
+            return [], []
         origin.withdrawn_at, origin.version, origin.digest = now(), body["version"], r["digest"]
         origin.chain, origin.transfer_id = r["chain"], transfer_id
         docs = list(s.scalars(select(Document).where(Document.dossier_id == origin.dossier_id)))
         for withdrawn in docs:  # out of search for good (`kho reindex` takes indexed ones only)
             withdrawn.status = WITHDRAWN
-        return [withdrawn.id for withdrawn in docs]
+        return [withdrawn.id for withdrawn in docs], []  # their files stay
     fonds = s.scalars(select(Fonds).where(Fonds.code == body["fonds"]["code"])).first()
     if fonds is None:
         fonds = Fonds(**row_values(Fonds, body["fonds"], FONDS_SKIP))
@@ -256,6 +261,7 @@ def _stage_record(s: Session, r: dict, transfer_id: int) -> list[str]:
     new_ids = {d["id"] for d in body["documents"]}
     old = list(s.scalars(select(Document).where(Document.dossier_id == dossier.id)))
     gone = [d.id for d in old if d.id not in new_ids]
+    files = list(s.scalars(select(Fixity.path).where(Fixity.doc_id.in_(gone)))) if gone else []
     for doc_id in gone:  # a document the new version no longer holds leaves with its rows
         s.execute(delete(Page).where(Page.doc_id == doc_id))
         s.execute(delete(Fixity).where(Fixity.doc_id == doc_id))
@@ -285,4 +291,4 @@ def _stage_record(s: Session, r: dict, transfer_id: int) -> list[str]:
         transfer_id=transfer_id,
     )
     origin.withdrawn_at = None
-    return gone
+    return gone, files

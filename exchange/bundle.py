@@ -7,12 +7,14 @@ names, pax tricks, sizes over the limits, a cut or padded archive). Compressed i
 refused by its magic number (`sniff`), never decompressed, so no decompression bomb reaches
 the reader. The archive is read twice: first its headers only (data skipped by seeking), so
 that a hostile member at the end is refused before a byte is written; then again, checked
-the same way, while copying each member's data out with a byte counter. If anything fails
-while writing, what was written is removed.
+the same way, while copying each member's data out with a byte counter and hashing it as
+it passes (SHA-512 and SHA-256 of each file, so no reader hashes the files again). If
+anything fails while writing, what was written is removed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import stat
@@ -51,10 +53,20 @@ _MAGICS = [
 
 
 @dataclass(frozen=True)
+class Digest:
+    """A file's digests and size, taken while it was written."""
+
+    sha512: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
 class Extracted:
     files: int  # regular files written
     bytes: int  # their data, counted as copied
     root: Path  # dest / root
+    digests: dict[str, Digest]  # of every file, by its path under root ("data/...")
 
 
 def sniff(path: Path) -> str:
@@ -106,7 +118,8 @@ def _extract(
             _read(f, root, max_bytes, max_files, None)  # headers only: refuse before writing
             f.seek(0)
             PRIVATE.make_dirs(dest)
-            files, size = _read(f, root, max_bytes, max_files, dest)
+            digests: dict[str, Digest] = {}
+            files, size = _read(f, root, max_bytes, max_files, dest, digests)
     except PackageError as err:
         _remove(top)
         raise PackageError(f"{label}: {err}") from None
@@ -114,7 +127,7 @@ def _extract(
         _remove(top)
         raise
     PRIVATE.make_dirs(top)  # a package whose members all sit deeper still has its root
-    return Extracted(files=files, bytes=size, root=top)
+    return Extracted(files=files, bytes=size, root=top, digests=digests)
 
 
 def _check_kind(src: Path) -> None:
@@ -133,9 +146,10 @@ def _check_kind(src: Path) -> None:
 
 
 def _read(
-    f: BinaryIO, root: str, max_bytes: int, max_files: int, dest: Path | None
+    f: BinaryIO, root: str, max_bytes: int, max_files: int, dest: Path | None, digests=None
 ) -> tuple[int, int]:
-    """One pass over the archive: checks only (dest None) or checks and writes."""
+    """One pass over the archive: checks only (dest None) or checks and writes (each
+    file's digests into `digests`)."""
     src, files, total = Source(f), 0, 0
     for member in members(src, Names(root), max_bytes, max_files):
         if dest is None:
@@ -146,14 +160,16 @@ def _read(
             PRIVATE.make_dirs(path)
             continue
         PRIVATE.make_dirs(path.parent)
-        total += _write_file(path, member, src.copy)
+        digest = _write_file(path, member, src.copy)
+        digests["/".join(member.parts[1:])] = digest
+        total += digest.size
         files += 1
         if total > max_bytes:  # the declared sizes were checked; the copied bytes are too
             raise PackageError(f"the package's data is over {max_bytes} bytes; {REMAKE}")
     return files, total
 
 
-def _write_file(path: Path, member: Member, copy: Callable[[Member, BinaryIO], int]) -> int:
+def _write_file(path: Path, member: Member, copy: Callable[[Member, BinaryIO], int]) -> Digest:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         fd = os.open(path, flags, 0o600)
@@ -161,7 +177,21 @@ def _write_file(path: Path, member: Member, copy: Callable[[Member, BinaryIO], i
         raise PackageError(f"the member {show(member.name)} appears twice; {REMAKE}") from None
     PRIVATE.settle(fd)
     with os.fdopen(fd, "wb") as out:
-        return copy(member, out)
+        hashing = _Hashing(out)
+        size = copy(member, hashing)  # type: ignore[arg-type]
+    return Digest(hashing.sha512.hexdigest(), hashing.sha256.hexdigest(), size)
+
+
+class _Hashing:
+    """A file being written, hashed as its bytes pass."""
+
+    def __init__(self, out: BinaryIO):
+        self.out, self.sha512, self.sha256 = out, hashlib.sha512(), hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.sha512.update(data)
+        self.sha256.update(data)
+        return self.out.write(data)
 
 
 def _remove(top: Path) -> None:

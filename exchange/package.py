@@ -128,15 +128,19 @@ class Package:
             ) from err
 
 
-def open_package(root: Path) -> Package:
+def open_package(root: Path, digests: dict | None = None) -> Package:
     """The package in the bag `root`, checked whole: every payload file listed and matching,
-    none missing or extra, every tag file in the tag manifest, a signature present."""
+    none missing or extra, every tag file in the tag manifest, a signature present.
+    `digests` (path under root -> its `sha512`, as the unpacking took them): the files are
+    not read again to check them against the manifests."""
     root = Path(root)
     quiet = logging.getLogger("bagit")
     level, quiet.level = quiet.level, logging.CRITICAL  # its problems go in our one line
     try:
         bag = bagit.Bag(str(root))
-        bag.validate(processes=1)
+        bag.validate(processes=1, completeness_only=digests is not None)
+        if digests is not None:
+            _check_entries(bag, digests)
     except (bagit.BagError, bagit.BagValidationError) as err:
         raise PackageError(
             f"the package's bag does not hold: {_first_problem(err)}; "
@@ -168,6 +172,18 @@ def open_package(root: Path) -> Package:
         raise PackageError(f"package version {meta.get('version')}; this kho reads {VERSION}")
     tags = (root / TAGMANIFEST).read_bytes()
     return Package(root, meta, hashlib.sha512(tags).hexdigest(), tags, signature)
+
+
+def _check_entries(bag: bagit.Bag, digests: dict) -> None:
+    """Every file the manifests list has the SHA-512 they say (the digests taken while
+    unpacking); the first that differs is the bag's problem, as bagit says it."""
+    for path, hashes in sorted(bag.entries.items()):
+        got = digests.get(path)
+        if got is None:
+            raise bagit.BagValidationError("Bag is incomplete", [bagit.FileMissing(path)])
+        if got.sha512 != hashes.get("sha512"):
+            mismatch = bagit.ChecksumMismatch(path, "sha512", hashes.get("sha512"), got.sha512)
+            raise bagit.BagValidationError("Bag validation failed", [mismatch])
 
 
 def _first_problem(err: Exception) -> str:

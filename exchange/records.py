@@ -66,11 +66,15 @@ def _files(folder: Path, skip_signatures: bool = True) -> list[Path]:
     return files
 
 
-def record_digest(folder: Path) -> str:
-    lines = sorted(
-        f"{file_digest(p, 'sha512')}  {p.relative_to(folder).as_posix()}" for p in _files(folder)
-    )
-    return hashlib.sha512(("\n".join(lines) + "\n").encode()).hexdigest()
+def record_digest(folder: Path, known: dict[str, str] | None = None) -> str:
+    """The SHA-512 over the list of the folder's files and their SHA-512s; `known` gives
+    those already taken (path in the folder -> digest), the others are read."""
+    known = known or {}
+    lines = []
+    for p in _files(folder):
+        rel = p.relative_to(folder).as_posix()
+        lines.append(f"{known.get(rel) or file_digest(p, 'sha512')}  {rel}")
+    return hashlib.sha512(("\n".join(sorted(lines)) + "\n").encode()).hexdigest()
 
 
 def state_digest(folder: Path, body: dict) -> str:
@@ -201,9 +205,9 @@ class ReceivedRecord:
         return self.body["version"]
 
 
-def read_record(folder: Path, sender: Identity) -> ReceivedRecord:
+def read_record(folder: Path, sender: Identity, known: dict | None = None) -> ReceivedRecord:
     """The record in `folder`, refused unless its origin signed it, every hop after signed
-    it in turn, and the last signer is `sender`."""
+    it in turn, and the last signer is `sender` (`known`: as for `record_digest`)."""
     name = folder.name
     try:
         body = json.loads((folder / "record.json").read_bytes())
@@ -219,7 +223,7 @@ def read_record(folder: Path, sender: Identity) -> ReceivedRecord:
     origin = identity_of(body.get("origin"), f"record {name}'s origin")
     if body.get("record") != name or not name.startswith(origin.fingerprint[:16] + "-"):
         raise TransferRefused(f"record {name}: its id is not its origin's ({origin.name})")
-    digest = record_digest(folder)
+    digest = record_digest(folder, known)
     signer, prev = origin, origin_sig
     try:
         origin.verify("record", digest.encode(), unb64(origin_sig, "origin.sig", 64))

@@ -21,6 +21,7 @@ accepts exactly what `bundle.write_tar` makes and refuses everything else with o
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,13 +61,18 @@ def checksum_ok(block: bytes) -> bool:
     except ValueError:
         return False
     unsigned = sum(block[:148]) + 8 * 32 + sum(block[156:])
+    if stored == unsigned:
+        return True
     signed = unsigned - 2 * sum(b for b in block[:148] + block[156:] if b > 127)
-    return stored in (unsigned, signed)
+    return stored == signed
 
 
 def show(name: str) -> str:
     """A member name for a one-line message: quoted, escaped, not too long."""
     return repr(name if len(name) <= 100 else name[:100] + "...")
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 class Names:
@@ -88,7 +94,7 @@ class Names:
             raise PackageError(f"the member name {show(name)} holds a NUL byte; {REMAKE}")
         if "\\" in name:
             raise PackageError(f"the member name {show(name)} holds a backslash; {REMAKE}")
-        if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        if _CONTROL.search(name):
             raise PackageError(f"the member name {show(name)} holds a control character; {REMAKE}")
         if name.startswith("/"):
             raise PackageError(f"the member name {show(name)} is absolute; {REMAKE}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,9 +19,12 @@ from .transfer_nodes import (  # noqa: F401 - fixtures
     chain_fixture,
     chain_template_fixture,
     counts,
+    doc_ids,
+    grow,
     identity,
     kho,
     search,
+    transfer_statuses,
 )
 
 
@@ -170,33 +174,40 @@ def test_kill_mid_import_leaves_nothing_and_a_rerun_completes(chain, point):
     assert not any((qk7 / "transfers" / "staging").iterdir())
 
 
-def withdraw_dossier(home, notation: str) -> None:
-    """Take a dossier out of its origin's catalog (kho has no command for it yet): its
-    documents stay, in no dossier."""
-    from sqlalchemy import delete, update
+def test_a_dossier_withdrawn_at_its_origin_travels_up_as_a_tombstone(chain):
+    import tarfile
 
-    from kho.core.catalog import Catalog
-    from kho.core.models import Document, Dossier
-
-    catalog = Catalog(f"sqlite:///{home / 'catalog.sqlite'}")
-    try:
-        with catalog.session(write=True) as s:
-            d = s.query(Dossier).filter_by(file_notation=notation).one()
-            s.execute(update(Document).where(Document.dossier_id == d.id)
-                      .values(dossier_id=None, doc_ordinal=None))  # fmt: skip
-            s.execute(delete(Dossier).where(Dossier.id == d.id))
-    finally:
-        catalog.close()
-
-
-def test_a_withdrawn_record_travels_up_as_a_tombstone(chain):
     f9, qk7, top = chain["f9"], chain["qk7"], chain["top"]
     here = search(f9, QUERY)
     kho(qk7, "transfer", "import", str(send(chain, "f9", "qk7", "p1.kho")))
     kho(top, "transfer", "import", str(send(chain, "qk7", "top", "up1.kho")))
     assert search(top, QUERY) == here
-    withdraw_dossier(f9, "01-TCCB")
+    ref = ("01-TCCB", "--fonds", "F09")
+    # clerk (clearance 0) may not edit the level-1 dossier: nor withdraw it
+    denied = kho(f9, "dossier", "withdraw", *ref, "--reason", "x", "--as", "clerk", check=3)
+    assert "no dossier" in denied.stderr.lower() and search(f9, QUERY) == here
+    done = kho(f9, "dossier", "withdraw", *ref, "--reason", "Lập trùng hồ sơ 01-TCCB")
+    assert "2 document(s) out of search" in done.stderr
+    assert search(f9, QUERY) == []  # at once; rows and files stay
+    assert counts(f9)["statuses"] == ["withdrawn", "withdrawn"]
+    assert all(p.exists() for p in (f9 / "originals").rglob("*") if p.is_file())
+    shown = json.loads(kho(f9, "dossier", "show", *ref, "--json").stdout)
+    assert shown["withdrawn"]["by"] == "chief"
+    assert shown["withdrawn"]["reason"] == "Lập trùng hồ sơ 01-TCCB"
+    assert "withdrawn:" in kho(f9, "dossier", "show", *ref).stdout
+    assert audited(f9, "archive-withdraw")[0]["detail"]["reason"] == "Lập trùng hồ sơ 01-TCCB"
+    edit = kho(f9, "dossier", "edit", *ref, "--set", "title=Khác", check=2)
+    assert "was withdrawn on" in edit.stderr and "cannot be changed" in edit.stderr
+    kho(f9, "reindex")
+    assert search(f9, QUERY) == []
+    named = kho(f9, "transfer", "export", "--to", "qk7", "--dossier", "01-TCCB",
+                "--out", str(chain["out"] / "named.kho"), check=2)  # fmt: skip
+    assert "is not sent again" in named.stderr
+
     p2 = send(chain, "f9", "qk7", "p2.kho", "--since-last")
+    with tarfile.open(p2) as tar:  # its withdrawal, never its content
+        names = tar.getnames()
+    assert not [n for n in names if "/pagetext/" in n or "/images/" in n or "/package/" in n]
     kho(qk7, "transfer", "import", str(p2))
     assert search(qk7, QUERY) == []  # out of the index; the rows stay for the record
     assert counts(qk7)["statuses"] == ["withdrawn", "withdrawn"]
@@ -206,9 +217,10 @@ def test_a_withdrawn_record_travels_up_as_a_tombstone(chain):
     done = kho(top, "transfer", "import", str(up2))
     assert "package 2 from qk7: 1 record(s), 0 document(s)" in done.stdout
     assert search(top, QUERY) == []
-    # nothing more to say about it
-    kho(qk7, "transfer", "export", "--to", "top", "--since-last",
-        "--out", str(chain["out"] / "up3.kho"), check=2)  # fmt: skip
+    # nothing more to say about it, at either node
+    for home, to in ((f9, "qk7"), (qk7, "top")):
+        kho(home, "transfer", "export", "--to", to, "--since-last",
+            "--out", str(chain["out"] / f"{to}-3.kho"), check=2)  # fmt: skip
 
 
 def test_export_takes_named_dossiers_for_live_peers_from_operators_only(chain):
@@ -231,3 +243,107 @@ def test_export_takes_named_dossiers_for_live_peers_from_operators_only(chain):
     assert "peer qk7 was revoked" in export("--to", "qk7", check=8).stderr
     assert not (out / "p.kho").exists()
     assert kho(f9, "transfer", "list").stdout.count("sent") == 1
+
+
+def start_import(home, pkg) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KHO_")}
+    env["KHO_HOME"] = str(home)
+    return subprocess.Popen([sys.executable, "-m", "kho", "transfer", "import", str(pkg)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+
+
+def test_a_kill_after_the_catalog_commit_is_completed_by_the_same_package_only(chain, tmp_path):
+    f9, qk7 = chain["f9"], chain["qk7"]
+    grow(f9, 500)  # the files' renames and the pages' indexing take a while after the commit
+    twin = tmp_path / "f9-twin"  # the same node, another history: its own package 1
+    shutil.copytree(f9, twin)
+    pkg = send(chain, "f9", "qk7", "p1.kho")
+    here = search(f9, QUERY)
+    kho(twin, "dossier", "edit", "01-TCCB", "--fonds", "F09", "--set", "title=Khác")
+    other = chain["out"] / "other1.kho"
+    kho(twin, "transfer", "export", "--to", "qk7", "--out", str(other))
+    proc = start_import(qk7, pkg)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if transfer_statuses(qk7) == ["staged"]:  # every row committed, nothing finished
+            break
+        time.sleep(0.002)
+    assert proc.poll() is None, "the import ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert transfer_statuses(qk7) == ["staged"]
+    assert search(qk7, QUERY) == []
+    got = kho(qk7, "transfer", "import", str(other), check=8)
+    line = got.stderr.strip()
+    assert "package 1 from f9 is not the package 1 whose import was cut short" in line
+    assert len(line.splitlines()) == 1
+    assert search(qk7, QUERY) == [] and transfer_statuses(qk7) == ["staged"]
+    done = kho(qk7, "transfer", "import", str(pkg))
+    assert "package 1 from f9: 1 record(s), 2 document(s) imported" in done.stdout
+    assert search(qk7, QUERY) == here
+    shown = json.loads(kho(qk7, "dossier", "show", "01-TCCB", "--fonds", "F09", "--json").stdout)
+    assert shown["fields"]["title"] != "Khác"
+    assert (
+        "not the package 1 imported before"
+        in kho(qk7, "transfer", "import", str(other), check=8).stderr
+    )
+
+
+def leave_dossier(home, doc_id: str) -> None:
+    """Take a document out of its dossier at the origin (kho has no command for it): the
+    dossier's next version no longer holds it."""
+    from sqlalchemy import update
+
+    from kho.core.catalog import Catalog
+    from kho.core.models import Document
+
+    catalog = Catalog(f"sqlite:///{home / 'catalog.sqlite'}")
+    try:
+        with catalog.session(write=True) as s:
+            s.execute(update(Document).where(Document.id == doc_id)
+                      .values(dossier_id=None, doc_ordinal=None))  # fmt: skip
+    finally:
+        catalog.close()
+
+
+def stored_files(home, doc_id: str) -> list:
+    """The document's files in storage (the kept record folders under transfers/ aside)."""
+    return [p for p in home.rglob("*") if p.is_file() and doc_id in p.as_posix()
+            and p.relative_to(home).parts[0] != "transfers"]  # fmt: skip
+
+
+def test_a_document_a_new_version_drops_leaves_with_its_files(chain):
+    f9, qk7 = chain["f9"], chain["qk7"]
+    kho(qk7, "transfer", "import", str(send(chain, "f9", "qk7", "p1.kho")))
+    dropped, kept = doc_ids(qk7)
+    assert stored_files(qk7, dropped)
+    kept_files = stored_files(qk7, kept)
+    leave_dossier(f9, dropped)
+    done = kho(qk7, "transfer", "import", str(send(chain, "f9", "qk7", "p2.kho", "--since-last")))
+    assert "1 record(s), 1 document(s) imported" in done.stdout
+    assert stored_files(qk7, dropped) == []
+    assert stored_files(qk7, kept) == kept_files
+    assert {h[0] for h in search(qk7, QUERY)} <= {kept}
+    assert counts(qk7)["documents"] == 1
+
+
+def test_a_killed_import_never_run_again_leaves_no_staged_copy(chain):
+    f9, qk7 = chain["f9"], chain["qk7"]
+    grow(f9, 500)
+    pkg = send(chain, "f9", "qk7", "p1.kho")
+    proc = start_import(qk7, pkg)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (qk7 / "docs").is_dir() and next((qk7 / "docs").rglob("*.transfer-staged"), None):
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "the import ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert transfer_statuses(qk7) == []  # killed before its commit
+    assert list(qk7.rglob("*.transfer-staged"))
+    junk = chain["out"] / "junk.kho"
+    junk.write_text("not a package")
+    kho(qk7, "transfer", "import", str(junk), check=8)  # any import sweeps first
+    assert list(qk7.rglob("*.transfer-staged")) == []
+    assert counts(qk7)["hits"] == [] and counts(qk7)["documents"] == 0

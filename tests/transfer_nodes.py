@@ -169,3 +169,43 @@ def doc_ids(home: Path) -> list[str]:
 
 def stamp() -> str:
     return datetime.now().strftime("%H%M%S%f")
+
+
+def grow(home: Path, pages: int) -> int:
+    """Make the first document of `home`'s dossier `pages` pages long, each a copy of its
+    first page (text and image): a package big enough to watch an import at work."""
+    from sqlalchemy import select, update
+
+    from kho.core.catalog import Catalog
+    from kho.core.models import Document, Page
+    from kho.core.storage import Storage
+
+    st, catalog = Storage(home), Catalog(f"sqlite:///{home / 'catalog.sqlite'}")
+    try:
+        with catalog.session(write=True) as s:
+            doc = s.scalars(select(Document).order_by(Document.id)).first()
+            first = s.get(Page, (doc.id, 1))
+            cols = {c.key: getattr(first, c.key) for c in Page.__table__.columns}
+            for n in range(doc.page_count + 1, pages + 1):
+                s.add(Page(**{**cols, "page": n}))
+                for src, dst in ((st.page_text_path(doc.id, 1), st.page_text_path(doc.id, n)),
+                                 (st.page_image(doc.id, 1), st.page_image(doc.id, n))):  # fmt: skip
+                    if src.is_file():
+                        shutil.copyfile(src, dst)
+            s.execute(update(Document).where(Document.id == doc.id).values(page_count=pages))
+            return doc.id
+    finally:
+        catalog.close()
+
+
+def transfer_statuses(home: Path) -> list[str]:
+    """The received transfers' statuses, read straight from the SQLite catalog (fast)."""
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{home / 'catalog.sqlite'}?mode=ro", uri=True, timeout=5)
+    try:
+        return [r[0] for r in db.execute("SELECT status FROM transfers WHERE direction = 'in'")]
+    except sqlite3.OperationalError:  # locked for a moment by the import's write
+        return []
+    finally:
+        db.close()

@@ -165,10 +165,23 @@ def _write_package(bag: Path, work: Path, out: Path, peer: Peer, encrypt: bool) 
 
 
 def _chosen_dossiers(ctx: Context, principal, refs: list[str]):
+    """The dossiers named (or all the principal may see); one withdrawn here is never sent
+    as a record again (its tombstone goes with --since-last)."""
     if refs:
         may_see = lambda d: can_see(principal, d.access)  # noqa: E731
-        return [ctx.catalog.dossier(ref, "", may_see) for ref in refs]
-    return [d for d, _ in ctx.catalog.dossiers() if can_see(principal, d.access)]
+        named = [ctx.catalog.dossier(ref, "", may_see) for ref in refs]
+        for d in named:
+            if d.withdrawn_at is not None:
+                raise UsageError(
+                    f"dossier {d.file_notation} was withdrawn on {d.withdrawn_at:%Y-%m-%d}: "
+                    "it is not sent again (--since-last sends its withdrawal)"
+                )
+        return named
+    return [
+        d
+        for d, _ in ctx.catalog.dossiers()
+        if d.withdrawn_at is None and can_see(principal, d.access)
+    ]
 
 
 def _export_record(ctx, node, dossier, principal, folder: Path, provenance, sent) -> dict:
@@ -223,11 +236,12 @@ def _listed(made: Written, kind: str) -> dict:
 
 
 def _tombstones(ctx, node, folder: Path, sent: dict, records: list) -> list:
-    """Tombstones for the dossiers made here, sent to the peer before, that no longer
-    exist (a record withdrawn at its origin below is relayed as its tombstone came)."""
+    """Tombstones for the dossiers made here, sent to the peer before, that were withdrawn
+    or no longer exist (a record withdrawn at its origin below is relayed as its tombstone
+    came)."""
     out, listed = [], {r["record"] for r in records}
     mine = node.fingerprint[:16] + "-"
-    existing = {d.id for d, _ in ctx.catalog.dossiers()}
+    existing = {d.id for d, _ in ctx.catalog.dossiers() if d.withdrawn_at is None}
     for record, row in sent.items():
         if row.withdrawn or record in listed or not record.startswith(mine):
             continue

@@ -4,10 +4,11 @@ Checked before anything is stored: the bag (every file listed and matching), the
 registered, unrevoked peer with the same keys) and its signature, the recipient (this
 node), the sequence (a replay is refused, a gap is held until the missing package comes),
 every record's origin and hop signatures, its units (inside the sender's subtrees) and its
-access (never lower than what is held here). Then: the record folders kept verbatim, the
-files copied in under staging names, every row written in one transaction (`staged`), the
-files renamed into place, the pages indexed, the transfer marked imported. A kill at any
-point leaves a state the same import, run again, completes.
+access (never lower than what is held here). Then `transfer_store` writes it: the record
+folders kept verbatim, the files linked in under staging names, every row written in one
+transaction (`staged`), the files renamed into place, the pages indexed, the transfer
+marked imported. A kill at any point leaves a state the same import, run again, completes;
+what a killed import left is swept by the next one.
 """
 
 from __future__ import annotations
@@ -20,18 +21,17 @@ from pathlib import Path
 
 from kho.core.errors import NotFoundError
 from kho.core.models import Peer
-from kho.core.storage import atomic_copy, file_digest
+from kho.core.storage import atomic_copy
 from kho.core.types import unit_covers
 from kho.exchange import bundle
 from kho.exchange.errors import TransferRefused
 from kho.exchange.identity import Identity, Node
 from kho.exchange.package import iso_now, make_receipt, open_package
-from kho.exchange.records import ReceivedRecord, read_record, record_digest
+from kho.exchange.records import ReceivedRecord, read_record
 from kho.workers.context import Context
-from kho.workers.pipeline import document_pages, read_texts
+from kho.workers.transfer_store import kept_record, store, sweep, transfers_dir
 
-STAGED = ".transfer-staged"
-EXT = {"tiff": "tif", "png": "png", "jpeg": "jpg", "pdf": "pdf"}
+__all__ = ["import_transfer", "kept_record", "peer_identity", "verify_transfer"]
 
 
 @dataclass(frozen=True)
@@ -47,21 +47,15 @@ class Imported:
     path: str = ""  # the package file imported
 
 
-def transfers_dir(ctx: Context) -> Path:
-    return ctx.settings.home / "transfers"
-
-
-def kept_record(ctx: Context, record: str, version: int) -> Path:
-    return transfers_dir(ctx) / "records" / record / f"v{version}"
-
-
 def peer_identity(peer: Peer) -> Identity:
     return Identity(peer.name, peer.organ_id, peer.unit, peer.sign_key, peer.seal_key)
 
 
 def import_transfer(ctx: Context, node: Node, path: Path, operator: str) -> Imported:
-    """Import the package at `path` whole, or refuse it whole (TransferRefused, audited)."""
+    """Import the package at `path` whole, or refuse it whole (TransferRefused, audited).
+    What dead imports left is swept first."""
     try:
+        sweep(ctx)
         return _import(ctx, node, Path(path), operator)
     except TransferRefused as err:
         ctx.catalog.record_access(operator, "transfer-refused", path=str(path), reason=str(err))
@@ -71,13 +65,13 @@ def import_transfer(ctx: Context, node: Node, path: Path, operator: str) -> Impo
 def _import(ctx: Context, node: Node, path: Path, operator: str) -> Imported:
     staging = _staging(ctx)
     try:
-        pkg, peer, seq = _opened(ctx, node, path, staging)
+        pkg, peer, seq, digests = _opened(ctx, node, path, staging)
         meta = pkg.meta
         held = _check_sequence(ctx, peer, seq, pkg.digest, str(meta.get("prev_digest", "")))
         if held:
             return _hold(ctx, peer, seq, pkg.digest, meta, path, operator)
-        records = _checked_records(ctx, peer, pkg)
-        done = _store(ctx, node, peer, pkg, records, path, operator)
+        records = _checked_records(ctx, peer, pkg, digests)
+        done = _store(ctx, node, peer, pkg, records, digests, path, operator)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     follow = ctx.catalog.transfer("in", peer.id, seq + 1)
@@ -96,8 +90,8 @@ def verify_transfer(ctx: Context, node: Node, path: Path, operator: str) -> Impo
     `path` would be taken (TransferRefused if not). Audited as a read."""
     staging = _staging(ctx)
     try:
-        pkg, peer, seq = _opened(ctx, node, Path(path), staging)
-        records = _checked_records(ctx, peer, pkg)
+        pkg, peer, seq, digests = _opened(ctx, node, Path(path), staging)
+        records = _checked_records(ctx, peer, pkg, digests)
     except TransferRefused as err:
         ctx.catalog.record_access(operator, "transfer-refused", path=str(path), reason=str(err))
         raise
@@ -113,8 +107,10 @@ def verify_transfer(ctx: Context, node: Node, path: Path, operator: str) -> Impo
 
 def _opened(ctx: Context, node: Node, path: Path, staging: Path):
     """The package at `path` unpacked under `staging`, its signature checked against its
-    registered sender, for this node: (package, peer, seq)."""
-    pkg = open_package(_unpack(ctx, node, path, staging))
+    registered sender, for this node: (package, peer, seq, digests of its files taken
+    while unpacking)."""
+    opened = _unpack(ctx, node, path, staging)
+    pkg = open_package(opened.root, opened.digests)
     sender = pkg.sender
     peer = _sender_peer(ctx, sender)
     pkg.check_signed(sender)
@@ -124,11 +120,15 @@ def _opened(ctx: Context, node: Node, path: Path, staging: Path):
     seq = meta.get("seq")
     if not isinstance(seq, int) or seq < 1:
         raise TransferRefused("the package has no sequence number")
-    return pkg, peer, seq
+    return pkg, peer, seq, opened.digests
 
 
-def _checked_records(ctx: Context, peer: Peer, pkg) -> list[ReceivedRecord]:
-    records = [read_record(folder, pkg.sender) for folder in pkg.records()]
+def _checked_records(ctx: Context, peer: Peer, pkg, digests: dict) -> list[ReceivedRecord]:
+    records = []
+    for folder in pkg.records():
+        prefix = f"data/records/{folder.name}/"
+        known = {k[len(prefix) :]: v.sha512 for k, v in digests.items() if k.startswith(prefix)}
+        records.append(read_record(folder, pkg.sender, known))
     _check_listed(pkg.meta, records)
     for r in records:
         _check_record(ctx, peer, r)
@@ -150,14 +150,13 @@ def _staging(ctx: Context) -> Path:
     return folder
 
 
-def _unpack(ctx: Context, node: Node, path: Path, staging: Path) -> Path:
+def _unpack(ctx: Context, node: Node, path: Path, staging: Path) -> bundle.Extracted:
     limits = ctx.settings.transfer
     if not path.is_file():
         raise TransferRefused(f"{path} is not a file: give the package's path")
-    opened = bundle.open_package(
+    return bundle.open_package(
         path, staging / "bag", node, max_bytes=limits.max_bytes, max_files=limits.max_files
     )
-    return opened.root
 
 
 def _sender_peer(ctx: Context, sender: Identity) -> Peer:
@@ -180,6 +179,11 @@ def _sender_peer(ctx: Context, sender: Identity) -> Peer:
 def _check_sequence(ctx: Context, peer: Peer, seq: int, digest: str, prev: str) -> bool:
     """True when the package must wait for an earlier one; refuses a replay or a fork."""
     same = ctx.catalog.transfer("in", peer.id, seq)
+    if same is not None and same.status == "staged" and same.digest != digest:
+        raise TransferRefused(
+            f"package {seq} from {peer.name} is not the package {seq} whose import was cut "
+            f"short here (another digest): import {same.path} again to complete it"
+        )
     if same is not None and same.status == "imported":
         if same.digest == digest:
             raise TransferRefused(
@@ -273,6 +277,9 @@ def _check_record(ctx: Context, peer: Peer, r: ReceivedRecord) -> None:
         )
     for d in body["documents"]:
         _check_document(ctx, r, held, d["id"], access["documents"][d["id"]])
+    if held is not None:  # after its documents: a raised document raised its dossier too
+        here_d, _ = ctx.catalog.dossier_by_id(held.dossier_id)
+        _check_narrows(r, "dossier", here_d.file_notation, here_d.access, access["dossier"])
 
 
 def _check_unit(peer: Peer, record: str, unit: str) -> None:
@@ -292,121 +299,27 @@ def _check_document(ctx: Context, r: ReceivedRecord, held, doc_id: str, access: 
         raise TransferRefused(
             f"record {r.record}: document {doc_id[:12]} is held here in another dossier: refused"
         )
-    if doc.level > access["level"]:
+    _check_narrows(r, "document", doc_id[:12], doc.access, access)
+
+
+def _check_narrows(r: ReceivedRecord, kind: str, name: str, here, access: dict) -> None:
+    """Access only narrows: the level held here is never lowered, the unit never widened."""
+    if here.level > access["level"]:
         raise TransferRefused(
-            f"record {r.record} lowers document {doc_id[:12]} from level "
-            f"{doc.level} to {access['level']}: refused"
+            f"record {r.record} lowers {kind} {name} from level "
+            f"{here.level} to {access['level']}: refused"
         )
-    if doc.unit != access["unit"] and unit_covers(access["unit"], doc.unit):
+    if here.unit != access["unit"] and unit_covers(access["unit"], here.unit):
         raise TransferRefused(
-            f"record {r.record} widens document {doc_id[:12]} from unit "
-            f"{doc.unit} to {access['unit']}: refused"
+            f"record {r.record} widens {kind} {name} from unit "
+            f"{here.unit} to {access['unit']}: refused"
         )
 
 
-# storing -----------------------------------------------------------------------------------
-def _keep(ctx: Context, r: ReceivedRecord) -> Path:
-    """The record folder kept verbatim (what a relay sends on), written whole or not."""
-    dst = kept_record(ctx, r.record, r.version)
-    if dst.is_dir() and record_digest(dst) == r.digest:
-        return dst
-    ctx.storage.policy.make_dirs(dst.parent)
-    tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part"))
-    shutil.copytree(r.folder, tmp / "r")
-    if dst.exists():
-        shutil.rmtree(dst)
-    os.rename(tmp / "r", dst)
-    shutil.rmtree(tmp, ignore_errors=True)
-    return dst
-
-
-def _files_of(ctx: Context, kept: Path, body: dict) -> list[tuple[Path, Path, str, str]]:
-    """(source in the kept record, storage path, document, fixity kind) of every file."""
-    st, out = ctx.storage, []
-    for d in body["documents"]:
-        doc_id = d["id"]
-        ext = EXT[d["kind"]]
-        out.append(
-            (
-                kept / f"package/data/originals/{doc_id}.{ext}",
-                st.original(doc_id, ext),
-                doc_id,
-                "original",
-            )
-        )
-        for n in range(1, d["page_count"] + 1):
-            for src, dst, kind in (
-                (
-                    kept / f"pagetext/{doc_id}/page-{n:05d}.json",
-                    st.page_text_path(doc_id, n),
-                    "page-text",
-                ),
-                (
-                    kept / f"images/{doc_id}/page-{n:05d}.jpg",
-                    st.page_image(doc_id, n),
-                    "page-image",
-                ),
-            ):
-                if src.is_file():
-                    out.append((src, dst, doc_id, kind))
-        pdfs = sorted((kept / "package/data/pdf").glob(f"*-{doc_id}.pdf"))
-        if pdfs:
-            out.append((pdfs[0], st.searchable_pdf(doc_id), doc_id, "pdf"))
-    return out
-
-
-def _store(ctx, node: Node, peer: Peer, pkg, records: list[ReceivedRecord], path, operator):
-    files, rows = [], []
-    for r in records:
-        kept = _keep(ctx, r)
-        if r.kind == "dossier":
-            files += _files_of(ctx, kept, r.body)
-        rows.append(
-            {
-                "record": r.record,
-                "body": r.body,
-                "access": r.access,
-                "chain": r.chain,
-                "digest": r.digest,
-                "origin_name": r.origin.name,
-                "origin_fingerprint": r.origin.fingerprint,
-                "origin_unit": r.access.get("dossier", {}).get("unit", ""),
-            }
-        )
-    fixity = []
-    for src, dst, doc_id, kind in files:  # in place under staging names first
-        staged = dst.with_name(dst.name + STAGED)
-        atomic_copy(src, staged, ctx.storage.policy)
-        rel = dst.relative_to(ctx.storage.root).as_posix()
-        fixity.append(
-            {
-                "path": rel,
-                "doc_id": doc_id,
-                "kind": kind,
-                "sha256": file_digest(staged, "sha256"),
-                "size": staged.stat().st_size,
-            }
-        )
+def _store(ctx, node: Node, peer: Peer, pkg, records, digests, path, operator) -> Imported:
     meta = pkg.meta
-    fields = {
-        "peer_id": peer.id,
-        "seq": meta["seq"],
-        "digest": pkg.digest,
-        "prev_digest": meta.get("prev_digest", ""),
-        "path": str(path),
-        "records": meta.get("records", []),
-    }
-    tid, gone = ctx.catalog.stage_import(fields, rows, fixity, operator)
-    for _, dst, _, _ in files:
-        os.replace(dst.with_name(dst.name + STAGED), dst)
-    doc_ids = [d["id"] for r in records if r.kind == "dossier" for d in r.body["documents"]]
-    for doc_id in gone:
-        if doc_id not in doc_ids:
-            ctx.index.delete_document(doc_id)
-    for doc_id in doc_ids:
-        doc = ctx.catalog.document(doc_id)
-        ctx.index.replace_document(doc_id, document_pages(ctx, doc, read_texts(ctx, doc_id)))
-    ctx.index.refresh()
+    stored, journal = store(ctx, peer, pkg, records, digests, path, operator)
+    tid, doc_ids = stored.transfer_id, stored.documents
     detail = {
         "peer": peer.name,
         "seq": meta["seq"],
@@ -415,6 +328,7 @@ def _store(ctx, node: Node, peer: Peer, pkg, records: list[ReceivedRecord], path
         "documents": len(doc_ids),
     }
     ctx.catalog.finish_import(tid, operator, detail)
+    journal.unlink(missing_ok=True)
     receipt = make_receipt(
         node,
         {

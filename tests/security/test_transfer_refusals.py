@@ -140,6 +140,23 @@ def test_lowering_a_level_held_here_is_refused(chain):
     refused(qk7, p2, f"lowers document {doc[:12]} from level 2 to 1")
 
 
+@pytest.mark.parametrize(
+    ("field", "expect"),
+    [("level=2", "lowers dossier 01-TCCB from level 2 to 1"),
+     ("unit=qk7/f9/d1", "widens dossier 01-TCCB from unit qk7/f9/d1 to qk7/f9")],
+)  # fmt: skip
+def test_lowering_or_widening_a_dossier_held_here_is_refused(chain, field, expect):
+    f9, qk7 = chain["f9"], chain["qk7"]
+    kho(qk7, "transfer", "import", str(export(chain, "p1.kho")))
+    held = search(qk7, QUERY)
+    kho(qk7, "dossier", "edit", "01-TCCB", "--fonds", "F09", "--set", field)
+    assert search(qk7, QUERY) == held  # the documents keep their own access here
+    kho(f9, "dossier", "edit", "01-TCCB", "--fonds", "F09", "--set", "title=Sửa")
+    refused(qk7, export(chain, "p2.kho", "--since-last"), expect)
+    shown = kho(qk7, "dossier", "show", "01-TCCB", "--fonds", "F09", "--json").stdout
+    assert json.loads(shown)["fields"]["title"] != "Sửa"
+
+
 def test_a_relay_that_changes_a_record_breaks_its_origin_signature(chain):
     qk7, top = chain["qk7"], chain["top"]
     kho(qk7, "transfer", "import", str(export(chain, "p1.kho")))
