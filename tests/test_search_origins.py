@@ -259,7 +259,7 @@ def test_web_search_and_document_page_show_the_origin(archive):
         assert '<td class="origin">f9-e1 (qk7/f9/e1)</td>' in doc
         assert '<td class="chain">f9-e1 → f9</td>' in doc
         local = get(f"{base}/doc/{archive['docs']['nghi-quyet-chi-bo.png']}")
-        assert '<td class="origin">Kho lưu trữ này</td>' in local
+        assert '<td class="origin">Kho lưu trữ này' in local  # (its name once it has one)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
