@@ -784,7 +784,7 @@ def doc_ids(index: SearchIndex, text: str, **kw) -> set[str]:
     return {h.doc_id for h in find_docs(index, text, **kw).hits}
 
 
-def test_a_word_typed_with_marks_matches_that_word_only(search_index):
+def test_marks_typed_mean_the_word_and_none_typed_every_toned_form(search_index):
     search_index.index_pages(MARKED)
     assert doc_ids(search_index, "dân vận") == {"dv"} == doc_ids(search_index, '"dân vận"')
     assert doc_ids(search_index, "Đảng") == {"dang", "dang2"}  # never 'đẳng' nor 'dang'
@@ -798,10 +798,7 @@ def test_a_word_typed_with_marks_matches_that_word_only(search_index):
     # a phrase mixing both: its plain words in order, its marked word exactly
     assert doc_ids(search_index, '"dân van"') == {"dv"}
     assert doc_ids(search_index, "dân -vận") == {"vb", "bd"}
-
-
-def test_a_word_typed_without_marks_matches_every_toned_form(search_index):
-    search_index.index_pages(MARKED)
+    # typed without marks: every toned form
     assert doc_ids(search_index, "dan van") == {"dv", "dan", "vb", "lost"}
     assert doc_ids(search_index, '"dan van"') == {"dv", "dan", "lost"}
     assert doc_ids(search_index, "dang") == {"dang", "dang2", "bd"}
