@@ -17,4 +17,5 @@ def test_each_role_logs_in_and_searches(site, page):
     assert "bao-cao-dan-van.jpg" in text or "Báo cáo" in text, text[-500:]
     driver.delete_all_cookies()
     login(driver, site["base"], "outsider", "/?q=dan+van")
+    WebDriverWait(driver, 20).until(ec.url_contains("/?q="))
     assert "bao-cao-dan-van.jpg" not in driver.find_element(By.TAG_NAME, "main").text
