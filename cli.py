@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -186,6 +187,10 @@ SEARCH_FACETS += ("origin_node", "origin_unit")
 @click.option("--page", "page_no", type=click.IntRange(1, 10_000), default=1, help="Result page.")
 @click.option("--after", help="Cursor printed by the previous page (for deep paging).")
 @click.option("--facets", is_flag=True, help="Also print counts per field (category, type, ...).")
+@click.option("--pages", "by_page", is_flag=True, help="One hit per page, not per document.")
+@click.option(
+    "--ignore-marks", is_flag=True, help="Words typed with marks match their unmarked forms too."
+)
 @as_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of hits.")
 @click.pass_context
@@ -210,12 +215,16 @@ def search(
     page_no,
     after,
     facets,
+    by_page,
+    ignore_marks,
     as_name,
     as_json,
 ):
-    """Search the archive (with or without Vietnamese diacritics).
+    """Search the archive: one hit per document, with its matching pages.
 
     Words are all required; "quoted phrases", word* prefixes and -word exclusions work.
+    A word typed with diacritics matches that word ("đảng" never finds "đẳng"); typed
+    without, every toned form ("dan van" finds "dân vận" and "dẫn văn").
     """
     from kho.index.base import SearchQuery
 
@@ -248,6 +257,8 @@ def search(
         date_from=date_from,
         date_to=date_to,
         facets=SEARCH_FACETS if facets else (),
+        group="page" if by_page else "document",
+        marks="ignore" if ignore_marks else "exact",
     )
     kctx = context_of(ctx)
     result = kctx.index.search(q, principal)
@@ -259,15 +270,16 @@ def search(
         return
     err_console.print(
         f"[dim]as {principal.name} (clearance {principal.clearance}); "
-        f"{result.total} matching pages[/]"
+        f"{result.total} matching {'pages' if by_page else 'documents'}[/]"
     )
     from kho.exchange.origin import local_origin
 
     here, _ = local_origin(settings.home)
     for i, h in enumerate(result.hits, start=q.offset + 1):
         out.print(
-            f"[bold]{i}. {h.doc_id[:12]}[/] p.{h.page}  [cyan]{h.category}[/]  "
+            f"[bold]{i}. {h.doc_id[:12]}[/]  [cyan]{h.category}[/]  "
             f"{escape(h.doc_type)} {h.doc_date}  {escape(h.filename)}"
+            + (f" — trang {h.page}" if by_page else f" — {pages_line(h)}")
             + (f"  {escape(h.dossier)}" if h.dossier else "")
             + (f"  {escape(received_from(h))}" if h.origin_node not in ("", here) else "")
         )
@@ -278,6 +290,28 @@ def search(
         out.print("no results")
     elif result.next_cursor:
         err_console.print(f"[dim]more: --after {result.next_cursor}[/]")
+    if result.loose:
+        out.print(f"{result.loose} tài liệu nữa nếu bỏ qua dấu: " + escape(ignoring_marks()))
+
+
+def ignoring_marks() -> str:
+    """This command line again with --ignore-marks, from its first result page."""
+    args, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip or arg.startswith(("--after=", "--page=")):
+            skip = False
+        elif arg in ("--after", "--page"):
+            skip = True
+        elif arg != "--ignore-marks":
+            args.append(arg)
+    return shlex.join(["kho", *args, "--ignore-marks"])
+
+
+def pages_line(hit) -> str:
+    """A document hit's matching pages: "trang 3, 7, 12 (3 trang khớp)"."""
+    more = ", …" if hit.page_count > len(hit.pages) else ""
+    numbers = ", ".join(str(n) for n in hit.pages)
+    return f"trang {numbers}{more} ({hit.page_count} trang khớp)"
 
 
 def received_from(hit) -> str:

@@ -1,8 +1,11 @@
 """The search interface every index backend implements, and the query model they share.
 
-Hits are pages carrying their document's fields. Access control lives in `index/`: a
-backend turns `core.types.can_see` into its own query filter and applies it inside every read
-(hits, totals, facet counts, snippets, suggestions, get_page), never after the fact.
+Hits are documents by default (each with its best page's snippet and its matching page
+numbers), or pages (`group="page"`); totals and facets count what the hits are. A query
+word typed with tone marks means that word; typed without, every toned form of it. Access
+control lives in `index/`: a backend turns `core.types.can_see` into its own query filter
+and applies it inside every read (hits, page lists, totals, facet counts, `loose`,
+snippets, suggestions, get_page), never after the fact.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ FILTER_KEYS = (
 UNIT_KEYS = ("unit", "origin_unit")  # unit paths: a filter value covers its sub-units
 FACET_KEYS = FILTER_KEYS
 SORTS = ("relevance", "date")
+GROUPS = ("document", "page")  # one hit per document (default), or per page
+MARKS = ("exact", "ignore")  # marks typed mean the word; or ignore them (OCR lost marks)
+HIT_PAGES = 50  # page numbers a document hit lists; page_count says how many matched
 MAX_LIMIT = 1000  # hits per page
 MAX_WINDOW = 10_000  # offset + limit; page deeper with the `after` cursor
 FACET_SIZE = 50  # values per facet, most frequent first
@@ -42,13 +48,18 @@ SNIPPET_TOKENS = 30  # words in a snippet
 class SearchQuery:
     """What to look for and how to page through it.
 
-    Words are all required; diacritics are optional ('quyet dinh' finds 'quyết định').
-    "quoted phrases", a trailing * (prefix) and a leading - (exclude) are understood;
-    nothing else in the text is syntax. Text without words lists the filtered pages,
-    newest first. Filters: values of one key are alternatives, keys all apply; a unit
-    filter (and an origin_unit one) covers sub-units; fonds, dossier and origin_node match
-    exactly; a year (4 digits) is that year of `doc_date`. Dates bound `doc_date`
-    (inclusive, ISO dates).
+    Words are all required. A word typed with diacritics matches that word only ('đảng'
+    finds 'Đảng', never 'đẳng' or 'dang'); typed without, every toned form ('dan van'
+    finds 'dân vận' and 'dẫn văn'). `marks="ignore"` matches marked words without their
+    marks too (pages whose OCR lost them); `SearchResult.loose` counts the documents that
+    would add. A phrase mixing both kinds matches its words' plain forms in order and its
+    marked words exactly. `group="document"` gives one hit per document, "page" one per
+    page; totals and facets count the same. "quoted phrases", a trailing * (prefix) and a
+    leading - (exclude) are understood; nothing else in the text is syntax. Text without
+    words lists the filtered documents (or pages), newest first. Filters: values of one
+    key are alternatives, keys all apply; a unit filter (and an origin_unit one) covers
+    sub-units; fonds, dossier and origin_node match exactly; a year (4 digits) is that
+    year of `doc_date`. Dates bound `doc_date` (inclusive, ISO dates).
     """
 
     text: str = ""
@@ -61,6 +72,8 @@ class SearchQuery:
     after: str | None = None  # next_cursor of the previous page; use instead of offset
     facets: tuple[str, ...] = ("category", "doc_type", "unit", "level")
     highlight: bool = True
+    group: str = "document"  # "document" | "page"
+    marks: str = "exact"  # "exact" | "ignore"
 
     def __post_init__(self) -> None:
         filters = {}
@@ -79,6 +92,10 @@ class SearchQuery:
         object.__setattr__(self, "facets", facets)
         if self.sort not in SORTS:
             raise UsageError(f"sort must be relevance or date, not {self.sort!r}")
+        if self.group not in GROUPS:
+            raise UsageError(f"group must be document or page, not {self.group!r}")
+        if self.marks not in MARKS:
+            raise UsageError(f"marks must be exact or ignore, not {self.marks!r}")
         if not 0 <= self.limit <= MAX_LIMIT:
             raise UsageError(f"limit must be 0-{MAX_LIMIT}, got {self.limit}")
         if self.offset < 0 or self.offset + self.limit > MAX_WINDOW:
@@ -131,7 +148,11 @@ def _is_iso_date(value: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:
-    """One page that matched, with its document's fields; `snippet` is HTML-escaped text.
+    """One document (or page) that matched, with its document's fields.
+
+    `page` is the best matching page (what `snippet`, HTML-escaped, is taken from); `pages`
+    the matching page numbers in order (at most HIT_PAGES), `page_count` how many matched.
+    A page hit lists its own page only.
 
     No score: relevance statistics count hidden pages too, so a raw score would tell how
     many hidden pages hold a word. Hits come in rank order, and that is all they say.
@@ -152,6 +173,8 @@ class SearchHit:
     dossier: str = ""
     origin_node: str = ""
     origin_unit: str = ""
+    pages: tuple[int, ...] = ()
+    page_count: int = 1
 
     @property
     def year(self) -> str:
@@ -165,17 +188,21 @@ class SearchHit:
         out.update(issuer=self.issuer, doc_date=self.doc_date, unit=self.unit, level=self.level)
         out.update(fonds=self.fonds, dossier=self.dossier, year=self.year)
         out.update(origin_node=self.origin_node, origin_unit=self.origin_unit)
+        out.update(pages=list(self.pages or (self.page,)), page_count=self.page_count)
         return out
 
 
 @dataclass(frozen=True)
 class SearchResult:
-    """One page of hits; `total` and `facets` count every visible matching page."""
+    """One page of hits; `total` and `facets` count every visible match (documents, or
+    pages for `group="page"`); a unit facet's value counts its sub-units too, as its filter
+    does. `loose`: visible documents more that match when marks are ignored."""
 
     hits: tuple[SearchHit, ...]
     total: int
     facets: dict[str, list[tuple[str, int]]]
     next_cursor: str | None  # pass as SearchQuery.after for the following page
+    loose: int = 0  # documents `marks="ignore"` would add (0 when it was asked)
 
 
 @runtime_checkable
@@ -260,6 +287,34 @@ class Term:
     @property
     def has_diacritics(self) -> bool:
         return self.exact != self.folded
+
+    @property
+    def all_marked(self) -> bool:
+        """Every token typed with marks: the term is its exact phrase."""
+        return all(e != f for e, f in zip(self.exact, self.folded, strict=True))
+
+    def marked(self) -> list[tuple[str, bool]]:
+        """The tokens typed with marks, each with whether it is a prefix (the last one)."""
+        last = len(self.exact) - 1
+        pairs = zip(self.exact, self.folded, strict=True)
+        return [(e, self.prefix and i == last) for i, (e, f) in enumerate(pairs) if e != f]
+
+
+def needs_loose(query: SearchQuery, parsed: ParsedQuery) -> bool:
+    """Whether ignoring marks could find more: exact marks asked, and a word has some."""
+    return query.marks == "exact" and any(t.has_diacritics for t in parsed.include)
+
+
+def unit_rollup(counts: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Counts per stored unit as counts per unit subtree ('qk7' counts 'qk7/f9' too),
+    what a unit filter returns; most first, then by value, FACET_SIZE of them. Right for
+    documents as for pages: each has one unit."""
+    rolled: Counter[str] = Counter()
+    for unit, n in counts:
+        parts = unit.split("/") if unit else []
+        for i in range(len(parts)):
+            rolled["/".join(parts[: i + 1])] += n
+    return sorted(rolled.items(), key=lambda c: (-c[1], c[0]))[:FACET_SIZE]
 
 
 @dataclass(frozen=True, slots=True)

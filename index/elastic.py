@@ -15,6 +15,7 @@ the fields it lacks added to its mapping when opened, so it needs no reindex.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import cast
@@ -22,11 +23,13 @@ from typing import cast
 from kho.core.secrets import redact_url
 from kho.core.settings import ElasticOptions
 
-from ..core.errors import ConfigError, IndexError_, ServiceError
+from ..core.errors import ConfigError, IndexError_, ServiceError, UsageError
 from ..core.types import ALL_UNITS, Access, PageDoc, Principal, normalize_unit, unit_scopes
 from .base import (
     FACET_SIZE,
+    HIT_PAGES,
     MAX_QUERY_CHARS,
+    MAX_WINDOW,
     UNIT_KEYS,
     ParsedQuery,
     SearchHit,
@@ -36,6 +39,7 @@ from .base import (
     complete_words,
     group_pages,
     make_snippet,
+    needs_loose,
     parse_query,
     year_dates,
 )
@@ -76,6 +80,8 @@ _YEAR_AGG = {
         "field": "doc_date", "calendar_interval": "year", "format": "yyyy", "min_doc_count": 1
     }
 }  # fmt: skip
+# Documents counted: exact up to this many (HyperLogLog++ above; Elasticsearch's maximum).
+_DOC_COUNT = {"cardinality": {"field": "doc_id", "precision_threshold": 40_000}}
 _SORTS = {  # hit order; ties broken by what a hit shows (doc_id, page), as embedded does
     "relevance": [{"_score": "desc"}, {"uid": "asc"}],
     "date": [
@@ -86,13 +92,21 @@ _SORTS = {  # hit order; ties broken by what a hit shows (doc_id, page), as embe
 }
 
 
-def _facet_agg(key: str) -> dict:
-    """Value counts of one facet; an empty value is not one (as in the embedded index)."""
+def _facet_agg(key: str, group: str) -> dict:
+    """Value counts of one facet (documents: a cardinality of doc_id in each bucket); an
+    empty value is not one (as in the embedded index); a unit counts its subtree (its
+    `_path` field), as its filter does."""
+    docs = group == "document"
     if key == "year":
-        return _YEAR_AGG
-    if key in _FACET_FIELD:
-        return {"terms": {"field": _FACET_FIELD[key], "size": FACET_SIZE}}
-    return {"terms": {"field": key, "size": FACET_SIZE, "exclude": [""]}}
+        return {**_YEAR_AGG, "aggs": {"docs": _DOC_COUNT}} if docs else _YEAR_AGG
+    field = _FACET_FIELD.get(key, f"{key}_path" if key in UNIT_KEYS else key)
+    terms: dict = {"field": field, "size": FACET_SIZE}
+    if key not in _FACET_FIELD:
+        terms["exclude"] = [""]
+    if not docs:
+        return {"terms": terms}
+    terms["order"] = [{"docs": "desc"}, {"_key": "asc"}]
+    return {"terms": terms, "aggs": {"docs": _DOC_COUNT}}
 
 
 def unit_path(unit: str) -> list[str]:
@@ -122,10 +136,20 @@ def acl_filter(principal: Principal) -> dict:
     return {"bool": {"filter": [level], "should": should, "minimum_should_match": 1}}
 
 
-def _term_query(term: Term, field: str = "text") -> dict:
-    """One required word or phrase: exact (boosted) or folded."""
+def _term_query(term: Term, field: str = "text", marks: str = "ignore") -> dict:
+    """One required word or phrase. Typed with marks (`marks="exact"`): its exact phrase,
+    or for a phrase mixing marked and plain words its folded phrase and each marked word
+    exactly. Else exact (boosted) or folded."""
     kind = "match_phrase_prefix" if term.prefix else "match_phrase"
     exact, folded = " ".join(term.exact), " ".join(term.folded)
+    if marks == "exact" and term.has_diacritics:
+        if term.all_marked:
+            return {kind: {field: {"query": exact, "boost": EXACT_BOOST}}}
+        words = [
+            {("match_phrase_prefix" if prefix else "match_phrase"): {field: word}}
+            for word, prefix in term.marked()
+        ]
+        return {"bool": {"must": [{kind: {f"{field}_folded": folded}}, *words]}}
     return {
         "bool": {
             "should": [
@@ -145,7 +169,10 @@ def _exclude_query(term: Term) -> dict:
     return {kind: {"text_folded": " ".join(term.folded)}}
 
 
-def build_query(query: SearchQuery, parsed: ParsedQuery, principal: Principal) -> dict:
+def build_query(
+    query: SearchQuery, parsed: ParsedQuery, principal: Principal, marks: str | None = None
+) -> dict:
+    marks = marks or query.marks
     filters = [acl_filter(principal)]
     for key, values in query.filters.items():
         if key in UNIT_KEYS:  # values in normal form (SearchQuery); '' covers nothing
@@ -160,7 +187,7 @@ def build_query(query: SearchQuery, parsed: ParsedQuery, principal: Principal) -
     if query.date_from or query.date_to:
         bounds = {k: v for k, v in (("gte", query.date_from), ("lte", query.date_to)) if v}
         filters.append({"range": {"doc_date": bounds}})
-    must = [_term_query(t) for t in parsed.include] or [{"match_all": {}}]
+    must = [_term_query(t, marks=marks) for t in parsed.include] or [{"match_all": {}}]
     must_not = [_exclude_query(t) for t in parsed.exclude]
     return {"bool": {"must": must, "filter": filters, "must_not": must_not}}
 
@@ -180,7 +207,13 @@ def _keyword_filter(key: str, values: Sequence[str]) -> dict:
 
 def _facet_counts(key: str, buckets: list[dict]) -> list[tuple[str, int]]:
     """A facet's (value, count) list, most frequent first, then by value (as embedded)."""
-    counts = [(str(b.get("key_as_string", b["key"])), b["doc_count"]) for b in buckets]
+    counts = [
+        (
+            str(b.get("key_as_string", b["key"])),
+            b["docs"]["value"] if "docs" in b else b["doc_count"],
+        )
+        for b in buckets
+    ]
     if key == "year":  # a histogram comes in year order, every year there is
         counts = sorted(counts, key=lambda c: (-c[1], c[0]))[:FACET_SIZE]
     return counts
@@ -191,8 +224,8 @@ def _source(p: PageDoc) -> dict:
         "doc_id": p.doc_id,
         "uid": f"{p.doc_id}:{p.page:06d}",
         "page": p.page,
-        "text": p.text,
-        "text_folded": fold(p.text),
+        "text": unicodedata.normalize("NFC", p.text),  # exact tokens must be composed
+        "text_folded": fold(unicodedata.normalize("NFC", p.text)),
         "title": p.title,
         "title_folded": fold(p.title),
         "category": p.category,
@@ -474,31 +507,95 @@ class ElasticIndex:
     def search(self, query: SearchQuery, principal: Principal) -> SearchResult:
         parsed = parse_query(query.text)
         sort_by = query.sort if parsed.include else "date"
-        bound = search_key(query, principal, sort_by)
+        bound = search_key(query, principal, f"{sort_by}/{query.group}/{query.marks}")
         body: dict = {
             "query": build_query(query, parsed, principal),
-            "track_total_hits": True,
-            "size": query.limit if query.after is None else query.limit + 1,
             "_source": {"excludes": []},
             "sort": _SORTS[sort_by],
         }
-        if query.after is not None:
-            after = self.cursors.open(query.after, bound)
+        if query.facets:
+            body["aggs"] = {k: _facet_agg(k, query.group) for k in query.facets}
+        after = self.cursors.open(query.after, bound) if query.after is not None else None
+        if query.group == "document":
+            hits, total, facets, last = self._documents(body, query, parsed, after)
+        else:
+            hits, total, facets, last = self._pages(body, query, parsed, after)
+        cursor = self.cursors.seal(bound, *last) if last else None
+        loose = self._loose(query, parsed, principal) if needs_loose(query, parsed) else 0
+        return SearchResult(tuple(hits), total, facets, cursor, loose)
+
+    def _pages(self, body: dict, query: SearchQuery, parsed: ParsedQuery, after):
+        """Page hits: keyset paging by the cursor page's sort values (`search_after`)."""
+        body.update(track_total_hits=True)
+        body["size"] = query.limit if after is None else query.limit + 1
+        if after is not None:
             body["search_after"] = self._sort_values(body, after)
         else:
             body["from"] = query.offset
-        if query.facets:
-            body["aggs"] = {k: _facet_agg(k) for k in query.facets}
         with self._errors():
             res = self.es.search(index=self.alias, **body)
         raw = res["hits"]["hits"]
         hits = [self._hit(h, parsed, query.highlight) for h in raw[: query.limit]]
         total = res["hits"]["total"]["value"]
-        facets = {k: _facet_counts(k, res["aggregations"][k]["buckets"]) for k in query.facets}
         # after a cursor one more hit was asked for; else the (exact) total tells
-        more = query.offset + len(hits) < total if query.after is None else len(raw) > query.limit
-        cursor = self.cursors.seal(bound, hits[-1].doc_id, hits[-1].page) if more and hits else None
-        return SearchResult(tuple(hits), total, facets, cursor)
+        more = query.offset + len(hits) < total if after is None else len(raw) > query.limit
+        last = (hits[-1].doc_id, hits[-1].page) if more and hits else None
+        return hits, total, self._facets(res, query), last
+
+    def _documents(self, body: dict, query: SearchQuery, parsed: ParsedQuery, after):
+        """Document hits: the pages collapsed on doc_id (the best page first, as the sort
+        orders them), the matching page numbers from inner_hits, documents counted by a
+        cardinality of doc_id. Collapse pages by offset only, so a cursor holds the
+        document and its position, and the next page checks the document is still there."""
+        start = query.offset if after is None else after[1] - 1
+        size = query.limit + 1 + (after is not None)  # the cursor's document, and one more
+        if start + size > MAX_WINDOW:
+            raise UsageError(
+                f"document hits page only within the first {MAX_WINDOW}: narrow the search,"
+                " or page through pages (group page, `kho search --pages`)"
+            )
+        inner = {"name": "pages", "size": HIT_PAGES, "sort": [{"page": "asc"}]}
+        inner.update(_source=False, fields=["page"])
+        body.update(track_total_hits=False, size=size, **{"from": start})
+        body["collapse"] = {"field": "doc_id", "inner_hits": inner}
+        body.setdefault("aggs", {})["_documents"] = _DOC_COUNT
+        with self._errors():
+            res = self.es.search(index=self.alias, **body)
+        raw = res["hits"]["hits"]
+        if after is not None:
+            if not raw or raw[0]["_source"]["doc_id"] != after[0]:
+                raise CursorError(
+                    "the results changed since this cursor was made; repeat the search"
+                )
+            raw = raw[1:]
+        hits = [self._hit(h, parsed, query.highlight) for h in raw[: query.limit]]
+        last = None
+        if len(raw) > query.limit and hits:  # the position of the last document shown
+            last = (hits[-1].doc_id, start + (after is not None) + len(hits))
+        total = int(res["aggregations"]["_documents"]["value"])
+        return hits, total, self._facets(res, query), last
+
+    @staticmethod
+    def _facets(res: dict, query: SearchQuery) -> dict:
+        return {k: _facet_counts(k, res["aggregations"][k]["buckets"]) for k in query.facets}
+
+    def _loose(self, query: SearchQuery, parsed: ParsedQuery, principal: Principal) -> int:
+        """Visible, filtered documents that match only when marks are ignored: those of the
+        looser query less those of the query (a subset of them)."""
+        body = {
+            "query": build_query(query, parsed, principal, "ignore"),
+            "size": 0,
+            "aggs": {
+                "all": _DOC_COUNT,
+                "exact": {
+                    "filter": build_query(query, parsed, principal),
+                    "aggs": {"docs": _DOC_COUNT},
+                },
+            },
+        }
+        with self._errors():
+            aggs = self.es.search(index=self.alias, **body)["aggregations"]
+        return max(0, int(aggs["all"]["value"]) - int(aggs["exact"]["docs"]["value"]))
 
     def _sort_values(self, body: dict, after: tuple[str, int]) -> list:
         """The sort values of the cursor's page, asked of the same visible, filtered query
@@ -521,8 +618,16 @@ class ElasticIndex:
 
     @staticmethod
     def _hit(h: dict, parsed: ParsedQuery, highlight: bool) -> SearchHit:
+        """A page hit, or a collapsed document hit (its matching pages in inner_hits)."""
         s = h["_source"]
+        pages, count = (s["page"],), 1
+        if "inner_hits" in h:
+            inner = h["inner_hits"]["pages"]["hits"]
+            pages = tuple(p["fields"]["page"][0] for p in inner["hits"])
+            count = inner["total"]["value"]
         return SearchHit(
+            pages=pages,
+            page_count=count,
             doc_id=s["doc_id"],
             page=s["page"],
             category=s["category"],

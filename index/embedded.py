@@ -21,6 +21,7 @@ from ..core.errors import IndexError_, ServiceError
 from ..core.types import ALL_UNITS, Access, PageDoc, Principal, normalize_unit, unit_scopes
 from .base import (
     FACET_SIZE,
+    HIT_PAGES,
     MAX_QUERY_CHARS,
     UNIT_KEYS,
     ParsedQuery,
@@ -31,7 +32,9 @@ from .base import (
     complete_words,
     group_pages,
     make_snippet,
+    needs_loose,
     parse_query,
+    unit_rollup,
     year_dates,
 )
 from .cursor import CursorError, Cursors, search_key
@@ -104,6 +107,13 @@ _VISIBLE: tuple[str, ...] = (
 )
 _VISIBLE += ("doc_type", "issuer", "unit", "level", "batch", "lang", "fonds", "dossier", "year")
 _VISIBLE += ("origin_node", "origin_unit")
+# One search's documents: each as its best page (lowest rank, then first), with how many
+# of its pages matched; hits, total and keyset paging of `group="document"` read it.
+_DOCS = ("id INTEGER PRIMARY KEY", "rank REAL", "doc_id", "page", "doc_date", "n")
+_DOCS_SQL = """INSERT INTO temp.docs SELECT id, rank, doc_id, page, doc_date, n FROM (
+    SELECT id, rank, doc_id, page, doc_date, COUNT(*) OVER per_doc AS n,
+    ROW_NUMBER() OVER (PARTITION BY doc_id ORDER BY rank, page) AS r
+    FROM temp.visible WINDOW per_doc AS (PARTITION BY doc_id)) WHERE r = 1"""
 _DERIVED = {"year": "substr(p.doc_date, 1, 4)"}  # visible fields that are no stored column
 # The order of hits, and which rows come after a cursor's (rank, doc_id, page) or
 # (doc_date, doc_id, page); SQLite compares row values left to right.
@@ -148,20 +158,30 @@ def _phrase(tokens: Sequence[str], prefix: bool) -> str:
     return quoted + " *" if prefix else quoted
 
 
-def match_expression(terms: Sequence[Term]) -> str:
-    """All terms required; each matches its exact form or its folded form.
-
-    A term typed without diacritics searches only the folded column, so pages rank by
-    the folded match rather than favouring pages that happen to lack the marks too.
-    """
+def match_expression(terms: Sequence[Term], marks: str = "exact") -> str:
+    """All terms required. A term typed without diacritics searches only the folded
+    column (every toned form), so pages rank by the folded match rather than favouring
+    pages that happen to lack the marks too; one typed with them searches the exact column
+    (`marks="ignore"`: exact or folded, exact ranked first)."""
     parts = []
     for t in terms:
         folded = "{folded} : " + _phrase(t.folded, t.prefix)
-        if t.has_diacritics:
-            parts.append(f"({{exact}} : {_phrase(t.exact, t.prefix)} OR {folded})")
-        else:
+        if not t.has_diacritics:
             parts.append(f"({folded})")
+        elif marks == "exact":
+            parts.append(f"({_exact_expression(t)})")
+        else:
+            parts.append(f"({{exact}} : {_phrase(t.exact, t.prefix)} OR {folded})")
     return " AND ".join(parts)
+
+
+def _exact_expression(t: Term) -> str:
+    """A marked term: its exact phrase; a phrase mixing marked and plain words: its folded
+    phrase, and each marked word exactly."""
+    if t.all_marked:
+        return "{exact} : " + _phrase(t.exact, t.prefix)
+    words = ["{exact} : " + _phrase((e,), pre) for e, pre in t.marked()]
+    return " AND ".join(["{folded} : " + _phrase(t.folded, t.prefix), *words])
 
 
 def _exclude_expression(terms: Sequence[Term]) -> str:
@@ -192,6 +212,8 @@ class EmbeddedIndex:
         with self._errors():  # per connection: scratch space for one search
             self._db.execute("CREATE TEMP TABLE matched (rid INTEGER PRIMARY KEY, rank REAL)")
             self._db.execute(f"CREATE TEMP TABLE visible ({', '.join(_VISIBLE)})")
+            self._db.execute("CREATE INDEX temp.visible_doc ON visible (doc_id, page)")
+            self._db.execute(f"CREATE TEMP TABLE docs ({', '.join(_DOCS)})")
         with self._transaction():
             self._prepare_schema()
 
@@ -295,23 +317,27 @@ class EmbeddedIndex:
     def search(self, query: SearchQuery, principal: Principal) -> SearchResult:
         parsed = parse_query(query.text)
         sort = query.sort if parsed.include else "date"
-        bound = search_key(query, principal, sort)
+        bound = search_key(query, principal, f"{sort}/{query.group}/{query.marks}")
         after = self.cursors.open(query.after, bound) if query.after is not None else None
         with self._snapshot():
             try:
                 self._select(query, principal, parsed)
+                if query.group == "document":
+                    self._db.execute(_DOCS_SQL)
                 hits, total, facets, more = self._result(query, parsed, sort, after)
+                loose = self._loose(query, principal, parsed) if needs_loose(query, parsed) else 0
             finally:
-                self._db.execute("DELETE FROM temp.matched")
-                self._db.execute("DELETE FROM temp.visible")
+                for table in ("matched", "visible", "docs"):
+                    self._db.execute(f"DELETE FROM temp.{table}")
         cursor = self.cursors.seal(bound, hits[-1].doc_id, hits[-1].page) if more and hits else None
-        return SearchResult(hits=hits, total=total, facets=facets, next_cursor=cursor)
+        return SearchResult(hits, total, facets, cursor, loose)
 
     def _select(self, query: SearchQuery, principal: Principal, parsed: ParsedQuery) -> None:
-        """Fill temp.visible with the visible, filtered match set, in one pass.
+        """Fill temp.visible with the visible, filtered matching pages, in one pass.
 
-        Totals, facets and hits are all drawn from it, so none can count a hidden page,
-        and a prefix that expands to many words is expanded once.
+        Totals, facets and hits are all drawn from it (and temp.docs, its documents), so
+        none can count a hidden page, and a prefix that expands to many words is expanded
+        once.
         """
         rank = "0.0"
         if parsed.include:
@@ -319,7 +345,7 @@ class EmbeddedIndex:
                 "INSERT INTO temp.matched SELECT rowid,"
                 f" bm25(pages_fts, {EXACT_WEIGHT}, {FOLDED_WEIGHT}) FROM pages_fts"
                 " WHERE pages_fts MATCH ?",
-                [match_expression(parsed.include)],
+                [match_expression(parsed.include, query.marks)],
             )
             rank = "m.rank"
         source, where, params = self._query_sql(query, principal, parsed)
@@ -332,14 +358,16 @@ class EmbeddedIndex:
     def _result(
         self, query: SearchQuery, parsed: ParsedQuery, sort: str, after: tuple[str, int] | None
     ) -> tuple[tuple[SearchHit, ...], int, dict, bool]:
-        """Hits, total, facets from temp.visible, and whether more hits follow."""
-        total = self._rows("SELECT COUNT(*) FROM temp.visible", [])[0][0]
-        facets = {key: self._facet(key) if total else [] for key in query.facets}
+        """Hits, total, facets from temp.visible (pages) or temp.docs (their documents,
+        each as its best page), and whether more hits follow."""
+        table = "temp.docs" if query.group == "document" else "temp.visible"
+        total = self._rows(f"SELECT COUNT(*) FROM {table}", [])[0][0]
+        facets = {key: self._facet(key, query.group) if total else [] for key in query.facets}
         order, later = _ORDERS[sort]
         where, params = "1", []
-        if after is not None:  # keyset paging from the cursor's page, looked up among visible
+        if after is not None:  # keyset paging from the cursor's hit, looked up among visible
             found = self._rows(
-                "SELECT rank, doc_date FROM temp.visible WHERE doc_id = ? AND page = ?", after
+                f"SELECT rank, doc_date FROM {table} WHERE doc_id = ? AND page = ?", after
             )
             if not found:
                 raise CursorError(
@@ -349,17 +377,39 @@ class EmbeddedIndex:
             rank, doc_date = found[0]
             params = [rank, *after] if sort == "relevance" else [doc_date, doc_date, *after]
         rows = self._rows(
-            f"SELECT id FROM temp.visible WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+            f"SELECT id FROM {table} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
             [*params, query.limit + 1, query.offset],
         )
         more, rows = len(rows) > query.limit, rows[: query.limit]
         ids = [r["id"] for r in rows]
-        pages = self._rows(
-            f"SELECT {_HIT_COLUMNS} FROM pages p WHERE p.id IN ({', '.join('?' * len(ids))})", ids
+        marks = ", ".join("?" * len(ids))
+        by_id = {
+            r["id"]: r
+            for r in self._rows(f"SELECT {_HIT_COLUMNS} FROM pages p WHERE p.id IN ({marks})", ids)
+        }
+        matching: dict[str, list[int]] = {}
+        if query.group == "document":
+            docs = [by_id[i]["doc_id"] for i in ids]
+            for doc_id, page in self._rows(
+                "SELECT doc_id, page FROM temp.visible WHERE doc_id IN"
+                f" ({', '.join('?' * len(docs))}) ORDER BY doc_id, page",
+                docs,
+            ):
+                matching.setdefault(doc_id, []).append(page)
+        hits = tuple(
+            _hit(by_id[i], parsed, query.highlight, matching.get(by_id[i]["doc_id"])) for i in ids
         )
-        by_id = {r["id"]: r for r in pages}
-        hits = tuple(_hit(by_id[i], parsed, query.highlight) for i in ids)
         return hits, total, facets, more
+
+    def _loose(self, query: SearchQuery, principal: Principal, parsed: ParsedQuery) -> int:
+        """Visible, filtered documents that match only when marks are ignored."""
+        _, where, params = self._query_sql(query, principal, parsed)
+        return self._rows(
+            "SELECT COUNT(DISTINCT p.doc_id) FROM pages_fts CROSS JOIN pages p"
+            f" ON p.id = pages_fts.rowid WHERE pages_fts MATCH ? AND {where}"
+            " AND p.doc_id NOT IN (SELECT doc_id FROM temp.visible)",
+            [match_expression(parsed.include, "ignore"), *params],
+        )[0][0]
 
     def _query_sql(
         self, query: SearchQuery, principal: Principal, parsed: ParsedQuery
@@ -399,14 +449,18 @@ class EmbeddedIndex:
             params.append(_exclude_expression(parsed.exclude))
         return source, " AND ".join(clauses), params
 
-    def _facet(self, key: str) -> list[tuple[str, int]]:
-        """Value counts over the visible match set, most frequent first."""
+    def _facet(self, key: str, group: str) -> list[tuple[str, int]]:
+        """Value counts (documents or pages) over the visible match set, most first; a
+        unit counts its sub-units too (`unit_rollup`), as its filter does."""
+        count = "COUNT(DISTINCT doc_id)" if group == "document" else "COUNT(*)"
+        limit = "" if key in UNIT_KEYS else f" LIMIT {FACET_SIZE}"  # rolled up first
         rows = self._rows(
-            f"SELECT {key}, COUNT(*) AS n FROM temp.visible WHERE {key} != ''"
-            f" GROUP BY {key} ORDER BY n DESC, {key} LIMIT {FACET_SIZE}",
+            f"SELECT {key}, {count} AS n FROM temp.visible WHERE {key} != ''"
+            f" GROUP BY {key} ORDER BY n DESC, {key}{limit}",
             [],
         )
-        return [(str(value), n) for value, n in rows]
+        counts = [(str(value), n) for value, n in rows]
+        return unit_rollup(counts) if key in UNIT_KEYS else counts
 
     def get_page(self, doc_id: str, page: int, principal: Principal) -> PageDoc | None:
         acl, params = acl_sql(principal)
@@ -494,8 +548,12 @@ def _page(r: sqlite3.Row) -> PageDoc:
     return PageDoc(**{k: r[k] for k in _PAGE_FIELDS}, access=access)
 
 
-def _hit(r: sqlite3.Row, parsed: ParsedQuery, highlight: bool) -> SearchHit:
+def _hit(
+    r: sqlite3.Row, parsed: ParsedQuery, highlight: bool, pages: list[int] | None
+) -> SearchHit:
+    """A document hit (`pages`: its matching page numbers) or a page hit (None)."""
     return SearchHit(
+        pages=tuple((pages or [r["page"]])[:HIT_PAGES]), page_count=len(pages or [r["page"]]),
         doc_id=r["doc_id"], page=r["page"], category=r["category"],
         snippet=make_snippet(r["text"], parsed, highlight),
         filename=r["filename"], title=r["title"], unit=r["unit"], level=r["level"],

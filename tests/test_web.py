@@ -182,7 +182,7 @@ def test_each_principal_sees_only_its_documents_on_every_door(app, archive):
     assert hits(clerk, "dan van") == {"public.pdf"}  # typed without diacritics
     assert hits(chief, "dân vận") == {"public.pdf", "secret.png"}
     page = clerk.get("/", query_string={"q": "dân vận"}).get_data(as_text=True)
-    assert "1 trang phù hợp" in page and "<mark>" in page
+    assert "1 tài liệu phù hợp" in page and "<mark>" in page
     assert "Tối mật" not in page and "qk9" not in page  # nothing hidden leaks via facets
     facets = clerk.get("/api/search", query_string={"q": "dân vận"}).get_json()["facets"]
     assert dict(facets["level"]) == {"0": 1}

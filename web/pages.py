@@ -150,6 +150,7 @@ def api_search():
         hits=[h.to_json() for h in result.hits] if result else [],
         facets=result.facets if result else {},
         next=result.next_cursor if result else None,
+        loose=result.loose if result else 0,  # documents more with marks=ignore
     )
 
 
@@ -263,6 +264,8 @@ def run_search(c: Context, principal: Principal):
             limit=PAGE_SIZE,
             after=args.get("after") or None,
             facets=FACETS,
+            group="page" if args.get("group") == "page" else "document",
+            marks="ignore" if args.get("marks") == "ignore" else "exact",
         )
     except (KhoError, ValueError) as err:
         return None, None, str(err)
