@@ -102,8 +102,10 @@ def test_from_search_the_query_is_marked_and_the_way_back_keeps_it(site, page, l
     driver = page()
     query = "đảng"
     login(driver, site["base"], "officer", f"/?q={quote(query)}&unit=qk7")
-    link = wait(driver, lambda d: [a for a in d.find_elements(By.CSS_SELECTOR, "a.title")
-                                   if f"/doc/{long_doc}" in a.get_attribute("href")])  # fmt: skip
+    target = f"#page-{WORD_PAGE}"  # the page-number link of the page the word is on
+    link = wait(driver, lambda d: [a for a in d.find_elements(By.CSS_SELECTOR, "p.pages a")
+                                   if f"/doc/{long_doc}" in (href := a.get_attribute("href"))
+                                   and href.endswith(target)])  # fmt: skip
     link[0].click()
     wait(driver, lambda d: loaded(d, WORD_PAGE) and in_view(d, WORD_PAGE))
     marks = driver.find_elements(By.CSS_SELECTOR, f"#page-{WORD_PAGE} pre.pagetext mark")
