@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -89,3 +92,25 @@ def run_kho(
             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
         )
     return proc
+
+
+def serve_web(home: Path, env: dict | None = None, timeout: float = 60):
+    """A real `kho web serve` for the storage root `home` on a free loopback port, started
+    with the environment `run_kho` would give; (process, base URL) once /health answers."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    full = {k: v for k, v in os.environ.items() if not k.startswith("KHO_") or k in ES_LOGIN}
+    full.update({"KHO_HOME": str(home), **(env or {})})
+    proc = subprocess.Popen([sys.executable, "-m", "kho", "web", "serve", "--port", str(port)],
+                            env=full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                return proc, f"http://127.0.0.1:{port}"
+        except OSError as err:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise AssertionError(proc.stdout.read().decode()) from err
+            time.sleep(0.2)

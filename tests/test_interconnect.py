@@ -8,20 +8,14 @@ down, and an update (a raised level) travelling up with --since-last."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 
 import pytest
 
 from kho.synth.scratch import scratch_pg_database
 
-from .conftest import REPO, es_client, es_env, need_service, run_kho
+from .conftest import REPO, es_client, es_env, need_service, run_kho, serve_web
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 CONFIG = """
@@ -79,24 +73,7 @@ def docs(found: list[dict]) -> set[str]:
 
 
 def serve(net, node: str):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KHO_")}
-    env.update({k: v for k, v in os.environ.items() if k.startswith("KHO_ELASTICSEARCH_")})
-    env.update({"KHO_HOME": str(net["homes"][node]), **net["env"].get(node, {})})
-    proc = subprocess.Popen([sys.executable, "-m", "kho", "web", "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                return proc, f"http://127.0.0.1:{port}"
-        except OSError as err:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise AssertionError(proc.stdout.read().decode()) from err
-            time.sleep(0.3)
+    return serve_web(net["homes"][node], net["env"].get(node))
 
 
 def ingest(net, node: str, fonds: str, folders: dict[str, tuple[list[str], int]]) -> None:

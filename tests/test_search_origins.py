@@ -11,13 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 import urllib.parse
 import urllib.request
 import uuid
@@ -28,7 +23,7 @@ import pytest
 from kho.core.catalog import Catalog
 from kho.core.settings import load_settings
 
-from .conftest import REPO, es_client, es_env, run_kho
+from .conftest import REPO, es_client, es_env, run_kho, serve_web
 
 SAMPLES = REPO / "samples"
 CONFIG = """
@@ -205,26 +200,7 @@ def test_doc_show_names_the_origin_chain_and_receipt(archive):
 def serve(a: dict, config: str):
     """A real `kho web serve` on a free loopback port, as the config's default principal."""
     (a["root"] / "web.toml").write_text(config, encoding="utf-8")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**a["env"], "KHO_HOME": str(a["home"]), "KHO_CONFIG": str(a["root"] / "web.toml")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kho", "web", "serve", "--port", str(port)],
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("KHO_")}, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                return proc, f"http://127.0.0.1:{port}"
-        except OSError as err:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise AssertionError(proc.stdout.read().decode()) from err
-            time.sleep(0.2)
+    return serve_web(a["home"], {**a["env"], "KHO_CONFIG": str(a["root"] / "web.toml")})
 
 
 def get(url: str) -> str:

@@ -12,16 +12,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from ..conftest import REPO, run_kho
+from ..conftest import REPO, run_kho, serve_web
 
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 AXE = REPO / ".venv" / "share" / "kho" / "axe" / "axe.min.js"
@@ -65,27 +60,6 @@ def config_text() -> str:
     return "\n".join(out).replace("'", '"')
 
 
-def serve(home: Path, env: dict) -> tuple[subprocess.Popen, str]:
-    """A real `kho web serve` on a free loopback port; (process, base URL)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    full = {k: v for k, v in os.environ.items() if not k.startswith("KHO_")}
-    full.update({"KHO_HOME": str(home), **env})
-    proc = subprocess.Popen([sys.executable, "-m", "kho", "web", "serve", "--port", str(port)],
-                            env=full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                return proc, f"http://127.0.0.1:{port}"
-        except OSError as err:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise AssertionError(proc.stdout.read().decode()) from err
-            time.sleep(0.3)
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """The archive and its server: {"base", "home", "env", "ids" (file -> doc id)}."""
@@ -106,7 +80,7 @@ def site(tmp_path_factory):
 
     found = run_kho("search", "", "--json", "--as", "archivist", home=home, env=env).stdout
     ids = {h["filename"]: h["doc_id"] for h in json.loads(found)}
-    proc, base = serve(home, env)
+    proc, base = serve_web(home, env)
     yield {"base": base, "home": home, "env": env, "ids": ids, "root": root}
     proc.terminate()
     proc.wait(timeout=30)
