@@ -5,15 +5,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kho.core.errors import NotFoundError
-from kho.exchange.identity import load_identity
+from kho.exchange.identity import Identity, node_dir
+
+_read: dict[Path, tuple[int, Identity]] = {}  # identity file -> (mtime_ns, identity)
 
 
 def local_origin(home: Path) -> tuple[str, str]:
     """(name, unit) of this node, ("", "") while it has no identity: the origin the index
-    gives a dossier made here. A damaged identity file raises (IdentityError)."""
+    gives a dossier made here. The file is read and its binding checked once per change
+    (indexing asks for every document). A damaged identity file raises (IdentityError)."""
+    path = node_dir(home) / "identity.json"
     try:
-        ident = load_identity(home)
-    except NotFoundError:
+        stamp = path.stat().st_mtime_ns
+    except FileNotFoundError:
         return "", ""
-    return ident.name, ident.unit
+    known = _read.get(path)
+    if known is None or known[0] != stamp:
+        known = (stamp, Identity.from_json(path.read_bytes(), str(path)))
+        _read[path] = known
+    return known[1].name, known[1].unit
