@@ -209,3 +209,23 @@ def test_hostile_tar_members_are_refused(chain, kind):
               "outside": "not under transfer/"}[kind]  # fmt: skip
     refused(chain["qk7"], bad, expect)
     assert not (chain["qk7"].parent / "evil").exists()
+
+
+def test_a_document_held_here_outside_the_record_is_not_taken_over(chain, tmp_path):
+    """The same bytes ingested here first (its own, more secret document): a peer's record
+    naming that document may neither move it into its dossier, nor set its access, nor
+    later withdraw it."""
+    import shutil
+
+    from ..conftest import REPO
+
+    qk7 = chain["qk7"]
+    scans = tmp_path / "own"
+    scans.mkdir()
+    shutil.copy(REPO / "samples" / "nghi-quyet-chi-bo.png", scans)
+    kho(qk7, "ingest", str(scans), "--unit", "qk7", "--level", "3", "--jobs", "1")
+    own = search(qk7, QUERY)
+    assert own and all(level == 3 and unit == "qk7" for _, _, level, unit in own)
+    line = refused(qk7, export(chain, "p1.kho"), "is held here in another dossier")
+    assert own[0][0][:12] in line
+    assert search(qk7, QUERY) == own  # its access and place unchanged
