@@ -66,6 +66,16 @@ class Packaged:
     bytes: int
 
 
+def check_whole(catalog: Catalog, dossier: Dossier, seen: int, name: str) -> None:
+    """A package (or a record sent on) holds the whole dossier: refuse when the principal
+    saw only `seen` of its documents."""
+    if seen < len(catalog.ordered(dossier.id)):
+        raise IncompleteDossierError(
+            f"dossier {name} holds documents you may not see: a package must hold the "
+            "whole dossier; ask someone cleared for all of it to make the package"
+        )
+
+
 def sha512_file(path: Path) -> str:
     return file_digest(path, "sha512")
 
@@ -76,11 +86,7 @@ def package_dossier(
 ) -> Packaged:  # fmt: skip
     """Write the package of `dossier` to `out` (absent or empty), or refuse with nothing written."""
     export = export_of(catalog, dossier, principal)
-    if len(export.members) < len(catalog.ordered(dossier.id)):
-        raise IncompleteDossierError(
-            f"dossier {export.code} holds documents you may not see: a package must hold the "
-            "whole dossier; ask someone cleared for all of it to make the package"
-        )
+    check_whole(catalog, dossier, len(export.members), export.code)
     fonds = export.fonds.values
     provenance = replace(provenance, organization=fonds.get("name") or fonds["code"])
     out = Path(out)

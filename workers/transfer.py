@@ -18,7 +18,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from kho.archive.package import check_whole
 from kho.archive.provenance import tool_provenance
+from kho.archive.records import members
 from kho.core.errors import NotFoundError, UsageError
 from kho.core.models import Peer
 from kho.core.permissions import PRIVATE
@@ -187,7 +189,9 @@ def _chosen_dossiers(ctx: Context, principal, refs: list[str]):
 def _export_record(ctx, node, dossier, principal, folder: Path, provenance, sent) -> dict:
     """One record folder under `folder`: relayed as received, or made here."""
     origin = ctx.catalog.origin_of_dossier(dossier.id)
-    if origin is not None:
+    if origin is not None:  # sent on whole, as for a record made here
+        check_whole(ctx.catalog, dossier, len(members(ctx.catalog, dossier, principal)),
+                    dossier.file_notation)  # fmt: skip
         src = kept_record(ctx, origin.record, origin.version)
         if not src.is_dir():
             raise NotFoundError(

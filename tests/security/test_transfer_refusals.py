@@ -229,3 +229,28 @@ def test_a_document_held_here_outside_the_record_is_not_taken_over(chain, tmp_pa
     line = refused(qk7, export(chain, "p1.kho"), "is held here in another dossier")
     assert own[0][0][:12] in line
     assert search(qk7, QUERY) == own  # its access and place unchanged
+
+
+def test_a_record_is_relayed_only_by_someone_who_sees_all_of_it(chain):
+    """A middle node's operator who sees the dossier but not one of its documents (moved
+    here to another unit) may not send the record on: as for a record made here."""
+    qk7 = chain["qk7"]
+    kho(qk7, "transfer", "import", str(export(chain, "p1.kho")))
+    from sqlalchemy import update
+
+    from kho.core.catalog import Catalog
+    from kho.core.models import Document
+
+    doc = search(qk7, QUERY)[0][0]
+    catalog = Catalog(f"sqlite:///{qk7 / 'catalog.sqlite'}")  # no command moves a unit
+    with catalog.session(write=True) as s:
+        s.execute(update(Document).where(Document.id == doc).values(unit="qk7/f8"))
+    catalog.close()
+    config = qk7 / "kho.toml"
+    config.write_text(config.read_text() + '\n[principals.f9-ops]\nclearance = 3\n'
+                      'units = ["qk7/f9"]\noperator = true\n')  # fmt: skip
+    out = chain["out"] / "up.kho"
+    got = kho(qk7, "transfer", "export", "--to", "top", "--out", str(out), "--as", "f9-ops",
+              check=3)  # fmt: skip
+    assert "holds documents you may not see" in got.stderr and not out.exists()
+    kho(qk7, "transfer", "export", "--to", "top", "--out", str(out))  # chief sees it all
