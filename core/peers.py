@@ -81,11 +81,17 @@ class PeerQueries:
         with self.session() as s:
             return s.scalar(select(Peer).where(Peer.name == name))
 
+    def peer_with_key(self, fingerprint: str) -> Peer | None:
+        """The peer whose signing key has this fingerprint, revoked or not (a key is
+        registered once: a revoked one is never added again)."""
+        q = select(Peer).where(Peer.fingerprint == fingerprint).order_by(Peer.id.desc())
+        with self.session() as s:
+            return s.scalars(q).first()
+
     def trusted_peer(self, fingerprint: str) -> Peer | None:
         """The peer whose signing key has this fingerprint, unless unknown or revoked."""
-        q = select(Peer).where(Peer.fingerprint == fingerprint, Peer.revoked_at.is_(None))
-        with self.session() as s:
-            return s.scalar(q)
+        peer = self.peer_with_key(fingerprint)
+        return peer if peer is not None and peer.revoked_at is None else None
 
     # changing --------------------------------------------------------------------------
     def add_peer(self, identity: PeerIdentity, units, actor: str, door: dict) -> Peer:

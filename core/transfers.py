@@ -15,7 +15,6 @@ from datetime import date, datetime
 from sqlalchemy import Date, DateTime, delete, select
 from sqlalchemy.orm import Session
 
-from .errors import NotFoundError
 from .models import (
     INDEXED,
     WITHDRAWN,
@@ -75,10 +74,6 @@ def row_values(model, fields: dict, skip: set[str]) -> dict:
     return out
 
 
-def _peer_by_fingerprint(s: Session, fp: str) -> Peer | None:
-    return s.scalars(select(Peer).where(Peer.fingerprint == fp).order_by(Peer.id.desc())).first()
-
-
 class TransferQueries:
     """Mixed into `Catalog`."""
 
@@ -87,17 +82,6 @@ class TransferQueries:
     def append_audit(self, s: Session, actor: str, action: str, detail: dict) -> None: ...
 
     # reading -------------------------------------------------------------------------------
-    def peer_named(self, name: str) -> Peer:
-        with self.session() as s:
-            peer = s.scalars(select(Peer).where(Peer.name == name)).first()
-        if peer is None:
-            raise NotFoundError(f"no peer {name!r}: register it with kho peers add")
-        return peer
-
-    def peer_by_fingerprint(self, fp: str) -> Peer | None:
-        with self.session() as s:
-            return _peer_by_fingerprint(s, fp)
-
     def peers_by_id(self) -> dict[int, Peer]:
         with self.session() as s:
             return {p.id: p for p in s.scalars(select(Peer))}

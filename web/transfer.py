@@ -29,7 +29,6 @@ from datetime import datetime
 from pathlib import Path
 
 from flask import Blueprint, current_app, g, jsonify, request
-from sqlalchemy import select
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 
@@ -67,16 +66,6 @@ class Refusal:
         return f"{self.vi} ({self.en})"
 
 
-def sending_peer(catalog, fingerprint: str) -> Peer | None:
-    """The registered, non-revoked peer with this signing-key fingerprint."""
-    with catalog.session() as s:
-        q = select(Peer).where(Peer.fingerprint == fingerprint, Peer.revoked_at.is_(None))
-        peer = s.scalars(q).first()
-        if peer is not None:
-            s.expunge(peer)
-        return peer
-
-
 def check_headers(catalog, max_bytes: int, get: Callable[[str], str | None]):
     """(peer or None, Refusal or None) for a push, from its headers alone."""
     raw_length = (get("Content-Length") or "").strip()
@@ -101,7 +90,7 @@ def check_headers(catalog, max_bytes: int, get: Callable[[str], str | None]):
             "unsigned request: X-Kho-Node, X-Kho-Date, X-Kho-Content-SHA512 and "
             "X-Kho-Signature are required (use kho transfer push)",
         )
-    peer = sending_peer(catalog, node)
+    peer = catalog.trusted_peer(node)
     if peer is None:
         return None, Refusal(
             401,

@@ -64,7 +64,9 @@ class Delivered:
 
 
 def live_peer(ctx: Context, name: str) -> Peer:
-    peer = ctx.catalog.peer_named(name)
+    peer = ctx.catalog.peer(name)
+    if peer is None:
+        raise NotFoundError(f"no peer {name!r}: register it with kho peers add")
     if peer.revoked_at is not None:
         raise TransferRefused(
             f"peer {name} was revoked on {peer.revoked_at:%Y-%m-%d}; nothing is sent to it"
@@ -271,7 +273,7 @@ def _apply_receipt(ctx: Context, node: Node, receipt_bytes: bytes, operator: str
     receipt, sig = read_receipt(receipt_bytes)
     if receipt.get("sender") != node.fingerprint:
         raise TransferRefused("the receipt is for a package another node sent, not this one")
-    peer = ctx.catalog.peer_by_fingerprint(str(receipt.get("receiver")))
+    peer = ctx.catalog.peer_with_key(str(receipt.get("receiver")))
     if peer is None or peer.revoked_at is not None:
         raise TransferRefused("the receipt is signed by no registered, unrevoked peer")
     try:

@@ -160,7 +160,7 @@ def _unpack(ctx: Context, node: Node, path: Path, staging: Path) -> bundle.Extra
 
 
 def _sender_peer(ctx: Context, sender: Identity) -> Peer:
-    peer = ctx.catalog.peer_by_fingerprint(sender.fingerprint)
+    peer = ctx.catalog.peer_with_key(sender.fingerprint)
     if peer is None:
         raise TransferRefused(
             f"the package is from {sender.name} ({sender.fingerprint[:16]}), "
