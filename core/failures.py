@@ -296,27 +296,3 @@ def _failure_columns(kind: str, *columns):
 def _contains(column, text: str):
     """Case-insensitive substring match, portable (LIKE with escaping, no ILIKE)."""
     return func.lower(column).contains(text.lower(), autoescape=True)
-
-
-# What a failure's reason (the stages' English line) says to a reader of the web pages:
-# (start of the reason, Vietnamese line saying what to do). The original stays in the log.
-_VI_REASONS: tuple[tuple[str, str], ...] = (
-    ("empty file", "Tệp rỗng (0 byte): quét lại hoặc chọn đúng tệp."),
-    ("encrypted PDF", "PDF có mật khẩu: gỡ mật khẩu rồi tải lên lại."),
-    ("corrupt", "Tệp bị hỏng hoặc không đọc được: quét lại hoặc lấy bản gốc khác."),
-    ("not a", "Nội dung tệp không đúng loại như phần mở rộng: kiểm tra lại tệp."),
-    ("unsupported type", "Loại tệp không nhận: kho nhận TIFF, PNG, JPEG và PDF."),
-    ("PDF has no pages", "PDF không có trang nào: kiểm tra lại tệp."),
-    ("took more than", "Trang xử lý quá lâu nên đã dừng: bấm Thử lại, hoặc quét lại trang."),
-    ("worker died", "Tiến trình xử lý bị dừng (thiếu bộ nhớ?): bấm Thử lại."),
-    ("decompression bomb", "Ảnh quá lớn so với giới hạn: quét ở độ phân giải thấp hơn."),
-)
-
-
-def reason_vi(reason: str) -> str:
-    """A failure's reason in Vietnamese, saying what to do; an unknown reason as it is."""
-    text = (reason or "").strip()
-    for start, line in _VI_REASONS:
-        if text.startswith(start) or start in text.split(":", 1)[0]:
-            return line
-    return text

@@ -157,7 +157,7 @@ def apply_kept_decision() -> None:
 @_only("operator")
 def status():
     c = ctx()
-    body = render_template("status.html", st=system_status(c), fmt_eta=fmt_seconds)
+    body = render_template("status.html", st=system_status(c))
     audit(c.catalog, g.principal, "status", door(), format="html")
     return body
 
@@ -177,10 +177,3 @@ def system_status(c: Context):
 
     conn, why = web().queues()
     return collect_status(c, conn, failures=20, queue_error=why, principal=g.principal)
-
-
-def fmt_seconds(s) -> str:
-    if s is None:
-        return "—"
-    s = int(s)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from flask import abort, flash, g, jsonify, redirect, render_template, request, url_for
 
-from kho.core.failures import reason_vi
+from kho.core.reasons import reason_vi
 from kho.core.types import unit_covers, unit_scopes
 from kho.index.guard import audit
 

@@ -4,6 +4,8 @@ every template (`|action_vi`, `|state_vi`, `|detail_vi`) and by the audit page's
 
 from __future__ import annotations
 
+from kho.core.reasons import reason_vi
+
 ACTIONS = {
     "search": "tìm kiếm",
     "view": "xem tài liệu",
@@ -151,7 +153,9 @@ def duration_vi(seconds) -> str:
 
 
 def register(app) -> None:
-    """The filters `|action_vi`, `|state_vi`, `|detail_vi`, `|batch_state`, `|duration_vi`."""
+    """The filters `|reason_vi`, `|action_vi`, `|state_vi`, `|detail_vi`, `|batch_state`,
+    `|duration_vi`."""
+    app.add_template_filter(reason_vi, "reason_vi")
     app.add_template_filter(batch_state, "batch_state")
     app.add_template_filter(duration_vi, "duration_vi")
     app.add_template_filter(action_vi, "action_vi")
