@@ -187,7 +187,8 @@ def test_every_failure_is_json_in_vietnamese(site):
 
     token = site["officer"]
     for path, method, code in (("/api/v1/nothing", "GET", 404), ("/api/v1/search", "PUT", 405),
-                               ("/api/v1/documents/zz", "GET", 404)):  # fmt: skip
+                               ("/api/v1/documents/zz", "GET", 404),
+                               ("/api/v1/batches/99999999999999999999", "GET", 404)):  # fmt: skip
         resp = requests.request(method, site["base"] + path, headers=bearer(token), timeout=30)
         assert resp.status_code == code, path
         assert resp.json() == {"error": ERRORS[code][0], "hint": ERRORS[code][1], "code": code}

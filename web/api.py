@@ -19,11 +19,12 @@ from kho.core.archival import DOCUMENT_FIELDS
 from kho.index.base import MAX_WINDOW
 from kho.index.guard import audit
 
-from . import batches, openapi, pages
+from . import batches, pages
 from .state import ctx, door
 
 PREFIX = "/api/v1"
 BATCHES_SHOWN = 50  # as the batches page
+MAX_OFFSET = MAX_WINDOW - pages.PAGE_SIZE  # deeper: the `after` cursor
 SEARCH_HINT = "Sửa tham số tìm kiếm (xem /api/v1/openapi.json) rồi gửi lại."
 UPLOAD_HINT = "Sửa các mục trong problems rồi gửi lại."
 bp = Blueprint("api_v1", __name__, url_prefix=PREFIX)
@@ -42,6 +43,8 @@ def problem(code: int, error: str, hint: str, **more):
 
 @bp.get("/openapi.json")
 def description():
+    from . import openapi  # which describes this module's routes
+
     audit(ctx().catalog, g.principal, "openapi", door())
     return jsonify(openapi.description())
 
@@ -50,9 +53,11 @@ def description():
 def search():
     """/api/search's parameters, and `offset` (hits to skip, instead of the `after` cursor)."""
     raw = request.args.get("offset", "0")
-    if not raw.isdigit() or int(raw) > MAX_WINDOW:
-        return problem(400, f"offset phải là số nguyên từ 0 đến {MAX_WINDOW}.", SEARCH_HINT)
+    if not raw.isdigit() or int(raw) > MAX_OFFSET:
+        return problem(400, f"offset phải là số nguyên từ 0 đến {MAX_OFFSET}.", SEARCH_HINT)
     offset = int(raw)
+    if offset and request.args.get("after"):
+        return problem(400, "Dùng offset hoặc after, không dùng cả hai.", SEARCH_HINT)
     _, result, error = pages.run_search(ctx(), g.principal, offset=offset)
     if error:
         return problem(400, error, SEARCH_HINT)

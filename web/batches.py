@@ -41,6 +41,7 @@ FORM_LIMIT = 64 * 1024  # every other request's body
 MANIFESTS = ("kho-manifest.csv", "kho-manifest.json")
 MAX_NAME_PARTS = 12
 BATCH_FAILURES = 100
+MAX_ID = 2**31 - 1  # the largest id an Integer column holds (PostgreSQL's int4)
 
 
 def register(app) -> None:
@@ -108,10 +109,12 @@ def owned_batch(batch_id: int):
     """The batch if the reader may see it (an operator, or its uploader); else 404."""
     from kho.core.models import Batch
 
-    with ctx().catalog.session() as s:
-        b = s.get(Batch, batch_id)
-        if b is not None:
-            s.expunge(b)
+    b = None
+    if 0 < batch_id <= MAX_ID:  # past it, the database would refuse the query itself
+        with ctx().catalog.session() as s:
+            b = s.get(Batch, batch_id)
+            if b is not None:
+                s.expunge(b)
     if b is None or not (g.operator or b.operator == g.principal.name):
         audit(ctx().catalog, g.principal, "batch-denied", door(), batch_id=batch_id)
         abort(404)

@@ -7,8 +7,8 @@ server's replies keep to it.
 
 from __future__ import annotations
 
-from kho.index.base import MAX_WINDOW
-
+from .api import MAX_OFFSET
+from .batches import MAX_ID
 from .pages import FILTERS
 
 STR, INT, NUM = {"type": "string"}, {"type": "integer"}, {"type": "number"}
@@ -49,7 +49,18 @@ DOC_ID = {
     "description": "A document id (SHA-256, hex) or a unique prefix of 6 or more characters.",
     "schema": STR,
 }
-BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": INT}
+PAGE = {
+    "name": "page",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1},
+}
+BATCH_ID = {
+    "name": "batch_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+}
 
 
 def _query(name: str, description: str, schema: dict | None = None, many: bool = False) -> dict:
@@ -72,7 +83,7 @@ SEARCH_PARAMS = [
     _query("group", "One hit per document or per page.", {"enum": ["document", "page"]}),
     _query("marks", "ignore: also words whose marks OCR lost.", {"enum": ["exact", "ignore"]}),
     _query("after", "The `next` cursor of the previous page (instead of offset)."),
-    _query("offset", "Hits to skip.", {"type": "integer", "minimum": 0, "maximum": MAX_WINDOW}),
+    _query("offset", "Hits to skip.", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}),
 ]
 
 
@@ -173,7 +184,7 @@ def description() -> dict:
         "/api/v1/documents/{doc_id}/pages/{page}/text": _get(
             "The text read from one page.",
             _json(_ref("PageText"), "The page's text."),
-            [DOC_ID, {"name": "page", "in": "path", "required": True, "schema": INT}],
+            [DOC_ID, PAGE],
         ),
         "/api/v1/documents/{doc_id}/pdf": _get(
             "The document as a PDF use copy marked for the reader.",
