@@ -471,6 +471,7 @@ def _register_commands() -> None:
     from kho.commands.fixity import verify
     from kho.commands.interconnect import node_group, peers_group
     from kho.commands.ocr import ocr, reocr
+    from kho.commands.tokens import token_group
     from kho.commands.transfer import transfer_group
     from kho.commands.transfer_push import push_cmd
     from kho.commands.web import web_group
@@ -489,6 +490,7 @@ def _register_commands() -> None:
     main.add_command(peers_group)
     transfer_group.add_command(push_cmd)
     main.add_command(transfer_group)
+    web_group.add_command(token_group)
     for command in (ocr, reocr, worker, resume, failed, metrics, status, audit_log, web_group):
         main.add_command(command)
 

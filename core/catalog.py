@@ -56,6 +56,7 @@ from .origins import OriginQueries
 from .peers import PeerQueries
 from .reports import ReportQueries
 from .settings import AuditOptions
+from .tokens import TokenQueries
 from .transfers import TransferQueries
 from .types import Access, check_document_id
 from .withdrawal import WithdrawalQueries
@@ -85,6 +86,7 @@ class Catalog(
     OriginQueries,
     TransferQueries,
     WithdrawalQueries,
+    TokenQueries,
 ):
     def __init__(self, url: str, *, migrate: bool = True, audit: AuditOptions | None = None):
         self.url = url

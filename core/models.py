@@ -393,3 +393,21 @@ class SentRecord(Base):
     transfer_id: Mapped[int] = mapped_column(ForeignKey("transfers.id"))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
     withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ApiToken(Base):
+    """A token for the JSON API (`kho web token create`): it acts as `principal`, with that
+    principal's access exactly. Only the SHA-256 of the token is kept; the token itself is
+    printed once. A revoked or expired token is refused; the row stays for the record."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex
+    principal: Mapped[str] = mapped_column(String(100), index=True)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_by: Mapped[str] = mapped_column(String(100), default="")
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)

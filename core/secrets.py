@@ -14,6 +14,7 @@ MASK = "***"
 _SECRET_PARAMS = re.compile(r"pass(word|wd)?|pwd|secret|token|api_?key", re.I)
 # scheme://user:password@  (anywhere in a text, e.g. inside a library's error message)
 _USERINFO = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s/@:]*:)[^\s@]*@", re.I)
+_API_TOKEN = re.compile(r"\bkho_[A-Za-z0-9_-]{20,}")  # core.tokens.new_token's
 _QUERY_SECRET = re.compile(
     r"(?P<head>[?&](?:pass(?:word|wd)?|pwd|secret|token|api_?key)=)[^&\s#]*", re.I
 )
@@ -41,9 +42,11 @@ def redact_url(url: str) -> str:
 
 
 def redact_text(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """`text` with the passwords of any URLs in it masked, and each of `secrets` too."""
+    """`text` with the passwords of any URLs in it and any API token masked, and each of
+    `secrets` too."""
     text = _USERINFO.sub(lambda m: m["head"] + MASK + "@", text)
     text = _QUERY_SECRET.sub(lambda m: m["head"] + MASK, text)
+    text = _API_TOKEN.sub("kho_" + MASK, text)
     for secret in secrets:
         if secret:
             text = text.replace(secret, MASK)

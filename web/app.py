@@ -41,8 +41,8 @@ from kho.core.errors import (
 from kho.core.settings import Settings
 from kho.core.types import LEVEL_NAMES
 
-from . import admin, auditlog, auth, batches, docpage, format, pages, sessions, transfer, words
-from .state import Web, ctx, web
+from . import admin, api, auditlog, auth, batches, docpage, format, pages, sessions, transfer, words
+from .state import Web, ctx, door, web
 
 log = logging.getLogger("kho.web")
 ERRORS = {  # code: (what happened, what to do next); every page and /api/ reply says them
@@ -72,6 +72,16 @@ ERRORS = {  # code: (what happened, what to do next); every page and /api/ reply
 STORED_FILE_MISSING = "Tệp lưu trữ của tài liệu này bị thiếu."
 STORAGE_TROUBLE = "Lỗi đọc kho lưu trữ."
 OPEN_ENDPOINTS = ("login", "static", "health", "favicon")  # served before anyone is identified
+TOKEN_REFUSALS = {  # core.tokens.TokenCheck.refusal: what the 401 says
+    "unknown": "Mã truy cập API không hợp lệ.",
+    "expired": "Mã truy cập API đã hết hạn.",
+    "revoked": "Mã truy cập API đã bị thu hồi.",
+    "principal": "Người dùng của mã truy cập API này không còn trong cấu hình kho.",
+}
+TOKEN_HINT = (
+    "Gửi mã trong tiêu đề Authorization: Bearer MÃ, hoặc nhờ người quản trị tạo mã mới "
+    "(kho web token create)."
+)
 
 
 def create_app(settings: Settings, bind: str = "127.0.0.1") -> Flask:
@@ -99,6 +109,7 @@ def create_app(settings: Settings, bind: str = "127.0.0.1") -> Flask:
     admin.register(app)
     auditlog.register(app)
     batches.register(app)
+    api.register(app)
     transfer.register(app)
     app.register_error_handler(OSError, _storage_error)
     app.register_error_handler(KhoError, _kho_error)
@@ -140,11 +151,16 @@ def identify():
     if request.method == "POST" and request.endpoint in admin.DECISIONS and w.mode == "password":
         if session_user() is None:  # the session ended while the form was on the screen
             return admin.keep_decision()
-    if request.method == "POST":
+    bearer = token_request()
+    if request.method == "POST" and not bearer:  # a token request carries no cookie
         check_form()
     if request.endpoint in OPEN_ENDPOINTS:
         return None
-    if w.mode == "none":
+    if bearer:
+        refused = token_principal()
+        if refused is not None:
+            return refused
+    elif w.mode == "none":
         g.principal = s.principal()
     elif w.mode == "header":
         named = request.headers.get(s.web.user_header) if auth.header_trusted(s, peer) else None
@@ -159,6 +175,32 @@ def identify():
         g.principal = s.principals[name]
     g.operator = g.principal.name in s.operators  # in every mode only as the config says
     g.reviewer = g.principal.name in s.reviewers
+    return None
+
+
+def token_request() -> bool:
+    """A request of the JSON API with an Authorization header: identified by its token
+    alone (on every other page the header is ignored)."""
+    return request.path.startswith(api.PREFIX + "/") and "Authorization" in request.headers
+
+
+def token_principal():
+    """g.principal from the request's `Authorization: Bearer` token, as the config says of
+    its principal now; else the 401 reply. Audited by the token's id, never the token."""
+    s, c = web().settings, ctx()
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    check = c.catalog.check_token(token.strip()) if scheme.lower() == "bearer" else None
+    row, refusal = (check.token, check.refusal) if check else (None, "unknown")
+    if not refusal and row.principal not in s.principals:
+        refusal = "principal"
+    if refusal:
+        actor, token_id = (row.principal, row.id) if row else ("-", None)
+        c.catalog.record_access(actor, "token-refused", **door(), token_id=token_id,
+                                reason=refusal)  # fmt: skip
+        resp, code = _error_page(401, TOKEN_REFUSALS[refusal], TOKEN_HINT)
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="kho", error="invalid_token"'
+        return resp, code
+    g.token_id, g.principal = row.id, s.principals[row.principal]
     return None
 
 
@@ -301,7 +343,11 @@ def _error_page(code: int, message: str = "", hint: str = ""):
     """The error page (or, under /api/, its JSON): what happened, what to do, a way back."""
     title, then = ERRORS.get(code, ERRORS[500 if code >= 500 else 400])
     message, hint = message or title, hint or then
-    if request.path.startswith("/api/"):
+    if request.path.startswith(api.PREFIX + "/"):
+        resp = jsonify(error=message, hint=hint, code=code)
+        if code == 401:
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="kho"'
+    elif request.path.startswith("/api/"):
         resp = jsonify(error=message, next=hint, code=code)
     else:
         page = render_template("error.html", code=code, message=message, hint=hint)

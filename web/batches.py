@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import unicodedata
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import abort, flash, g, jsonify, redirect, render_template, request, url_for
@@ -35,10 +36,12 @@ from .state import ctx, door, web
 
 log = logging.getLogger("kho.web")
 UPLOAD_PATH = "/upload"
+UPLOAD_PATHS = (UPLOAD_PATH, "/api/v1/batches")  # the page's form, the JSON API's (web/api.py)
 FORM_LIMIT = 64 * 1024  # every other request's body
 MANIFESTS = ("kho-manifest.csv", "kho-manifest.json")
 MAX_NAME_PARTS = 12
 BATCH_FAILURES = 100
+MAX_ID = 2**31 - 1  # the largest id an Integer column holds (PostgreSQL's int4)
 
 
 def register(app) -> None:
@@ -53,7 +56,7 @@ def register(app) -> None:
 def body_limit(settings, path: str) -> int:
     """The most bytes a request's body to `path` may carry (the one place it is decided: the
     app and the server's channel both ask here)."""
-    if path == UPLOAD_PATH:
+    if path in UPLOAD_PATHS:
         return int(settings.web.upload_max_mb * 1024 * 1024)
     return FORM_LIMIT
 
@@ -106,10 +109,12 @@ def owned_batch(batch_id: int):
     """The batch if the reader may see it (an operator, or its uploader); else 404."""
     from kho.core.models import Batch
 
-    with ctx().catalog.session() as s:
-        b = s.get(Batch, batch_id)
-        if b is not None:
-            s.expunge(b)
+    b = None
+    if 0 < batch_id <= MAX_ID:  # past it, the database would refuse the query itself
+        with ctx().catalog.session() as s:
+            b = s.get(Batch, batch_id)
+            if b is not None:
+                s.expunge(b)
     if b is None or not (g.operator or b.operator == g.principal.name):
         audit(ctx().catalog, g.principal, "batch-denied", door(), batch_id=batch_id)
         abort(404)
@@ -138,6 +143,37 @@ def upload():
         abort(403)
     if request.method == "GET":
         return render_template("upload.html", form={}, errors=[], refused=[])
+    form, up = take_upload()
+    if up.errors:
+        return render_template("upload.html", form=form, errors=up.errors, refused=[]), 400
+    flash(f"Đã nhận lô {up.name}: {up.counts['new']} tệp mới, {up.counts['duplicate']} trùng, "
+          f"{up.refused_count} không nhận.", "ok")  # fmt: skip
+    for line in up.lines:
+        flash(line, "bad")
+    return redirect(url_for("batch", batch_id=up.batch_id))
+
+
+@dataclass(frozen=True)
+class Upload:
+    """What became of an upload: the form's errors (nothing stored), or the batch made,
+    its counts and one line for each file not taken."""
+
+    errors: list[str] = field(default_factory=list)
+    batch_id: int = 0
+    name: str = ""
+    counts: dict = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def refused_count(self) -> int:
+        c = self.counts
+        return c["failed"] + c["skipped"] + c["refused"]
+
+
+def take_upload() -> tuple[dict, Upload]:
+    """The request's upload (the page's form or the JSON API's): its fields checked, its
+    files staged, registered as `kho ingest` registers them and the batch started. The
+    caller checked `may_upload`."""
     form = {k: request.form.get(k, "").strip()[:200] for k in ("name", "unit", "level", "fonds")}
     form["groups"] = request.form.get("groups", "").strip()[:500]
     form["dossier"] = request.form.get("dossier", "").strip()[:200]
@@ -147,9 +183,9 @@ def upload():
     if not files:
         errors.append("Chưa chọn tệp nào: chọn tệp hoặc một thư mục rồi bấm Tải lên.")
     if errors:
-        return render_template("upload.html", form=form, errors=errors, refused=[]), 400
+        return form, Upload(errors=errors)
     staged, refused = stage(opts.name, files)
-    return start_upload(opts, staged, refused, form)
+    return form, start_upload(opts, staged, refused)
 
 
 def batch_options(form: dict):
@@ -216,7 +252,7 @@ def stage(name: str, files) -> tuple[Path, list[str]]:
     return folder, refused
 
 
-def start_upload(opts, staged: Path, refused: list[str], form: dict):
+def start_upload(opts, staged: Path, refused: list[str]) -> Upload:
     from kho.ingest.register import register_batch
     from kho.workers.executor import executor_for
 
@@ -241,11 +277,8 @@ def start_upload(opts, staged: Path, refused: list[str], form: dict):
     audit(c.catalog, g.principal, "upload", door(), batch=opts.name, refused=len(refused),
           unit=opts.unit, level=opts.level, **counts)  # fmt: skip
     start_batch(opts.name)
-    flash(f"Đã nhận lô {opts.name}: {counts['new']} tệp mới, {counts['duplicate']} trùng, "
-          f"{counts['failed'] + counts['skipped'] + len(refused)} không nhận.", "ok")  # fmt: skip
-    for line in lines:
-        flash(line, "bad")
-    return redirect(url_for("batch", batch_id=reg.batch_id))
+    counts["refused"] = len(refused)
+    return Upload(batch_id=reg.batch_id, name=opts.name, counts=counts, lines=lines)
 
 
 def start_batch(name: str) -> None:
@@ -304,9 +337,15 @@ def progress_line(st) -> str:
     )
 
 
+def visible_batches(limit: int = 200) -> list:
+    """The newest of the last `limit` batches the reader may see: an operator every one,
+    anyone else their own."""
+    return [b for b in ctx().catalog.batches(limit) if g.operator or b.operator == g.principal.name]
+
+
 def batches():
     c = ctx()
-    rows = [b for b in c.catalog.batches(200) if g.operator or b.operator == g.principal.name]
+    rows = visible_batches()
     states = [batch_json(b) for b in rows[:50]]
     body = render_template("batches.html", batches=states, opened={b.id: b for b in rows})
     audit(c.catalog, g.principal, "batches", door(), shown=[b.name for b in rows[:50]])

@@ -248,8 +248,9 @@ def send_audited(
     return resp
 
 
-def run_search(c: Context, principal: Principal):
-    """(query, result or None, error) for the request's arguments; audited when run."""
+def run_search(c: Context, principal: Principal, offset: int = 0):
+    """(query, result or None, error) for the request's arguments (from the `offset`th
+    hit, for the JSON API); audited when run."""
     args = request.args
     text = args.get("q", "")[:MAX_QUERY].strip()
     filters = {k: tuple(v[:200] for v in args.getlist(k) if v) for k in FILTERS}
@@ -262,6 +263,7 @@ def run_search(c: Context, principal: Principal):
             date_to=args.get("to") or None,
             sort=args.get("sort", "relevance"),
             limit=PAGE_SIZE,
+            offset=offset,
             after=args.get("after") or None,
             facets=FACETS,
             group="page" if args.get("group") == "page" else "document",

@@ -58,5 +58,9 @@ def ctx() -> Context:
 
 
 def door() -> dict:
-    """How a web reader came, for the audit log (the address a trusted proxy forwarded for)."""
-    return {"via": "web", "client": g.get("client") or request.remote_addr or ""}
+    """How a web reader came, for the audit log (the address a trusted proxy forwarded for,
+    and the id of the API token they came with, never the token)."""
+    how = {"via": "web", "client": g.get("client") or request.remote_addr or ""}
+    if g.get("token_id"):
+        how["token_id"] = g.token_id
+    return how

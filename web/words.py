@@ -55,8 +55,14 @@ ACTIONS = {
     "transfer-held": "giữ gói chuyển giao",
     "transfer-refused": "từ chối gói chuyển giao",
     "transfer-push": "gửi gói chuyển giao",
+    "token-create": "tạo mã truy cập API",
+    "token-revoke": "thu hồi mã truy cập API",
+    "token-list": "xem mã truy cập API",
+    "token-refused": "mã truy cập API bị từ chối",
+    "openapi": "xem mô tả API",
 }
-BAD_ACTIONS = ("denied", "login-failed", "login-locked", "page-failed", "file-failed")
+BAD_ACTIONS = ("denied", "login-failed", "login-locked", "page-failed", "file-failed",
+               "token-refused")  # fmt: skip
 
 STATES = {  # batches, documents, pages, workers
     "pending": "đang chờ",
@@ -114,6 +120,7 @@ DETAILS = {  # an audit row's detail keys
     "seq": "Số thứ tự",
     "fonds": "Phông",
     "dossier": "Hồ sơ",
+    "token_id": "Mã truy cập API",
 }
 VIA = {"web": "trang web", "cli": "dòng lệnh"}
 YES_NO = {True: "có", False: "không"}
