@@ -6,6 +6,7 @@ from __future__ import annotations
 
 ACTIONS = {
     "search": "tìm kiếm",
+    "suggest": "gợi ý từ khóa",
     "view": "xem tài liệu",
     "page": "xem ảnh trang",
     "file": "tải tệp",
