@@ -112,7 +112,9 @@ def test_anonymous_is_refused(archive):
     assert "bàu" not in resp.get_data(as_text=True).lower()
     page = anonymous.get("/", query_string={"q": "bàu"})
     assert page.status_code == 302 and "/login" in page.headers["Location"]
-    assert suggested(login(archive["app"], "officer"), "bàu b")  # the door is there
+    officer = login(archive["app"], "officer")
+    assert suggested(officer, "bàu b")  # the door is there, for GET only
+    assert officer.post("/api/suggest", data={"q": "bàu b"}).status_code == 400  # no token
 
 
 def test_each_answer_is_audited_with_a_capped_prefix(archive):
@@ -142,3 +144,13 @@ def test_batch_facet_names_visible_batches_only(archive):
     body = page.get_data(as_text=True)
     assert page.status_code == 200 and HIDDEN_BATCH not in body and "Hàm Luông" not in body
     assert f"Lô quét:</span> {hidden}" in body  # the chip says only the id it was given
+
+
+def test_api_search_takes_an_offset(archive):
+    officer = login(archive["app"], "officer")
+    first = officer.get("/api/search", query_string={"q": "biên bản"}).get_json()
+    assert first["total"] == 1 and len(first["hits"]) == 1 and first["offset"] == 0
+    on = officer.get("/api/search", query_string={"q": "biên bản", "offset": "1"}).get_json()
+    assert on["total"] == 1 and on["hits"] == [] and on["offset"] == 1
+    deep = officer.get("/api/search", query_string={"q": "biên bản", "offset": "99999"})
+    assert deep.status_code == 400 and "error" in deep.get_json()
