@@ -11,6 +11,7 @@ import logging
 import os
 import secrets
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
@@ -34,26 +35,15 @@ from kho.index.base import SearchQuery
 from kho.index.guard import audit, audit_search, visible_document
 from kho.workers.context import Context
 
-from . import auth, sessions
+from . import auth, searchview, sessions
+from .searchview import FACET_LABELS, FILTERS, PAGE_SIZE
 from .state import ctx, door, web
 
 log = logging.getLogger("kho.web")
 
-FACET_LABELS = {
-    "category": "Loại nghiệp vụ",
-    "fonds": "Phông",
-    "dossier": "Hồ sơ",
-    "doc_type": "Loại văn bản",
-    "issuer": "Cơ quan ban hành",
-    "year": "Năm",
-    "unit": "Đơn vị",
-    "level": "Độ mật",
-    "origin_node": "Kho nguồn",  # the node that made the record
-    "origin_unit": "Đơn vị nguồn",
-}
-FACETS = tuple(FACET_LABELS)
-FILTERS = FACETS
-PAGE_SIZE = 20
+FACETS = FILTERS
+SUGGEST_CHARS = 100  # a longer prefix is cut here
+SUGGEST_LIMIT = 8  # suggestions per answer
 MAX_QUERY = 500
 
 
@@ -64,6 +54,7 @@ def register(app) -> None:
     app.add_url_rule("/favicon.ico", "favicon", favicon)
     app.add_url_rule("/", "search", search)
     app.add_url_rule("/api/search", "api_search", api_search)
+    app.add_url_rule("/api/suggest", "api_suggest", api_suggest)
     app.add_url_rule("/doc/<doc_id>/page/<int:page>.jpg", "page_image", page_image)
     app.add_url_rule("/doc/<doc_id>/pdf", "document_pdf", document_pdf)
 
@@ -125,24 +116,56 @@ def favicon():
 def search():
     from kho.exchange.origin import local_origin
 
-    q, result, error = run_search(ctx(), g.principal)
-    taxonomy = ctx().taxonomy
+    c, args = ctx(), request.args
+    number, offset = searchview.result_page(args)
+    q, result, error = run_search(c, g.principal, offset)
+    labels = {cat.id: cat.label for cat in c.taxonomy.categories}
+    facets = facet_counts(c, g.principal, q, result) if result else {}
+    names = {"category": labels, "batch": batch_names(c, facets.get("batch", ()))}
     return render_template(
         "search.html",
         q=q,
         result=result,
         error=error,
-        labels={c.id: c.label for c in taxonomy.categories},
-        categories=taxonomy.categories,
+        labels=labels,
+        categories=c.taxonomy.categories,
         facet_labels=FACET_LABELS,
-        args=request.args,
+        facets={k: searchview.facet_values(args, k, v, names) for k, v in facets.items()},
+        chips=searchview.chips(args, names),
+        clear_all=searchview.clear_all(args),
+        hidden=searchview.hidden_fields(args),
+        pager=searchview.pager(args, number, result.total, result.next_cursor) if result else None,
+        numbered=searchview.NUMBERED,
+        switched=searchview.switched,
+        args=args,
         link=link,
-        here=local_origin(ctx().settings.home)[0],  # records made here say no origin
+        here=local_origin(c.settings.home)[0],  # records made here say no origin
     )
 
 
+def batch_names(c: Context, counts) -> dict[str, str]:
+    """The names of the batches in the facet counts (the index keeps ids). Only those: a
+    batch of no visible document keeps its name to itself, even when a filter asks for it."""
+    ids = [int(v) for v, _ in counts if str(v).isdigit() and len(str(v)) < 12]
+    return {str(k): name for k, name in c.catalog.batch_names(ids).items()}
+
+
+def facet_counts(c: Context, principal: Principal, q: SearchQuery, result) -> dict:
+    """The facets as the page shows them: a key with active values is counted as if it were
+    not filtered (the other filters still apply), so that another of its values can be
+    added as an alternative. Counts only, drawn through the same access filter."""
+    facets = dict(result.facets)
+    for key in q.filters:
+        others = {k: v for k, v in q.filters.items() if k != key}
+        wider = replace(q, filters=others, facets=(key,), limit=0, offset=0, after=None)
+        facets[key] = c.index.search(replace(wider, highlight=False), principal).facets[key]
+    return facets
+
+
 def api_search():
-    _, result, error = run_search(ctx(), g.principal)
+    raw = request.args.get("offset", "")
+    offset = int(raw) if raw.isdigit() and len(raw) < 8 else 0
+    _, result, error = run_search(ctx(), g.principal, offset)
     if error:
         return jsonify(error=error), 400
     return jsonify(
@@ -151,7 +174,21 @@ def api_search():
         facets=result.facets if result else {},
         next=result.next_cursor if result else None,
         loose=result.loose if result else 0,  # documents more with marks=ignore
+        offset=offset,
     )
+
+
+def api_suggest():
+    """Completions of the typed words, drawn from the pages the reader may see (the index's
+    own access filter). Audited as a read: a suggestion shows words of documents. The page
+    asks after a pause in typing and from two letters on, so a query is a few lines."""
+    c = ctx()
+    prefix = request.args.get("q", "")[:SUGGEST_CHARS]
+    if len(prefix.strip()) < 2:
+        return jsonify(q=prefix, suggestions=[])
+    found = [s[:200] for s in c.index.suggest(prefix, g.principal, SUGGEST_LIMIT)]
+    audit(c.catalog, g.principal, "suggest", door(), query=prefix, total=len(found))
+    return jsonify(q=prefix, suggestions=found)
 
 
 def visible(doc_id: str, action: str | None, **detail):
@@ -249,11 +286,11 @@ def send_audited(
 
 
 def run_search(c: Context, principal: Principal, offset: int = 0):
-    """(query, result or None, error) for the request's arguments (from the `offset`th
-    hit, for the JSON API); audited when run."""
+    """(query, result or None, error) for the request's arguments, `offset` hits in;
+    audited when run."""
     args = request.args
     text = args.get("q", "")[:MAX_QUERY].strip()
-    filters = {k: tuple(v[:200] for v in args.getlist(k) if v) for k in FILTERS}
+    filters = {k: tuple(dict.fromkeys(v[:200] for v in args.getlist(k) if v)) for k in FILTERS}
     filters = {k: v for k, v in filters.items() if v}
     try:
         q = SearchQuery(
@@ -263,7 +300,7 @@ def run_search(c: Context, principal: Principal, offset: int = 0):
             date_to=args.get("to") or None,
             sort=args.get("sort", "relevance"),
             limit=PAGE_SIZE,
-            offset=offset,
+            offset=0 if args.get("after") else offset,
             after=args.get("after") or None,
             facets=FACETS,
             group="page" if args.get("group") == "page" else "document",

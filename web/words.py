@@ -8,6 +8,7 @@ from kho.core.reasons import reason_vi
 
 ACTIONS = {
     "search": "tìm kiếm",
+    "suggest": "gợi ý từ khóa",
     "view": "xem tài liệu",
     "page": "xem ảnh trang",
     "file": "tải tệp",
