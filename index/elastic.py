@@ -532,7 +532,14 @@ class ElasticIndex:
                 "must_not": [{"ids": {"values": keep}}],
             }
         }
-        res = self.es.search(index=index or self.alias, query=query, size=10_000, source=False)
+        res = self.es.search(
+            index=index or self.alias,
+            query=query,
+            size=10_000,
+            source=False,
+            sort=["_doc"],  # no scores, no ranking: the cheapest order
+            track_total_hits=False,
+        )
         return [h["_id"] for h in res["hits"]["hits"]]
 
     def _drop_extra_pages(
