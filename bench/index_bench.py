@@ -40,7 +40,7 @@ from kho.index.embedded import EmbeddedIndex
 from kho.index.text import fold, tokens
 from kho.synth.text import CATEGORIES, DOC_TYPES, UNITS, paragraphs
 
-CHUNK_PAGES = 500  # pages per index_pages call (whole documents)
+CHUNK_PAGES = 1000  # pages per index_pages call (whole documents), as `kho reindex` writes
 POOL_PARAGRAPHS = 1000  # per category: about 3,000 sentences each
 TARGET_RATIO = 0.95  # kho bulk indexing against raw helpers.bulk
 TARGET_P95_MS = 50.0  # Elasticsearch search p95, warm single node

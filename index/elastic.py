@@ -48,9 +48,8 @@ from .cursor import CursorError, Cursors, search_key
 from .text import fold, tokens
 
 EXACT_BOOST, FOLDED_BOOST = 4.0, 1.0
-BULK_CHUNK = 500  # pages per bulk request, at most
-BULK_MIN_CHUNK = 100  # ... and at least, when a call's pages are split between threads
-BULK_THREADS = 2  # bulk requests in flight at once: the shard indexes them side by side
+BULK_CHUNK = 500  # pages per bulk request (smaller ones cost a busy node more per page)
+BULK_THREADS = 2  # requests in flight when a call has more: the shard takes them side by side
 SUGGEST_PAGES = 200  # best visible pages scanned for word completions
 
 SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}
@@ -498,22 +497,21 @@ class ElasticIndex:
             self._bulk(actions, index, len(ids))
 
     def _bulk(self, actions, index: str | None, count: int = BULK_CHUNK) -> int:
-        """Send the actions (`count` of them, about) in chunks of BULK_MIN_CHUNK to
-        BULK_CHUNK, BULK_THREADS requests in flight; returns how many were stored."""
+        """Send the actions (`count` of them, about) in requests of BULK_CHUNK, up to
+        BULK_THREADS of them in flight; returns how many were stored."""
         from elasticsearch import helpers
 
-        chunk = min(BULK_CHUNK, max(BULK_MIN_CHUNK, -(-count // BULK_THREADS)))
         refresh = "wait_for" if self.refresh_writes else False
         ok, refused = 0, []
         with self._errors():
-            if count <= BULK_MIN_CHUNK:  # one request: no threads to start
+            if count <= BULK_CHUNK:  # one request: no threads to start
                 ok, errors = helpers.bulk(
-                    self.es, actions, chunk_size=chunk, raise_on_error=False, refresh=refresh
+                    self.es, actions, chunk_size=BULK_CHUNK, raise_on_error=False, refresh=refresh
                 )
                 refused = cast(list, errors)  # the refused actions, as stats_only is off
             else:
                 for done, item in helpers.parallel_bulk(
-                    self.es, actions, thread_count=BULK_THREADS, chunk_size=chunk,
+                    self.es, actions, thread_count=BULK_THREADS, chunk_size=BULK_CHUNK,
                     queue_size=BULK_THREADS, raise_on_error=False, refresh=refresh,
                 ):  # fmt: skip
                     ok += done
