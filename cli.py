@@ -320,14 +320,16 @@ def received_from(hit) -> str:
 
 
 @main.command()
+@click.option("--restart", is_flag=True, help="Start over, not where a stopped reindex left off.")
 @click.pass_context
-def reindex(ctx):
-    """Rebuild the search index from the catalog (a new version, swapped in at the end)."""
+def reindex(ctx, restart):
+    """Rebuild the search index from the catalog (a new version, swapped in at the end);
+    a stopped reindex carries on where it left off."""
     from kho.workers.reindex import reindex as rebuild
 
     kctx = context_of(ctx)
-    audit_cli(kctx, kctx.settings.principal(), "reindex")
-    pages = rebuild(kctx)
+    audit_cli(kctx, kctx.settings.principal(), "reindex", restart=restart)
+    pages = rebuild(kctx, restart=restart, on_progress=lambda line: click.echo(line, err=True))
     out.print(f"reindexed {pages} pages into {kctx.settings.backend} index")
 
 

@@ -79,10 +79,12 @@ def fixity_by_path(catalog) -> dict[str, FileRecord]:
         return {row.path: _record(row) for row in s.scalars(select(Fixity))}
 
 
-def recorded_documents(catalog) -> set[str]:
-    """The ids of the documents that have fixity records."""
+def recorded_among(catalog, ids: Iterable[str]) -> set[str]:
+    """Those of `ids` (a page of them) whose documents have fixity records."""
+    wanted = list(ids)
     with catalog.session() as s:
-        return set(s.scalars(select(Fixity.doc_id).distinct()))
+        q = select(Fixity.doc_id).where(Fixity.doc_id.in_(wanted)).distinct()
+        return set(s.scalars(q))
 
 
 def document_kinds(catalog, ids: Iterable[str] | None = None) -> list[tuple[str, str, str]]:

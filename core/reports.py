@@ -66,11 +66,20 @@ class ReportQueries:
         with self.session() as s:
             return list(s.scalars(q))
 
-    def indexed_document_ids(self) -> list[str]:
-        """The ids of every indexed document, in order."""
+    def indexed_document_ids(self, after: str = "", limit: int | None = None) -> list[str]:
+        """The ids of the indexed documents in id order: those after `after`, the first
+        `limit` of them if given (keyset paging: each page one index range scan)."""
+        q = select(Document.id).where(Document.status == INDEXED, Document.id > after)
         with self.session() as s:
-            q = select(Document.id).where(Document.status == INDEXED)
-            return list(s.scalars(q.order_by(Document.id)))
+            return list(s.scalars(q.order_by(Document.id).limit(limit)))
+
+    def count_indexed_documents(self, after: str = "") -> int:
+        """How many documents are indexed (with an id before or equal to `after` if given)."""
+        q = select(func.count()).select_from(Document).where(Document.status == INDEXED)
+        if after:
+            q = q.where(Document.id <= after)
+        with self.session() as s:
+            return int(s.scalar(q) or 0)
 
     # review -----------------------------------------------------------------------------
     def documents_in_review(self, review: str, limit: int = 50, offset: int = 0) -> list[Document]:

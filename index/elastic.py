@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import cast
 
@@ -47,7 +48,8 @@ from .cursor import CursorError, Cursors, search_key
 from .text import fold, tokens
 
 EXACT_BOOST, FOLDED_BOOST = 4.0, 1.0
-BULK_CHUNK = 500  # pages per bulk request
+BULK_CHUNK = 500  # pages per bulk request (smaller ones cost a busy node more per page)
+BULK_THREADS = 2  # requests in flight when a call has more: the shard takes them side by side
 SUGGEST_PAGES = 200  # best visible pages scanned for word completions
 
 SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}
@@ -220,12 +222,13 @@ def _facet_counts(key: str, buckets: list[dict]) -> list[tuple[str, int]]:
 
 
 def _source(p: PageDoc) -> dict:
+    text = unicodedata.normalize("NFC", p.text)  # exact tokens must be composed
     return {
         "doc_id": p.doc_id,
         "uid": f"{p.doc_id}:{p.page:06d}",
         "page": p.page,
-        "text": unicodedata.normalize("NFC", p.text),  # exact tokens must be composed
-        "text_folded": fold(unicodedata.normalize("NFC", p.text)),
+        "text": text,
+        "text_folded": fold(text),
         "title": p.title,
         "title_folded": fold(p.title),
         "category": p.category,
@@ -312,6 +315,7 @@ class ElasticIndex:
         self.refresh_writes = refresh  # wait for each write to be searchable (tests)
         self.url = redact_url(url)  # what messages show
         self.es = connect(url, options, timeout=timeout)
+        self._lookups: ThreadPoolExecutor | None = None  # stale-page look-ups (index_pages)
         with self._errors():
             if not self.es.indices.exists_alias(name=self.alias):
                 self._create_first_version()
@@ -392,6 +396,18 @@ class ElasticIndex:
             )
         return index
 
+    def unfinished_version(self, index: str) -> bool:
+        """Whether `index` is a version of this alias that `build_version` made and no
+        `swap_alias` has put behind the alias yet: a reindex may carry on filling it."""
+        prefix = f"{self.alias}-v"
+        if not index.startswith(prefix) or not index[len(prefix) :].isdigit():
+            return False
+        current = self.current_index()
+        if int(index[len(prefix) :]) <= int(current.rsplit("-v", 1)[1]):
+            return False  # the alias's own version, or one older than it
+        with self._errors():
+            return bool(self.es.indices.exists(index=index))
+
     def swap_alias(self, new_index: str) -> str:
         """Point the alias at `new_index` in one atomic step; delete and return the old one."""
         old = self.current_index()
@@ -411,6 +427,8 @@ class ElasticIndex:
         self.refresh_index(None)
 
     def close(self) -> None:
+        if self._lookups is not None:
+            self._lookups.shutdown()
         self.es.close()
 
     # writing -------------------------------------------------------------------------------
@@ -423,12 +441,30 @@ class ElasticIndex:
                 "_source": _source(p),
             }
 
-    def index_pages(self, pages: Sequence[PageDoc], index: str | None = None) -> int:
-        """Store pages; each document named is replaced by the pages given for it."""
+    def index_pages(
+        self, pages: Sequence[PageDoc], index: str | None = None, *, fresh: bool = False
+    ) -> int:
+        """Store pages; each document named is replaced by the pages given for it.
+
+        `fresh`: `index` is a version being built that holds none of these documents'
+        earlier pages (`kho reindex`'s target), so no stale pages are looked for. Else the
+        look-up runs beside the bulk write: it asks for pages other than those written, so
+        the write cannot change its answer.
+        """
         docs = group_pages(pages)
-        stored = self._bulk(self.bulk_actions(pages, index), index)
-        self._drop_extra_pages(docs, index)
+        if fresh:
+            return self._bulk(self.bulk_actions(pages, index), index, len(pages))
+        stale = self._pool().submit(self._extra_pages, docs, index)
+        stored = self._bulk(self.bulk_actions(pages, index), index, len(pages))
+        with self._errors():
+            first = stale.result()
+        self._drop_extra_pages(docs, index, first)
         return stored
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._lookups is None:
+            self._lookups = ThreadPoolExecutor(1, thread_name_prefix="kho-es-lookup")
+        return self._lookups
 
     def replace_document(self, doc_id: str, pages: Sequence[PageDoc]) -> int:
         if not pages:
@@ -458,29 +494,35 @@ class ElasticIndex:
     def _delete_ids(self, ids: Sequence[str], index: str | None = None) -> None:
         if ids:
             actions = ({"_op_type": "delete", "_index": index or self.alias, "_id": i} for i in ids)
-            self._bulk(actions, index)
+            self._bulk(actions, index, len(ids))
 
-    def _bulk(self, actions, index: str | None) -> int:
+    def _bulk(self, actions, index: str | None, count: int = BULK_CHUNK) -> int:
+        """Send the actions (`count` of them, about) in requests of BULK_CHUNK, up to
+        BULK_THREADS of them in flight; returns how many were stored."""
         from elasticsearch import helpers
 
+        refresh = "wait_for" if self.refresh_writes else False
+        ok, refused = 0, []
         with self._errors():
-            ok, errors = helpers.bulk(
-                self.es,
-                actions,
-                chunk_size=BULK_CHUNK,
-                raise_on_error=False,
-                refresh="wait_for" if self.refresh_writes else False,
-            )
-        if errors:
-            refused = cast(list, errors)  # a list of the refused actions, as stats_only is off
+            if count <= BULK_CHUNK:  # one request: no threads to start
+                ok, errors = helpers.bulk(
+                    self.es, actions, chunk_size=BULK_CHUNK, raise_on_error=False, refresh=refresh
+                )
+                refused = cast(list, errors)  # the refused actions, as stats_only is off
+            else:
+                for done, item in helpers.parallel_bulk(
+                    self.es, actions, thread_count=BULK_THREADS, chunk_size=BULK_CHUNK,
+                    queue_size=BULK_THREADS, raise_on_error=False, refresh=refresh,
+                ):  # fmt: skip
+                    ok += done
+                    if not done:
+                        refused.append(item)
+        if refused:
             raise IndexError_(f"{len(refused)} pages were refused, first: {refused[0]}")
         return ok
 
-    def _drop_extra_pages(self, docs: dict[str, list[PageDoc]], index: str | None) -> None:
-        """Pages the documents had before but not now (a re-read found fewer pages).
-
-        One query for the whole call: the documents' pages minus those just written.
-        """
+    def _extra_pages(self, docs: dict[str, list[PageDoc]], index: str | None) -> list[str]:
+        """Ids of pages the documents have stored but not among `docs` (at most 10,000)."""
         keep = [f"{d}:{p.page}" for d, pages in docs.items() for p in pages]
         query = {
             "bool": {
@@ -488,16 +530,28 @@ class ElasticIndex:
                 "must_not": [{"ids": {"values": keep}}],
             }
         }
+        res = self.es.search(
+            index=index or self.alias,
+            query=query,
+            size=10_000,
+            source=False,
+            sort=["_doc"],  # no scores, no ranking: the cheapest order
+            track_total_hits=False,
+        )
+        return [h["_id"] for h in res["hits"]["hits"]]
+
+    def _drop_extra_pages(
+        self, docs: dict[str, list[PageDoc]], index: str | None, stale: list[str]
+    ) -> None:
+        """Delete the pages the documents had before but not now (a re-read found fewer
+        pages): `stale`, the first answer of `_extra_pages`, and any more there are."""
         while True:
-            with self._errors():
-                res = self.es.search(
-                    index=index or self.alias, query=query, size=10_000, source=False
-                )
-            stale = [h["_id"] for h in res["hits"]["hits"]]
             self._delete_ids(stale, index)
             if len(stale) < 10_000:
                 return
             self.refresh_index(index)
+            with self._errors():
+                stale = self._extra_pages(docs, index)
 
     def refresh_index(self, index: str | None) -> None:
         with self._errors():
