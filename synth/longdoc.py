@@ -9,6 +9,7 @@ process per size, peaks of different sizes compare.
 
 from __future__ import annotations
 
+import re
 import resource
 import sys
 import time
@@ -89,10 +90,22 @@ def write(kind: str, pages: int, jpeg: Path, out: Path) -> None:
             write_master_pdf(texts, scans, {"title": "Hồ sơ dài"}, f)
 
 
+def peak_rss_kib() -> int:
+    """This process's peak RSS (VmHWM). Not ru_maxrss: that keeps the high-water mark of
+    the parent's memory this process was forked with, before it ran this program."""
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)[1])
+
+
+def report(started: float) -> str:
+    """Peak RSS (KiB), CPU and wall seconds since `started`, as one line."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime
+    return f"{peak_rss_kib()} {cpu:.3f} {time.perf_counter() - started:.3f}"
+
+
 if __name__ == "__main__":
     kind, n, jpeg_path, out_path = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     start = time.perf_counter()
     write(kind, n, Path(jpeg_path), Path(out_path))
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    wall = time.perf_counter() - start
-    print(usage.ru_maxrss, f"{usage.ru_utime + usage.ru_stime:.3f}", f"{wall:.3f}")
+    print(report(start))
