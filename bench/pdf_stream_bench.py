@@ -2,7 +2,8 @@
 PDF/A master of N pages, the page-by-page writer against the in-memory one it replaced.
 
     python bench/pdf_stream_bench.py [--pages 100,1000,5000] [--old-max 1000] [--dpi 300]
-                                     [--out-dir DIR] [--ingest 40,160 --main /work/main]
+                                     [--dossier-max 1000] [--out-dir DIR]
+                                     [--ingest 40,160 --main /work/main]
 
 Every page is the same synthetic colour A4 scan JPEG (`synth.longdoc.scan_jpeg`, cream paper
 with grain and lines of dark blocks; ~1.7 MB at 300 dpi), bytes reused, with 30 lines of
@@ -13,6 +14,11 @@ was (pikepdf building the whole PDF in memory, saved at the end); it is run only
 `--old-max` pages (its peak grows by the page's size per page: 5,000 pages would need
 ~9 GB). Output goes to /dev/null unless `--out-dir` is given (then one file at a time,
 deleted after its run), so disk speed does not blur the writer's own time.
+
+"dossier" (up to `--dossier-max` pages) is what a dossier export does with a document: the
+N-page master written, its pages copied into the dossier PDF, that marked as a use copy
+(timed together; files on disk, the use copy reads its source back). Its old way is
+pikepdf's page copy into a new PDF saved to bytes and the bytes-to-bytes use copy.
 
 `--ingest` also measures a real `kho ingest --jobs 1` of one scanned PDF of each page
 count (the same colour 300-dpi page with a few lines of real text, so OCR is quick),
@@ -61,6 +67,8 @@ def write_old(kind: str, pages: int, jpeg: Path, out: Path, modules: Path) -> No
 
     from kho.synth.longdoc import page_texts
 
+    if kind == "dossier":
+        return dossier_old(pages, jpeg, out)
     sys.path.insert(0, str(modules))
     with Image.open(jpeg) as im:
         width, height = im.size
@@ -77,6 +85,27 @@ def write_old(kind: str, pages: int, jpeg: Path, out: Path, modules: Path) -> No
             data, blank = jpeg.read_bytes(), np.zeros((1, 1), np.uint8)
             scans = (old_pdfa.Scan(blank, dpi, data) for _ in range(pages))
             old_pdfa.write_master_pdf(texts, scans, {"title": "Hồ sơ dài"}, f)
+
+
+def dossier_old(pages: int, jpeg: Path, out: Path) -> None:
+    """A dossier export's way with a document before: pikepdf copying its pages into the
+    dossier PDF, saved to bytes, then marked as a use copy bytes to bytes."""
+    import io
+    from datetime import datetime
+
+    import pikepdf
+
+    from kho.archive.usecopy import use_copy
+    from kho.synth.longdoc import write
+
+    master = out.with_suffix(".master.pdf")
+    write("master", pages, jpeg, master)
+    with pikepdf.new() as whole, pikepdf.open(master) as src:
+        whole.pages.extend(src.pages)
+        buf = io.BytesIO()
+        whole.save(buf)
+    when = datetime(2026, 12, 1, 9, 30).astimezone()
+    out.write_bytes(use_copy(buf.getvalue(), "Trần Thị Thu", when))
 
 
 def run(which: str, kind: str, pages: int, jpeg: Path, out: Path, modules: Path) -> dict:
@@ -105,14 +134,15 @@ def bench_writers(args, work: Path) -> None:
     print(f"{'kind':10} {'pages':>6} {'writer':6} {'peak MB':>8} {'wall s':>8} {'CPU s':>7} "
           f"{'ms/page':>8} {'CPU ms/page':>11}")  # fmt: skip
     for pages in args.pages:
-        for kind in ("searchable", "master"):
+        dossier = ("dossier",) if pages <= args.dossier_max else ()
+        for kind in ("searchable", "master", *dossier):
             for which in ("new", "old") if pages <= args.old_max else ("new",):
-                out = (
-                    Path(args.out_dir) / f"{kind}-{pages}.pdf" if args.out_dir else Path(os.devnull)
-                )
+                folder = Path(args.out_dir or work)
+                to_disk = args.out_dir or kind == "dossier"  # a use copy is read back
+                out = folder / f"{kind}-{pages}.pdf" if to_disk else Path(os.devnull)
                 r = run(which, kind, pages, jpeg, out, modules)
-                if args.out_dir:
-                    out.unlink()
+                for made in folder.glob(f"{kind}-{pages}.*pdf"):
+                    made.unlink()
                 print(f"{kind:10} {pages:>6} {which:6} {r['rss_mb']:>8.0f} {r['wall_s']:>8.2f} "
                       f"{r['cpu_s']:>7.2f} {1000 * r['wall_s'] / pages:>8.2f} "
                       f"{1000 * r['cpu_s'] / pages:>11.2f}", flush=True)  # fmt: skip
@@ -232,6 +262,7 @@ def main() -> None:
     parser.add_argument("--pages", type=sizes, default=[100, 1000, 5000])
     parser.add_argument("--old-max", type=int, default=1000)
     parser.add_argument("--old-rev", default=OLD_REV)
+    parser.add_argument("--dossier-max", type=int, default=1000)
     parser.add_argument("--dpi", type=int, default=300)
     parser.add_argument("--out-dir", default="")
     parser.add_argument("--ingest", type=sizes, default=[])

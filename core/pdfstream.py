@@ -12,7 +12,7 @@ bytes a page); what pages share (a font, the page tree) takes a number up front
 
 Values are plain Python: dict (a dictionary; keys are names), list/tuple (an array),
 `Name`, `Ref` (an indirect reference), str (a text string), bytes (a hex string), int,
-float, bool and None.
+float, Decimal, bool and None. `core.pdfcopy` copies the pages of existing PDFs into it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import BinaryIO
 
 ZLIB_LEVEL = 6
@@ -46,6 +47,9 @@ def serialize(value: object) -> bytes:
         return b"true" if value else b"false"
     if isinstance(value, int):
         return b"%d" % value
+    if isinstance(value, Decimal):  # a real read from a PDF, digits as they were
+        text = format(value, "f")
+        return (text.rstrip("0").rstrip(".") if "." in text else text).encode("ascii") or b"0"
     if isinstance(value, float):
         text = f"{value:.4f}".rstrip("0").rstrip(".")
         return b"0" if text in ("-0", "") else text.encode("ascii")

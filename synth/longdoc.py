@@ -70,7 +70,12 @@ def page_texts(pages: int, width: int, height: int, dpi: int) -> Iterator[PageTe
 
 
 def write(kind: str, pages: int, jpeg: Path, out: Path) -> None:
-    """Write the N-page document of `kind` ("searchable" or "master") to `out`."""
+    """Write the N-page document of `kind` ("searchable", "master", or "dossier": the
+    master's pages copied into another PDF and that made a use copy) to `out`."""
+    if kind == "dossier":
+        write("master", pages, jpeg, out.with_suffix(".master.pdf"))
+        copy_and_mark(out.with_suffix(".master.pdf"), out)
+        return
     import PIL.Image
 
     with PIL.Image.open(jpeg) as im:
@@ -88,6 +93,29 @@ def write(kind: str, pages: int, jpeg: Path, out: Path) -> None:
             data, blank = jpeg.read_bytes(), np.zeros((1, 1), np.uint8)
             scans = (Scan(blank, dpi, data) for _ in range(pages))  # bytes reused: one copy
             write_master_pdf(texts, scans, {"title": "Hồ sơ dài"}, f)
+
+
+def copy_and_mark(source: Path, out: Path) -> None:
+    """What a dossier export does with a document: its pages copied one by one into a new
+    PDF (`core.pdfcopy`), then that file marked as a use copy, file to file."""
+    from datetime import datetime
+
+    import pikepdf
+
+    from kho.archive.usecopy import write_use_copy
+    from kho.core.pdfcopy import PageCopier
+    from kho.core.pdfstream import Name, PdfWriter
+
+    whole = out.with_suffix(".whole.pdf")
+    with open(whole, "wb") as f, pikepdf.open(source) as src:
+        pdf = PdfWriter(f)
+        tree = pdf.reserve()
+        copier = PageCopier(pdf, src)
+        kids = [copier.copy_page(i, tree) for i in range(len(src.pages))]
+        pdf.add({"Type": Name("Pages"), "Kids": kids, "Count": len(kids)}, tree)
+        pdf.finish(pdf.add({"Type": Name("Catalog"), "Pages": tree}))
+    with open(out, "wb") as f:
+        write_use_copy(whole, f, "Trần Thị Thu", datetime(2026, 12, 1, 9, 30).astimezone())
 
 
 def peak_rss_kib() -> int:
