@@ -11,9 +11,11 @@ from __future__ import annotations
 import csv
 import io
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from kho.archive.records import Member, Record, dossier_record, fonds_record, members
 from kho.core.archival import display
@@ -22,7 +24,7 @@ from kho.core.errors import StoredFileMissingError, UsageError
 from kho.core.hierarchy import dossier_label
 from kho.core.models import Dossier
 from kho.core.permissions import PRIVATE
-from kho.core.storage import Storage, atomic_write_bytes
+from kho.core.storage import Storage, atomic_file, atomic_write_bytes
 from kho.core.types import Principal
 
 XML_NS = "urn:kho:archive:dossier:1"  # the export's own namespace; elements are Annex VI tags
@@ -156,13 +158,24 @@ def dossier_csv(export: DossierExport) -> bytes:
 
 
 # writing -----------------------------------------------------------------------------------
-def write_export(path: Path, data: bytes) -> None:
-    """Write an export through kho's writer, private to its owner; an existing file is
-    kept (a copy given out is never silently replaced)."""
+def refuse_existing(path: Path) -> Path:
+    """`path`, when no file is there yet (an export given out is never replaced)."""
     path = Path(path)
     if path.exists():
         raise UsageError(f"{path} exists: give another --out or remove it first")
-    atomic_write_bytes(path, data, PRIVATE)
+    return path
+
+
+def write_export(path: Path, data: bytes | Callable[[BinaryIO], None]) -> None:
+    """Write an export through kho's writer, private to its owner: `data`, or what
+    `data(file)` writes; an existing file is kept (a copy given out is never silently
+    replaced)."""
+    path = refuse_existing(path)
+    if isinstance(data, bytes):
+        atomic_write_bytes(path, data, PRIVATE)
+        return
+    with atomic_file(path, PRIVATE) as f:
+        data(f)
 
 
 def _now() -> str:

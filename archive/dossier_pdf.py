@@ -4,14 +4,16 @@ searchable PDF), with a bookmark per document.
 
 What this guarantees of the file it writes (PDF/A-2b's properties, the merged documents
 being PDF/A-2b masters or kho's own searchable PDFs):
-- one OutputIntent (GTS_PDFA1, sRGB IEC61966-2.1, the ICC profile of LittleCMS);
-- XMP metadata with pdfaid:part 2, pdfaid:conformance B and Dublin Core (title, creator,
-  description, identifier), matching the document information dictionary;
+- one OutputIntent (GTS_PDFA1, sRGB IEC61966-2.1, the ICC profile of LittleCMS) and
+  XMP metadata with pdfaid:part 2, pdfaid:conformance B and Dublin Core (title, creator,
+  description, identifier), matching the document information dictionary: written by
+  the masters' own `archive.pdfa.describe`;
 - every font embedded: kho's own text is DejaVu Sans (`archive.fonts`), embedded as a
   subset with a ToUnicode map, so the list's Vietnamese text is extractable; the
   documents' pages keep the embedded fonts they came with;
 - no encryption, no actions (no OpenAction, no /AA, no link or other annotation actions);
   bookmarks go to pages by destination only.
+It is written page by page: a dossier of any size is written in the memory of one page.
 It is not checked by a PDF/A validator here; an ISO 19005 validator (veraPDF) should be run
 on samples when the masters change.
 """
@@ -19,9 +21,10 @@ on samples when the masters change.
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
+from typing import BinaryIO
 
 import pikepdf
-from PIL import ImageCms
 
 from kho.archive.dossier_export import (
     CATALOG_HEADER,
@@ -30,32 +33,68 @@ from kho.archive.dossier_export import (
     document_pdf,
 )
 from kho.archive.fonts import reportlab_fonts
+from kho.archive.pdfa import describe
 from kho.core.archival import display
+from kho.core.pdfcopy import PageCopier
+from kho.core.pdfstream import Name, PdfWriter, Ref
 from kho.core.storage import Storage
 
-SRGB = "sRGB IEC61966-2.1"
 
-
-def dossier_pdf(storage: Storage, export: DossierExport) -> bytes:
-    """The dossier's PDF, before it is marked as the use copy of whoever receives it
-    (`archive.usecopy.use_copy`)."""
-    front = pikepdf.open(io.BytesIO(front_matter(export)))
-    bookmarks = [("Bìa hồ sơ", 0), ("Mục lục văn bản", 1)]
-    opened = []
+def write_dossier_pdf(
+    storage: Storage, export: DossierExport, out: BinaryIO, created: datetime | None = None
+) -> None:
+    """Write the dossier's PDF to `out`, page by page (`core.pdfcopy`: each document read
+    from its file as its pages are copied), before it is marked as the use copy of
+    whoever receives it (`archive.usecopy.write_use_copy`)."""
+    created = created or datetime.now(UTC).replace(microsecond=0)
+    pdf = PdfWriter(out)
+    tree = pdf.reserve()
+    with pikepdf.open(io.BytesIO(front_matter(export))) as front:
+        kids = _copy_pages(pdf, front, tree)
+    bookmarks = [("Bìa hồ sơ", kids[0]), ("Mục lục văn bản", kids[min(1, len(kids) - 1)])]
     for m in export.members:
-        src = pikepdf.open(document_pdf(storage, m.doc.id))
-        opened.append(src)
-        bookmarks.append((_title(m), len(front.pages)))
-        front.pages.extend(src.pages)
-    _strip_actions(front)
-    with front.open_outline() as outline:
-        outline.root.extend(pikepdf.OutlineItem(t, page) for t, page in bookmarks)
-    _pdfa(front, export)
-    out = io.BytesIO()
-    front.save(out, fix_metadata_version=True)
-    for src in opened:
-        src.close()
-    return out.getvalue()
+        with pikepdf.open(document_pdf(storage, m.doc.id)) as src:
+            pages = _copy_pages(pdf, src, tree)
+        if pages:
+            bookmarks.append((_title(m), pages[0]))
+        kids += pages
+    pdf.add({"Type": Name("Pages"), "Kids": kids, "Count": len(kids)}, tree)
+    catalog, info = describe(pdf, _dublin_core(export), created)
+    catalog["Outlines"] = _outline(pdf, bookmarks)
+    pdf.finish(pdf.add({"Type": Name("Catalog"), "Pages": tree, **catalog}), info)
+
+
+def _copy_pages(pdf: PdfWriter, src: pikepdf.Pdf, tree: Ref) -> list[Ref]:
+    copier = PageCopier(pdf, src)
+    return [copier.copy_page(i, tree) for i in range(len(src.pages))]
+
+
+def _outline(pdf: PdfWriter, bookmarks: list[tuple[str, Ref]]) -> Ref:
+    """A flat outline: one item per bookmark, each going to its page (no action)."""
+    root, items = pdf.reserve(), [pdf.reserve() for _ in bookmarks]
+    for i, ((title, page), ref) in enumerate(zip(bookmarks, items, strict=True)):
+        item = {"Title": title, "Parent": root, "Dest": [page, Name("Fit")]}
+        if i:
+            item["Prev"] = items[i - 1]
+        if i + 1 < len(items):
+            item["Next"] = items[i + 1]
+        pdf.add(item, ref)
+    return pdf.add(
+        {"Type": Name("Outlines"), "First": items[0], "Last": items[-1], "Count": len(items)},
+        root,
+    )
+
+
+def _dublin_core(export: DossierExport) -> dict[str, str]:
+    """The dossier's XMP and document information: title, the fonds' organ, what it
+    holds, its code (PDF/A-2b's identification is written with them)."""
+    organ = export.fonds.values.get("name") or export.fonds.values.get("code") or "kho"
+    return {
+        "title": _dossier_title(export),
+        "creator": organ,
+        "description": f"Hồ sơ {export.code}: {len(export.members)} văn bản",
+        "identifier": export.code,
+    }
 
 
 def front_matter(export: DossierExport) -> bytes:
@@ -118,45 +157,3 @@ def _title(m) -> str:
 def _dossier_title(export: DossierExport) -> str:
     title = export.dossier.values.get("title") or ""
     return f"{export.code} {title}".strip()
-
-
-def _strip_actions(pdf: pikepdf.Pdf) -> None:
-    """No action of any kind: nothing runs or leaves the document when it is opened."""
-    for key in ("/OpenAction", "/AA"):
-        if key in pdf.Root:
-            del pdf.Root[key]
-    for page in pdf.pages:
-        if "/AA" in page.obj:
-            del page.obj["/AA"]
-        for annot in page.obj.get("/Annots", []):
-            for key in ("/A", "/AA"):
-                if key in annot:
-                    del annot[key]
-
-
-def _pdfa(pdf: pikepdf.Pdf, export: DossierExport) -> None:
-    """One sRGB OutputIntent and the PDF/A-2b identification with Dublin Core in XMP."""
-    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    profile = pikepdf.Stream(pdf, icc)
-    profile["/N"] = 3
-    intent = pikepdf.Dictionary(
-        Type=pikepdf.Name.OutputIntent,
-        S=pikepdf.Name.GTS_PDFA1,
-        OutputConditionIdentifier=SRGB,
-        Info=SRGB,
-        DestOutputProfile=profile,
-    )
-    pdf.Root.OutputIntents = pikepdf.Array([intent])
-    if "/Metadata" in pdf.Root:
-        del pdf.Root["/Metadata"]
-    pdf.docinfo = pdf.make_indirect(pikepdf.Dictionary())  # filled from the XMP below
-    organ = export.fonds.values.get("name") or export.fonds.values.get("code") or "kho"
-    with pdf.open_metadata(set_pikepdf_as_editor=False) as meta:
-        meta["pdfaid:part"] = "2"
-        meta["pdfaid:conformance"] = "B"
-        meta["dc:title"] = _dossier_title(export)
-        meta["dc:creator"] = [organ]
-        meta["dc:description"] = f"Hồ sơ {export.code}: {len(export.members)} văn bản"
-        meta["dc:identifier"] = export.code
-        meta["xmp:CreatorTool"] = "kho"
-        meta["pdf:Producer"] = "kho"

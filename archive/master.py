@@ -46,7 +46,7 @@ def store_master(
     numbers = sorted(texts)
     with storage.writer(out) as f:
         write_master_pdf(
-            [texts[n] for n in numbers], scans(source, numbers, limits), dublin_core(doc, title), f
+            (texts[n] for n in numbers), scans(source, numbers, limits), dublin_core(doc, title), f
         )
     log.info("doc %s: archival master of %d pages written", doc.id[:12], len(numbers))
     return out

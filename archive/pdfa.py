@@ -14,19 +14,19 @@ B and Dublin Core, a document info dictionary that says the same, no encryption,
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import BinaryIO
 
 import numpy as np
-import pikepdf
-from pikepdf import Array, Dictionary, Name, String
 
 from kho.core.errors import BadInputError
+from kho.core.pdfstream import Name, PdfWriter, Ref
 from kho.core.types import Alignment, PageText
 from kho.ocr.geometry import view_matrix
-from kho.ocr.searchable_pdf import Affine, jpeg_image, text_font, text_ops
+from kho.ocr.searchable_pdf import Affine, PageImage, ScanPdf, jpeg_image
 
 from .xmp import master_xmp, pdf_date
 
@@ -35,7 +35,7 @@ ZLIB_LEVEL = 6  # on colour A4 scans: 3 is twice as fast and ~4% larger
 IDENTITY: Affine = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 SRGB = "sRGB IEC61966-2.1"
 # document info keys saying what XMP says (ISO 19005-2, 6.6.2.3.2)
-INFO_KEYS = {"title": "/Title", "creator": "/Author", "description": "/Subject"}
+INFO_KEYS = {"title": "Title", "creator": "Author", "description": "Subject"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,7 +50,7 @@ class Scan:
 
 
 def write_master_pdf(
-    texts: Sequence[PageText],
+    texts: Iterable[PageText],
     scans: Iterable[Scan],
     meta: Mapping[str, str],
     out: BinaryIO,
@@ -58,63 +58,47 @@ def write_master_pdf(
 ) -> None:
     """Write the PDF/A-2b master of one document to `out` (a file of the storage's writer):
     one page per scan, each with its page's text. `meta` holds Dublin Core entries (title,
-    creator, date, identifier, language, description); `scans` is read one page at a time."""
-    if not texts:
-        raise ValueError("write_master_pdf needs at least one page")
+    creator, date, identifier, language, description); `texts` and `scans` are read one
+    page at a time, and each page is written before the next is read."""
     created = created or datetime.now(UTC).replace(microsecond=0)
-    with pikepdf.new() as pdf:
-        font, codes = text_font(pdf, texts)
-        for text, scan in zip(texts, scans, strict=True):
-            image, width, height = page_image(pdf, scan)
-            page_w, page_h = width * 72.0 / scan.dpi, height * 72.0 / scan.dpi
-            ops = [f"q {page_w:.3f} 0 0 {page_h:.3f} 0 0 cm /Im0 Do Q"]
-            ops += text_ops(text, codes, text_to_page(alignment_of(text, scan), page_w, page_h))
-            page = Dictionary(
-                Type=Name.Page,
-                MediaBox=Array([0, 0, round(page_w, 3), round(page_h, 3)]),
-                Resources=Dictionary(XObject=Dictionary(Im0=image), Font=Dictionary(F1=font)),
-                Contents=pdf.make_stream("\n".join(ops).encode("ascii")),
-            )
-            if text.rotation % 360:  # shown upright, its pixels left as scanned
-                page.Rotate = text.rotation % 360
-            pdf.pages.append(pikepdf.Page(page))
-        describe(pdf, meta, created)
-        pdf.save(
-            out,
-            min_version="1.7",
-            deterministic_id=True,
-            object_stream_mode=pikepdf.ObjectStreamMode.generate,
-            stream_decode_level=pikepdf.StreamDecodeLevel.none,  # images stay as encoded here
-        )
+    doc = ScanPdf(out, version="1.7")
+    for text, scan in zip(texts, scans, strict=True):
+        to_page = partial(text_to_page, alignment_of(text, scan))
+        doc.add_page(page_image(scan), scan.dpi, text, to_page, rotate=text.rotation)
+    if not doc.pages:
+        raise ValueError("write_master_pdf needs at least one page")
+    catalog, info = describe(doc.pdf, meta, created)
+    doc.finish(catalog, info)
 
 
-def page_image(pdf: pikepdf.Pdf, scan: Scan) -> tuple[pikepdf.Object, int, int]:
-    """The scan as an image XObject: its JPEG bytes when it has gray or RGB ones, else its
+def page_image(scan: Scan) -> PageImage:
+    """The scan as an image: its JPEG bytes when it has gray or RGB ones, else its
     pixels without loss (1 bit for a black-and-white page, 8 bits gray or RGB otherwise),
     Flate-compressed (PNG's row predictors made real scans no smaller: their grain)."""
     if scan.jpeg:
         try:
-            image, width, height = jpeg_image(pdf, scan.jpeg, "the original JPEG")
-            if image.ColorSpace != Name.DeviceCMYK:  # PDF/A with an sRGB intent: no CMYK
-                return image, width, height
+            image = jpeg_image(scan.jpeg, "the original JPEG")
+            if image.entries["ColorSpace"] != "DeviceCMYK":  # PDF/A, an sRGB intent: no CMYK
+                return image
         except BadInputError:
             pass  # a JPEG a PDF cannot carry as it is: its pixels below
     pixels = scan.pixels
     height, width = pixels.shape[:2]
     if pixels.ndim == 2 and is_black_and_white(pixels):
-        rows, bits, space = np.packbits(pixels > 127, axis=1), 1, Name.DeviceGray
+        rows, bits, space = np.packbits(pixels > 127, axis=1), 1, "DeviceGray"
     elif pixels.ndim == 2:
-        rows, bits, space = pixels, 8, Name.DeviceGray
+        rows, bits, space = pixels, 8, "DeviceGray"
     else:
-        rows, bits, space = pixels[:, :, ::-1], 8, Name.DeviceRGB  # BGR -> RGB
-    image = pikepdf.Stream(pdf, b"")
-    image.write(
-        zlib.compress(np.ascontiguousarray(rows).tobytes(), ZLIB_LEVEL), filter=Name.FlateDecode
-    )
-    image.Type, image.Subtype = Name.XObject, Name.Image
-    image.Width, image.Height, image.BitsPerComponent = width, height, bits
-    image.ColorSpace = space
-    return image, width, height
+        rows, bits, space = pixels[:, :, ::-1], 8, "DeviceRGB"  # BGR -> RGB
+    data = zlib.compress(np.ascontiguousarray(rows).tobytes(), ZLIB_LEVEL)
+    entries = {
+        "Width": width,
+        "Height": height,
+        "BitsPerComponent": bits,
+        "ColorSpace": Name(space),
+        "Filter": Name("FlateDecode"),
+    }
+    return PageImage(data, entries, width, height)
 
 
 def is_black_and_white(gray: np.ndarray) -> bool:
@@ -157,33 +141,29 @@ def srgb_profile() -> bytes:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
-def describe(pdf: pikepdf.Pdf, meta: Mapping[str, str], created: datetime) -> None:
-    """The parts of PDF/A-2b that are not pages: the sRGB OutputIntent, the XMP packet and
-    a document info dictionary that says the same."""
-    profile = pdf.make_stream(srgb_profile())
-    profile.N = 3
-    pdf.Root.OutputIntents = Array(
-        [
-            Dictionary(
-                Type=Name.OutputIntent,
-                S=Name.GTS_PDFA1,
-                OutputConditionIdentifier=String(SRGB),
-                Info=String(SRGB),
-                DestOutputProfile=profile,
-            )
-        ]
-    )
+def describe(pdf: PdfWriter, meta: Mapping[str, str], created: datetime) -> tuple[dict, Ref]:
+    """The parts of PDF/A-2b that are not pages, written to `pdf`: the catalog's sRGB
+    OutputIntent and XMP packet, and a document info dictionary that says the same."""
+    profile = pdf.add_stream(srgb_profile(), {"N": 3}, compress=True)
+    intent = {
+        "Type": Name("OutputIntent"),
+        "S": Name("GTS_PDFA1"),
+        "OutputConditionIdentifier": SRGB,
+        "Info": SRGB,
+        "DestOutputProfile": profile,
+    }
     meta = {k: v for k, v in meta.items() if str(v).strip()}
-    xmp = pdf.make_stream(master_xmp(meta, created, PRODUCER))
-    xmp.Type, xmp.Subtype = Name.Metadata, Name.XML
-    pdf.Root.Metadata = xmp
-    info = Dictionary(
-        Producer=String(PRODUCER),
-        Creator=String(PRODUCER),
-        CreationDate=String(pdf_date(created)),
-        ModDate=String(pdf_date(created)),
+    # never compressed: PDF/A wants XMP readable by a tool that knows no PDF filters
+    xmp = pdf.add_stream(
+        master_xmp(meta, created, PRODUCER), {"Type": Name("Metadata"), "Subtype": Name("XML")}
     )
+    info = {
+        "Producer": PRODUCER,
+        "Creator": PRODUCER,
+        "CreationDate": pdf_date(created),
+        "ModDate": pdf_date(created),
+    }
     for key, name in INFO_KEYS.items():
         if key in meta:
-            info[name] = String(str(meta[key]))
-    pdf.trailer.Info = pdf.make_indirect(info)
+            info[name] = str(meta[key])
+    return {"OutputIntents": [intent], "Metadata": xmp}, pdf.add(info)

@@ -15,7 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import pikepdf
 from pikepdf import Array, Dictionary, Name
@@ -59,8 +59,22 @@ def use_copy(
 ) -> bytes:
     """`pdf_bytes` as a use copy given to `recipient` at `when`: the footer on every page,
     the recipient and the time in its XMP. A PDF/A-2b source stays PDF/A-2b."""
+    out = io.BytesIO()
+    write_use_copy(io.BytesIO(pdf_bytes), out, recipient, when, font_file)
+    return out.getvalue()
+
+
+def write_use_copy(
+    source: Path | BinaryIO,
+    out: BinaryIO,
+    recipient: str,
+    when: datetime,
+    font_file: Path | None = None,
+) -> None:
+    """`use_copy` from a file to a file: the source's pages are read from it as they are
+    written (a dossier of thousands of pages is never held in memory)."""
     try:
-        pdf = pikepdf.open(io.BytesIO(pdf_bytes))
+        pdf = pikepdf.open(source)
     except pikepdf.PdfError as err:
         raise BadInputError(f"cannot make a use copy of a damaged PDF: {err}") from err
     with pdf:
@@ -70,9 +84,7 @@ def use_copy(
         for page in pdf.pages:
             _stamp(pdf, page, font, line)
         _note_in_xmp(pdf, recipient, when)
-        out = io.BytesIO()
         pdf.save(out, stream_decode_level=pikepdf.StreamDecodeLevel.none)
-    return out.getvalue()
 
 
 def use_copy_of(storage: Storage, doc_id: str, recipient: str, when: datetime) -> bytes:

@@ -34,21 +34,33 @@ def dossier_export(ctx, code, fonds_code, fmt, out_path, as_name):
     kctx, principal, dossier = visible_dossier(ctx, code, fonds_code, as_name)
     export = export_of(kctx.catalog, dossier, principal)
     if fmt == "pdf":
-        from datetime import datetime
-
-        from kho.archive.dossier_pdf import dossier_pdf
-        from kho.archive.usecopy import use_copy
-
-        # an export is a copy given to a user, marked with who received it and when
-        when = datetime.now().astimezone()
-        data = use_copy(dossier_pdf(kctx.storage, export), principal.name, when)
+        _export_pdf(kctx.storage, export, principal.name, out_path)
     else:
-        data = dossier_xml(export) if fmt == "xml" else dossier_csv(export)
-    write_export(out_path, data)
+        write_export(out_path, dossier_xml(export) if fmt == "xml" else dossier_csv(export))
     shown = [m.doc.id for m in export.members]
     copy = {"use_copy": True} if fmt == "pdf" else {}
     audit_cli(kctx, principal, "export", dossier=export.code, format=fmt, documents=shown, **copy)
     err.print(f"dossier {export.code}: {len(shown)} document(s) exported as {fmt} to {out_path}")
+
+
+def _export_pdf(storage, export, recipient: str, out_path: Path) -> None:
+    """The dossier's PDF, then its use copy (an export is a copy given to a user, marked
+    with who received it and when), each written file to file beside `out_path`."""
+    import tempfile
+    from datetime import datetime
+
+    from kho.archive.dossier_export import refuse_existing, write_export
+    from kho.archive.dossier_pdf import write_dossier_pdf
+    from kho.archive.usecopy import write_use_copy
+    from kho.core.permissions import PRIVATE
+
+    when = datetime.now().astimezone()
+    PRIVATE.make_dirs(refuse_existing(out_path).parent)
+    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".kho-export-") as tmp:
+        whole = Path(tmp) / "dossier.pdf"
+        with open(whole, "wb") as f:
+            write_dossier_pdf(storage, export, f)
+        write_export(out_path, lambda f: write_use_copy(whole, f, recipient, when))
 
 
 @click.command("package")

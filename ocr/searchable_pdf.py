@@ -4,29 +4,34 @@ The text uses tesseract's glyphless font as a Type0/Identity-H font: every chara
 written as a two-byte code (its code point for the Basic Multilingual Plane) and a
 ToUnicode map gives the character back, so any Unicode text (Vietnamese with stacked
 diacritics, đ) copies and searches correctly. The JPEG bytes are embedded as they are.
+
+Pages are written to the file as each is given (`ScanPdf` over `core.pdfstream`), so a
+document of any length is written in the memory of one page; the archival master
+(`archive.pdfa`) is written by the same `ScanPdf`.
 """
 
 from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
-import pikepdf
-from pikepdf import Array, Dictionary, Name
 from PIL import Image
 
-from ..core.errors import BadInputError, MissingDependencyError
-from ..core.types import PageText
-from .export import group_lines
-from .tesseract import tessdata_dir
+from kho.core.errors import BadInputError, MissingDependencyError
+from kho.core.pdfstream import Name, PdfWriter, Ref
+from kho.core.types import PageText
+from kho.ocr.export import group_lines
+from kho.ocr.tesseract import tessdata_dir
 
 FONT = "/F1"
 CHAR_WIDTH = 0.5  # em; every glyph of the glyphless font is half an em wide (DW 500)
 EXTRA_CIDS = range(0xD800, 0xE000)  # surrogate codes are never characters: free for astral ones
-COLORSPACES = {"L": "/DeviceGray", "RGB": "/DeviceRGB", "CMYK": "/DeviceCMYK"}
+COLORSPACES = {"L": "DeviceGray", "RGB": "DeviceRGB", "CMYK": "DeviceCMYK"}
 Affine = tuple[float, float, float, float, float, float]
 
 
@@ -35,8 +40,10 @@ class _Codes:
 
     def __init__(self) -> None:
         self.astral: dict[str, int] = {}
+        self.used: set[str] = set()  # what the ToUnicode map must give back
 
     def code(self, char: str) -> int:
+        self.used.add(char)
         point = ord(char)
         if point < 0x10000 and point not in EXTRA_CIDS:
             return point
@@ -74,71 +81,133 @@ def to_unicode_cmap(code: Callable[[str], int], chars: Iterable[str]) -> bytes:
     return "\n".join(lines).encode("ascii")
 
 
-def text_font(pdf: pikepdf.Pdf, texts: Iterable[PageText]) -> tuple[pikepdf.Object, _Codes]:
-    """The invisible text's font for pages holding `texts`, and the codes to write them in."""
-    codes = _Codes()
-    chars = sorted({c for text in texts for w in text.words for c in w.text} | {" "})
-    for c in chars:  # in a fixed order, so the same pages always give the same file
-        codes.code(c)
-    return _font(pdf, codes, chars), codes
+@dataclass(frozen=True, eq=False)
+class PageImage:
+    """A page's image as a PDF image XObject: its stream's bytes as encoded, the stream's
+    entries (/Filter among them) and its pixel size."""
+
+    data: bytes
+    entries: dict
+    width: int
+    height: int
 
 
-def _font(pdf: pikepdf.Pdf, codes: _Codes, chars: Iterable[str]) -> pikepdf.Object:
-    """The glyphless Type0 font shared by every page."""
-    font_path = tessdata_dir() / "pdf.ttf"
-    try:
-        ttf = font_path.read_bytes()
-    except OSError as err:
-        raise MissingDependencyError(
-            f"glyphless font {font_path} missing: reinstall tesseract-ocr"
-        ) from err
-    font_file = pdf.make_stream(ttf)
-    font_file.Length1 = len(ttf)
-    descriptor = Dictionary(
-        Type=Name.FontDescriptor,
-        FontName=Name.GlyphLessFont,
-        Flags=5,
-        FontBBox=Array([0, 0, 500, 1000]),
-        ItalicAngle=0,
-        Ascent=1000,
-        Descent=-1,  # a character's box then runs from the baseline up one font size
-        CapHeight=1000,
-        StemV=80,
-        FontFile2=font_file,
-    )
-    cid_font = Dictionary(
-        Type=Name.Font,
-        Subtype=Name.CIDFontType2,
-        BaseFont=Name.GlyphLessFont,
-        CIDSystemInfo=Dictionary(Registry="Adobe", Ordering="Identity", Supplement=0),
-        FontDescriptor=pdf.make_indirect(descriptor),
-        DW=int(CHAR_WIDTH * 1000),
-        CIDToGIDMap=pdf.make_stream(b"\x00\x01" * 65536),  # every code draws glyph 1 (blank)
-    )
-    return pdf.make_indirect(
-        Dictionary(
-            Type=Name.Font,
-            Subtype=Name.Type0,
-            BaseFont=Name.GlyphLessFont,
-            Encoding=Name("/Identity-H"),
-            DescendantFonts=Array([pdf.make_indirect(cid_font)]),
-            ToUnicode=pdf.make_stream(to_unicode_cmap(codes.code, chars)),
+class ScanPdf:
+    """A PDF of page images each under its invisible text, written page by page as each is
+    given (`core.pdfstream`): memory holds one page at a time, whatever the page count.
+    The glyphless font every page shares is written at the start but for its ToUnicode map
+    (over the characters the pages used), written with the page tree at `finish`."""
+
+    def __init__(self, out: BinaryIO, version: str = "1.7") -> None:
+        font_path = tessdata_dir() / "pdf.ttf"
+        try:
+            ttf = font_path.read_bytes()
+        except OSError as err:
+            raise MissingDependencyError(
+                f"glyphless font {font_path} missing: reinstall tesseract-ocr"
+            ) from err
+        self.pdf = PdfWriter(out, version)
+        self.codes = _Codes()
+        self._pages = self.pdf.reserve()
+        self._font = self.pdf.reserve()
+        self._cid_font = self._glyphless_font(ttf)
+        self._kids: list[Ref] = []
+
+    @property
+    def pages(self) -> int:
+        return len(self._kids)
+
+    def _glyphless_font(self, ttf: bytes) -> Ref:
+        """tesseract's glyphless font as the CIDFont under the pages' Type0 font."""
+        pdf = self.pdf
+        descriptor = {
+            "Type": Name("FontDescriptor"),
+            "FontName": Name("GlyphLessFont"),
+            "Flags": 5,
+            "FontBBox": [0, 0, 500, 1000],
+            "ItalicAngle": 0,
+            "Ascent": 1000,
+            "Descent": -1,  # a character's box then runs from the baseline up one font size
+            "CapHeight": 1000,
+            "StemV": 80,
+            "FontFile2": pdf.add_stream(ttf, {"Length1": len(ttf)}, compress=True),
+        }
+        cid_to_gid = b"\x00\x01" * 65536  # every code draws glyph 1 (blank)
+        return pdf.add(
+            {
+                "Type": Name("Font"),
+                "Subtype": Name("CIDFontType2"),
+                "BaseFont": Name("GlyphLessFont"),
+                "CIDSystemInfo": {"Registry": "Adobe", "Ordering": "Identity", "Supplement": 0},
+                "FontDescriptor": pdf.add(descriptor),
+                "DW": int(CHAR_WIDTH * 1000),
+                "CIDToGIDMap": pdf.add_stream(cid_to_gid, compress=True),
+            }
         )
-    )
+
+    def add_page(
+        self,
+        image: PageImage,
+        dpi: float,
+        text: PageText,
+        to_pdf: Callable[[float, float], Affine],
+        rotate: int = 0,
+    ) -> None:
+        """One page: the image full page at `dpi`, the text over it placed by the affine
+        `to_pdf(page_w, page_h)` gives; turned `rotate` degrees for display."""
+        page_w, page_h = image.width * 72.0 / dpi, image.height * 72.0 / dpi
+        ops = [f"q {page_w:.3f} 0 0 {page_h:.3f} 0 0 cm /Im0 Do Q"]
+        ops += text_ops(text, self.codes, to_pdf(page_w, page_h))
+        entries = {"Type": Name("XObject"), "Subtype": Name("Image")} | image.entries
+        page = {
+            "Type": Name("Page"),
+            "Parent": self._pages,
+            "MediaBox": [0, 0, round(page_w, 3), round(page_h, 3)],
+            "Resources": {
+                "XObject": {"Im0": self.pdf.add_stream(image.data, entries)},
+                "Font": {"F1": self._font},
+            },
+            "Contents": self.pdf.add_stream("\n".join(ops).encode("ascii"), compress=True),
+        }
+        if rotate % 360:
+            page["Rotate"] = rotate % 360
+        self._kids.append(self.pdf.add(page))
+
+    def finish(self, catalog: Mapping[str, object] | None = None, info: Ref | None = None) -> None:
+        """The font's ToUnicode map, the page tree, the catalog (with `catalog`'s entries)
+        and the trailer."""
+        if not self._kids:
+            raise ValueError("a PDF needs at least one page")
+        pdf = self.pdf
+        cmap = to_unicode_cmap(self.codes.code, self.codes.used | {" "})
+        pdf.add(
+            {
+                "Type": Name("Font"),
+                "Subtype": Name("Type0"),
+                "BaseFont": Name("GlyphLessFont"),
+                "Encoding": Name("Identity-H"),
+                "DescendantFonts": [self._cid_font],
+                "ToUnicode": pdf.add_stream(cmap, compress=True),
+            },
+            self._font,
+        )
+        pdf.add({"Type": Name("Pages"), "Kids": self._kids, "Count": len(self._kids)}, self._pages)
+        root = pdf.add({"Type": Name("Catalog"), "Pages": self._pages, **(catalog or {})})
+        pdf.finish(root, info)
 
 
-def _image(pdf: pikepdf.Pdf, path: Path) -> tuple[pikepdf.Object, int, int]:
-    """The JPEG as an image XObject, bytes untouched; with its pixel size."""
+def read_image(path: Path) -> PageImage:
+    """A stored page image (a JPEG) as it is."""
     try:
         data = path.read_bytes()
     except OSError as err:
         raise BadInputError(f"cannot read page image {path}: {err}") from err
-    return jpeg_image(pdf, data, f"page image {path}")
+    return jpeg_image(data, f"page image {path}")
 
 
-def jpeg_image(pdf: pikepdf.Pdf, data: bytes, what: str) -> tuple[pikepdf.Object, int, int]:
-    """JPEG bytes as an image XObject, untouched (no second lossy encoding); with its pixel
-    size. `what` names the image in the error a non-JPEG gets."""
+def jpeg_image(data: bytes, what: str) -> PageImage:
+    """JPEG bytes as an image, untouched (no second lossy encoding). `what` names the image
+    in the error a non-JPEG gets."""
     try:
         with Image.open(io.BytesIO(data)) as im:  # reads the header only
             fmt, mode, (width, height) = im.format, im.mode, im.size
@@ -147,14 +216,16 @@ def jpeg_image(pdf: pikepdf.Pdf, data: bytes, what: str) -> tuple[pikepdf.Object
         raise BadInputError(f"cannot read {what}: {err}") from err
     if fmt != "JPEG" or mode not in COLORSPACES:
         raise BadInputError(f"{what} must be a gray, RGB or CMYK JPEG, not {fmt} {mode}")
-    image = pdf.make_stream(data)
-    image.Type, image.Subtype = Name.XObject, Name.Image
-    image.Width, image.Height, image.BitsPerComponent = width, height, 8
-    image.ColorSpace = Name(COLORSPACES[mode])
-    image.Filter = Name.DCTDecode
+    entries: dict = {
+        "Width": width,
+        "Height": height,
+        "BitsPerComponent": 8,
+        "ColorSpace": Name(COLORSPACES[mode]),
+        "Filter": Name("DCTDecode"),
+    }
     if mode == "CMYK" and adobe:  # Adobe writes CMYK JPEGs inverted
-        image.Decode = Array([1, 0] * 4)
-    return image, width, height
+        entries["Decode"] = [1, 0] * 4
+    return PageImage(data, entries, width, height)
 
 
 def text_ops(text: PageText, codes: _Codes, to_pdf: Affine) -> list[str]:
@@ -188,25 +259,19 @@ def _num(v: float) -> str:
     return "0" if text == "-0" else text
 
 
-def write_searchable_pdf(pages: Sequence[tuple[Path, PageText]], out: BinaryIO) -> None:
+def write_searchable_pdf(pages: Iterable[tuple[Path, PageText]], out: BinaryIO) -> None:
     """Write one PDF page per (JPEG page image, its text) to `out`: a file of the storage's
-    writer (`core.storage.atomic_file`), so the PDF appears whole or not at all."""
-    if not pages:
-        raise ValueError("write_searchable_pdf needs at least one page")
-    with pikepdf.new() as pdf:
-        font, codes = text_font(pdf, (text for _, text in pages))
-        for path, text in pages:
-            image, width, height = _image(pdf, Path(path))
-            page_w, page_h = width * 72.0 / text.dpi, height * 72.0 / text.dpi
-            # boxes refer to text.width x text.height pixels; the stored image may differ
-            sx, sy = page_w / max(text.width, 1), page_h / max(text.height, 1)
-            ops = [f"q {page_w:.3f} 0 0 {page_h:.3f} 0 0 cm /Im0 Do Q"]
-            ops += text_ops(text, codes, (sx, 0.0, 0.0, 0.0, -sy, page_h))
-            page = Dictionary(
-                Type=Name.Page,
-                MediaBox=Array([0, 0, round(page_w, 3), round(page_h, 3)]),
-                Resources=Dictionary(XObject=Dictionary(Im0=image), Font=Dictionary(F1=font)),
-                Contents=pdf.make_stream("\n".join(ops).encode("ascii")),
-            )
-            pdf.pages.append(pikepdf.Page(page))
-        pdf.save(out, deterministic_id=True)
+    writer (`core.storage.atomic_file`), so the PDF appears whole or not at all. `pages` is
+    read one at a time (a generator keeps one page's image in memory)."""
+    doc = ScanPdf(out)
+    for path, text in pages:
+        image = read_image(Path(path))
+        # boxes refer to text.width x text.height pixels; the stored image may differ
+        doc.add_page(image, text.dpi, text, partial(_stretched, text))
+    doc.finish()
+
+
+def _stretched(text: PageText, page_w: float, page_h: float) -> Affine:
+    """The boxes' pixels spread over the whole page, y turned upwards."""
+    sx, sy = page_w / max(text.width, 1), page_h / max(text.height, 1)
+    return (sx, 0.0, 0.0, 0.0, -sy, page_h)

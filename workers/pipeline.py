@@ -448,15 +448,17 @@ def write_searchable(ctx: Context, doc: cat.Document, texts: dict[int, PageText]
     if doc.kind == "pdf" and all(t.source == "text-layer" for t in texts.values()):
         write_sanitized_pdf(ctx, doc, out)
         return
-    pages = []
-    for n, text in sorted(texts.items()):
-        image = ctx.storage.page_image(doc.id, n)
-        if not image.exists():  # a text-layer page of a mixed PDF: render it for the PDF
-            with open_source(original_of(ctx, doc), ctx.settings.limits) as src:
-                save_page_image(ctx, doc.id, n, src.render(n - 1))
-        pages.append((image, text))
+
+    def pages():  # one at a time: the writer holds one page's image
+        for n, text in sorted(texts.items()):
+            image = ctx.storage.page_image(doc.id, n)
+            if not image.exists():  # a text-layer page of a mixed PDF: render it for the PDF
+                with open_source(original_of(ctx, doc), ctx.settings.limits) as src:
+                    save_page_image(ctx, doc.id, n, src.render(n - 1))
+            yield image, text
+
     with ctx.storage.writer(out) as f:
-        write_searchable_pdf(pages, f)
+        write_searchable_pdf(pages(), f)
 
 
 def write_master(ctx: Context, doc: cat.Document, texts: dict[int, PageText]) -> None:
