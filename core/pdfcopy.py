@@ -50,12 +50,12 @@ class PageCopier:
         number. Objects it shares with pages copied before are not written again."""
         page = self.src.pages[index].obj
         ref = self._pages[index]
-        entries = {k: v for k, v in page.items() if k not in ("/Parent", "/AA")}
+        entries: dict[str, object] = {k: v for k, v in page.items() if k not in ("/Parent", "/AA")}
         for key in INHERITED:
             if key not in entries and (value := inherited(page, key)) is not None:
                 entries[key] = value
         if "/Annots" in entries:
-            annots = list(entries["/Annots"])
+            annots: list = list(entries["/Annots"])  # type: ignore[call-overload]
             self._annots |= {a.objgen for a in annots if a.is_indirect}
             entries["/Annots"] = [a if a.is_indirect else _without_actions(a) for a in annots]
         value = {k[1:]: self._value(v) for k, v in entries.items()}
@@ -105,7 +105,8 @@ class PageCopier:
 
 def inherited(page: pikepdf.Dictionary, key: str):
     """`key` as the page has it or inherits it from its page tree; None when nowhere."""
-    node, seen = page, set()
+    node: pikepdf.Object | None = page
+    seen: set = set()
     while node is not None and node.objgen not in seen:
         seen.add(node.objgen)
         if key in node:
