@@ -67,6 +67,7 @@ def soak(root: Path, docs: list[Path], workers: int, pages: int) -> list[dict]:
                         "cpu_s_per_page": round((spent - last_cpu) / max(1, read - last_n), 3),
                         "pss_mb": [round(m) for m in d.pss_mb()],
                         "failed": c.pages_failed,
+                        "load": round(os.getloadavg()[0], 1),
                     }
                 )
                 print(json.dumps(rows[-1]), file=sys.stderr)
@@ -117,12 +118,15 @@ def main() -> None:
         f"{args.workers} rq workers, catalog {result['catalog']}, index {result['index']}, "
         f"load {result['load']}"
     )
-    print(f"{'tenth':>5}{'pages':>7}{'seconds':>9}{'pages/min':>11}{'CPU s/page':>12}  PSS MB")
+    print(
+        f"{'tenth':>5}{'pages':>7}{'seconds':>9}{'pages/min':>11}{'CPU s/page':>12}"
+        f"{'load':>6}  PSS MB"
+    )
     for r in rows:
         pss = " ".join(f"{m:4d}" for m in r["pss_mb"])
         print(
             f"{r['tenth']:5d}{r['pages']:7d}{r['seconds']:9.1f}{r['pages_per_min']:11.1f}"
-            f"{r['cpu_s_per_page']:12.3f}  {pss}"
+            f"{r['cpu_s_per_page']:12.3f}{r['load']:6.1f}  {pss}"
         )
     print(
         f"last tenth / first: {result['last_vs_first']:.2f}x (target >= {TARGET}x); "
