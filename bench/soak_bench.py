@@ -1,7 +1,7 @@
 """Distributed soak: one large batch through rq workers; is the last tenth as fast as the first?
 
     eval "$(cat /tmp/services.env)"      # or scripts/services up: Redis, PostgreSQL, Elasticsearch
-    python bench/soak_bench.py [--pages 3000] [--doc-pages 10] [--height-in 1.5] [--workers 2]
+    python bench/soak_bench.py [--pages 3000] [--doc-pages 10] [--height-in 2.5] [--workers 2]
                                [--json]
 
 Small pages (`synth.pages.render_page` of a few Vietnamese lines, 300 dpi, A4 width,
@@ -29,9 +29,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import pipeline_bench  # noqa: E402
 from pipeline_bench import Deployment, TreeCpu, make_pages, redis_url  # noqa: E402
 
 TARGET = 0.9
+# short pages: the number on the first line, so that every page (and document) differs
+TEXT = "BÁO CÁO SỐ {n}/BC\nKết quả công tác dân vận năm 2024 của Sư đoàn {n}."
 POLL_S = 0.5
 
 
@@ -42,6 +45,9 @@ def soak(root: Path, docs: list[Path], workers: int, pages: int) -> list[dict]:
     d = Deployment(root / "deploy", redis_url())
     try:
         batch_id = d.register(docs)
+        registered = d.ctx.catalog.batch_counts(batch_id).pages_total
+        if registered != pages:
+            raise SystemExit(f"{registered} of {pages} pages registered: pages are not distinct")
         d.start_workers(workers)
         pss0 = d.pss_mb()
         cpu = TreeCpu([p.pid for p in d.procs]).start()
@@ -86,7 +92,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pages", type=int, default=3000)
     ap.add_argument("--doc-pages", type=int, default=10)
-    ap.add_argument("--height-in", type=float, default=1.5)
+    ap.add_argument("--height-in", type=float, default=2.5)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -94,6 +100,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kho-soak-") as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
+        pipeline_bench.TEXT = TEXT
         _, docs = make_pages(root / "scans", args.pages, args.height_in, args.doc_pages)
         made = time.perf_counter() - t0
         for png in (root / "scans" / "png").glob("*.png"):

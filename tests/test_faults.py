@@ -304,7 +304,8 @@ def test_redis_flushed_mid_batch_then_resume(cluster, scans):
 
     assert [w.name for w in Worker.all(connection=cluster.conn)] == ["w"]
     st = json.loads(cluster.kho("status", "--batch", "b", "--json").stdout)
-    assert [(w["name"], w["pid"]) for w in st["workers"]] == [("w", worker.pid)]
+    assert [w["name"] for w in st["workers"]] == ["w"]
+    assert st["workers"][0]["pid"] in descendants(worker.pid)  # its job process
     assert st["batches"][0]["finished"] and st["batches"][0]["pages_done"] == PAGES
     assert {q["name"]: q["queued"] for q in st["queues"]} == {OCR_QUEUE: 0, INDEX_QUEUE: 0}
     cluster.check_complete(batch_id)
