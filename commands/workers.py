@@ -93,9 +93,15 @@ def parse_queues(text: str) -> list[str]:
 @click.option("--verbose", "-v", is_flag=True, help="Log every job step.")
 @click.pass_context
 def worker(ctx, queues, burst, name, maintenance_interval, verbose):
-    """Run jobs from the queues (distributed mode: needs KHO_REDIS_URL)."""
-    from kho.workers.jobs import make_worker, warm_up
+    """Run jobs from the queues (distributed mode: needs KHO_REDIS_URL).
+
+    One process runs the jobs (tesseract's models stay loaded); this one watches it and
+    replaces it if it dies or a job hangs past its time limit."""
+    from functools import partial
+
+    from kho.workers.jobs import run_worker, settle_abandoned, warm_up
     from kho.workers.queue import MAINTENANCE_INTERVAL_S, OCR_QUEUE, connect
+    from kho.workers.supervisor import Supervisor
 
     settings = ctx.obj["settings"]
     if not settings.redis_url:
@@ -114,17 +120,20 @@ def worker(ctx, queues, burst, name, maintenance_interval, verbose):
     level = logging.DEBUG if verbose else logging.INFO
     _log_to_stderr(level)
     kctx = warm_up()
-    w = make_worker(
-        conn, names, name=name, maintenance_interval=maintenance_interval or MAINTENANCE_INTERVAL_S
+    start = partial(
+        run_worker,
+        redis_url=settings.redis_url,
+        queue_names=names,
+        maintenance_interval=maintenance_interval or MAINTENANCE_INTERVAL_S,
+        burst=burst,
+        logging_level=logging.getLevelName(level),
     )
+    sup = Supervisor(conn, names, start, on_abandoned=settle_abandoned, name=name)
     err.print(
-        f"worker {w.name} on {socket.gethostname()} (pid {os.getpid()}): queues "
+        f"worker {sup.name} on {socket.gethostname()} (pid {os.getpid()}): queues "
         f"{', '.join(names)}; catalog {kctx.catalog.safe_url}; index {settings.backend}{reader}"
     )
-    try:
-        w.work(burst=burst, with_scheduler=True, logging_level=logging.getLevelName(level))
-    except ValueError as e:  # raised while registering, e.g. "active worker named ... exists"
-        raise ConfigError(f"{e}: choose another --name") from e
+    ctx.exit(sup.run())
 
 
 def _log_to_stderr(level: int) -> None:

@@ -74,7 +74,7 @@ def descendants(pid: int) -> list[int]:
 
 
 def kill_tree(proc: subprocess.Popen) -> None:
-    """SIGKILL a worker and everything it started (work horse, scheduler): a dead machine."""
+    """SIGKILL a worker and everything it started (job process, scheduler): a dead machine."""
     for pid in [proc.pid, *descendants(proc.pid)]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
@@ -246,13 +246,12 @@ def scheduler_pids(cluster: Cluster) -> set[int]:
     return pids
 
 
-def work_horse(proc: subprocess.Popen) -> int | None:
-    """The child running the current job: rq puts it in a process group of its own."""
-    for pid in descendants(proc.pid):
-        with contextlib.suppress(ProcessLookupError):
-            if os.getpgid(pid) == pid:
-                return pid
-    return None
+def job_process(cluster: Cluster, worker: str) -> int | None:
+    """The process running `worker`'s jobs (under its `kho worker` parent), as rq knows it."""
+    from rq import Worker
+
+    pid = cluster.conn.hget(Worker.redis_worker_namespace_prefix + worker, "pid")
+    return int(pid) if pid else None
 
 
 def test_killed_workers_jobs_are_picked_up(cluster, scans):
@@ -266,17 +265,18 @@ def test_killed_workers_jobs_are_picked_up(cluster, scans):
     )
     other = cluster.start_worker("b")
     cluster.wait_until("worker a to be mid-page", lambda: started_job_of(cluster, "a"), 60)
-    kill_tree(victim)  # the whole machine, as it were: worker, work horse, scheduler
-    horse: list[int] = []
+    kill_tree(victim)  # the whole machine, as it were: worker, job process, scheduler
+    jobs: list[int] = []
 
     def b_mid_page() -> bool:
-        pid = work_horse(other)
-        horse[:] = [pid] if pid and started_job_of(cluster, "b") else []
-        return bool(horse)
+        pid = job_process(cluster, "b")
+        jobs[:] = [pid] if pid and started_job_of(cluster, "b") else []
+        return bool(jobs)
 
     cluster.wait_until("worker b to be mid-page", b_mid_page, 30)
+    assert jobs[0] in descendants(other.pid)
     with contextlib.suppress(ProcessLookupError):
-        os.kill(horse[0], signal.SIGKILL)  # only b's work horse: rq retries the job
+        os.kill(jobs[0], signal.SIGKILL)  # only b's job process: its parent starts another
     cluster.start_worker("a")  # restarted under its name (b also looks, every 2 s)
     cluster.wait_until(
         "a live scheduler to take the locks over",
@@ -286,7 +286,8 @@ def test_killed_workers_jobs_are_picked_up(cluster, scans):
     cluster.wait_done(batch_id)
     cluster.check_complete(batch_id, once=True)
     logs = cluster.logs()
-    assert "abandoned: worker a (pid" in logs and "work process died" in logs
+    assert "abandoned: worker a (pid" in logs and f"abandoned: worker b (pid {jobs[0]})" in logs
+    assert other.poll() is None  # b's parent lives on
 
 
 def test_redis_flushed_mid_batch_then_resume(cluster, scans):
@@ -303,7 +304,8 @@ def test_redis_flushed_mid_batch_then_resume(cluster, scans):
 
     assert [w.name for w in Worker.all(connection=cluster.conn)] == ["w"]
     st = json.loads(cluster.kho("status", "--batch", "b", "--json").stdout)
-    assert [(w["name"], w["pid"]) for w in st["workers"]] == [("w", worker.pid)]
+    assert [w["name"] for w in st["workers"]] == ["w"]
+    assert st["workers"][0]["pid"] in descendants(worker.pid)  # its job process
     assert st["batches"][0]["finished"] and st["batches"][0]["pages_done"] == PAGES
     assert {q["name"]: q["queued"] for q in st["queues"]} == {OCR_QUEUE: 0, INDEX_QUEUE: 0}
     cluster.check_complete(batch_id)

@@ -175,7 +175,7 @@ def test_ocr_timeout_is_a_limit_with_advice(engine):
 
 
 def test_library_engine_keeps_working_in_a_forked_child():
-    # rq forks a work horse per job from a worker that loaded the models once
+    # `kho worker` forks its job process from a parent that loaded the models once
     page = render(PARAGRAPH[:2], height=300)
     parent = ocr_image(page, engine="library").text
     read, write = os.pipe()

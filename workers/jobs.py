@@ -9,8 +9,9 @@ Errors are sorted by `pipeline.run_task`, as the local pool sorts them: bad inpu
 page's recorded failure and the job ends normally; an unexpected error is recorded the same
 way (a bug must not block the queue); system trouble (a service down, the disk full, a
 stored file missing, a timeout) is noted as "retrying at <time>" and re-raised so rq retries
-it with backoff, and recorded as a failure for good once the retries run out. Work horses
-run under `[limits] worker_memory_mb`, as pool workers do. `enqueue_pending`
+it with backoff, and recorded as a failure for good once the retries run out. Jobs run
+in one long-lived process per `kho worker` (`supervisor.py`: no fork per job), under
+`[limits] worker_memory_mb`, as pool workers do. `enqueue_pending`
 rebuilds the queues from the catalog after Redis lost them (`kho resume`).
 """
 
@@ -30,7 +31,7 @@ from redis import Redis
 from rq import Queue, get_current_job
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
-from rq.worker import Worker
+from rq.worker import SimpleWorker
 
 from kho.core import catalog as cat
 from kho.core.errors import MissingDependencyError, ServiceError
@@ -47,6 +48,7 @@ from .queue import (
     TRANSIENT_ERRORS,
     JobTarget,
     active_job_ids,
+    connect,
     doc_job_id,
     enqueue_unique,
     free_dead_namesake,
@@ -68,9 +70,10 @@ _pid = 0
 def job_context() -> Context:
     """This process's Context, built once from the settings (KHO_* environment).
 
-    rq's worker forks a work horse per job: the horse keeps the parent's warm Context
-    (imports, taxonomy, model) but must not share its database or HTTP connections, so
-    on a new pid the SQLAlchemy pool is disposed without closing and the index rebuilt.
+    The supervisor forks the job process from its warm state: the child keeps the warm
+    Context (imports, taxonomy, model) but must not share its database or HTTP
+    connections, so on a new pid the SQLAlchemy pool is disposed without closing and the
+    index rebuilt.
     """
     global _ctx, _pid
     if _ctx is None:
@@ -90,10 +93,10 @@ def use_context(ctx: Context | None) -> None:
 
 
 def warm_up() -> Context:
-    """Build what every job needs before the worker forks its first work horse.
+    """Build what every job needs before the supervisor forks the job process.
 
-    The stages import their heavy modules lazily; imported here once, each forked horse
-    starts with them loaded instead of importing them again per job.
+    The stages import their heavy modules lazily; imported here once, a job process (and
+    its replacement after a crash) starts with them loaded.
     """
     import importlib
 
@@ -117,11 +120,11 @@ def warm_up() -> Context:
     opts = ctx.settings.ocr
     with contextlib.suppress(MissingDependencyError):  # an index-only host may lack tesseract
         tessdata_dir()
-        if resolve_engine(opts.engine) == "library":  # models loaded once, not per horse
+        if resolve_engine(opts.engine) == "library":  # models loaded once, not per process
             library_api(opts.lang, opts.psm, opts.oem, opts.tessdata, opts.tone_marks)
     sweep_orphans()
-    # what the parent built stays untouched in every horse: without this the horse's first
-    # garbage collection walks (and so copies) every object the parent made
+    # what the parent built stays shared with the job process: without this its garbage
+    # collections walk (and so copy) every object the parent made
     gc.collect()
     gc.freeze()
     return ctx
@@ -273,37 +276,28 @@ def resume(ctx: Context, conn: Redis, batch_id: int | None = None) -> Enqueued:
 
     try:
         with conn.lock("kho:resume", timeout=RESUME_LOCK_S, blocking_timeout=RESUME_WAIT_S):
-            reaped = reap_abandoned(conn, (OCR_QUEUE, INDEX_QUEUE), on_abandoned=_abandoned)
+            reaped = reap_abandoned(conn, (OCR_QUEUE, INDEX_QUEUE), on_abandoned=settle_abandoned)
             done = enqueue_pending(ctx, conn, batch_id)
     except LockError as err:
         raise ServiceError(f"another kho resume is running ({err}); try again later") from err
     return Enqueued(done.pages, done.documents, done.skipped, reaped)
 
 
-def _abandoned(job: Job, reason: str) -> None:
+def settle_abandoned(job: Job, reason: str) -> None:
+    """Record a job a dead worker left: retrying at once, or failed for good."""
     settle_failure(job_context(), job, reason, retry_in=0)
 
 
-def _horse_killed(job: Job, retpid, ret_val, rusage) -> None:
-    """The work horse died under a live worker (OOM killer, segfault): rq retries it."""
-    reason = f"work process died (wait status {ret_val})"
-    log.warning("job %s: %s", job.id, reason)
-    settle_failure(job_context(), job, reason)
-
-
-class KhoWorker(Worker):
-    """rq's forking worker, plus a look for what dead workers left: at start, then every
-    maintenance interval (abandoned jobs, scheduler locks). Each work horse runs under the
-    memory limit of a pool worker."""
-
-    def main_work_horse(self, job: Job, queue: Queue):
-        apply_memory_limit(job_context().settings.limits.worker_memory_mb)
-        return super().main_work_horse(job, queue)
+class KhoWorker(SimpleWorker):
+    """rq's worker running its jobs in its own process (no work horse per job: the models,
+    connections and caches stay), plus a look for what dead workers left: at start, then
+    every maintenance interval (abandoned jobs, scheduler locks). `kho worker` runs it
+    under `supervisor.Supervisor`, which replaces it when it dies or a job hangs in C."""
 
     def run_maintenance_tasks(self) -> None:
         try:
             self._register_again()
-            reap_abandoned(self.connection, self.queue_names(), on_abandoned=_abandoned)
+            reap_abandoned(self.connection, self.queue_names(), on_abandoned=settle_abandoned)
             release_dead_scheduler_locks(self.connection, self.queue_names())
         except Exception:  # noqa: BLE001 - maintenance must not kill the worker
             log.exception("looking for what dead workers left failed")
@@ -328,17 +322,40 @@ def make_worker(
     name: str | None = None,
     maintenance_interval: int = MAINTENANCE_INTERVAL_S,
 ) -> KhoWorker:
-    """rq's worker on these queues; a name whose last owner died here is taken over."""
+    """The job process's worker on these queues; a name whose last owner died here is
+    taken over."""
     if name:
-        free_dead_namesake(conn, name, on_abandoned=_abandoned)
+        free_dead_namesake(conn, name, on_abandoned=settle_abandoned)
     return KhoWorker(
         [Queue(q, connection=conn) for q in queue_names],
         connection=conn,
         name=name,
         maintenance_interval=maintenance_interval,
         worker_ttl=worker_ttl(maintenance_interval),
-        work_horse_killed_handler=_horse_killed,
     )
+
+
+def run_worker(
+    name: str,
+    *,
+    redis_url: str,
+    queue_names: list[str],
+    maintenance_interval: int = MAINTENANCE_INTERVAL_S,
+    burst: bool = False,
+    logging_level: str = "INFO",
+) -> None:
+    """The job process `kho worker` supervises: rq's worker under the memory limit, until
+    it stops (burst: the queues are empty; SIGTERM or SIGINT: after its job)."""
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGINT):  # the parent's handlers are not ours
+        signal.signal(sig, signal.SIG_DFL)
+    ctx = job_context()  # a new pid: connections of its own
+    apply_memory_limit(ctx.settings.limits.worker_memory_mb)
+    worker = make_worker(
+        connect(redis_url), queue_names, name=name, maintenance_interval=maintenance_interval
+    )
+    worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)
 
 
 def wait_for_batch(

@@ -198,6 +198,21 @@ def owner_is_gone(conn: Redis, execution: Execution | None) -> str:
     return ""
 
 
+def started_jobs_of(conn: Redis, queue_names: Iterable[str], worker_name: str) -> list[Job]:
+    """The jobs rq's started registries say `worker_name` is running."""
+    found = []
+    for name in queue_names:
+        registry = Queue(name, connection=conn).started_job_registry
+        for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False):
+            try:
+                execution = Execution.fetch(execution_id, job_id, connection=conn)
+                if execution.worker_name == worker_name:
+                    found.append(Job.fetch(job_id, connection=conn))
+            except (NoSuchJobError, ValueError):
+                continue  # finished meanwhile
+    return found
+
+
 def reap_abandoned(
     conn: Redis,
     queue_names: Iterable[str],
