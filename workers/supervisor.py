@@ -122,6 +122,8 @@ class Supervisor:
     def _stop_overdue(self) -> None:
         """Kill the job process if its job ran `grace_s` past its time limit (rq's alarm
         did not reach it: stuck in a C library)."""
+        if self.child is None or not self.child.pid:
+            return
         now = datetime.now(UTC)
         for job in started_jobs_of(self.conn, self.queue_names, self.name):
             if not job.started_at or not job.timeout or job.timeout < 0:
@@ -137,6 +139,7 @@ class Supervisor:
     def _bury(self, code: int | None) -> None:
         """The job process died: settle the job it left, so a new one can take the name."""
         how = f"killed by {signal.Signals(-code).name}" if code and code < 0 else f"exit {code}"
+        assert self.child is not None and self.child.pid  # it was started, and it died
         pid = self.child.pid
         log.warning("worker %s (pid %s) died (%s): starting another", self.name, pid, how)
         with contextlib.suppress(ProcessLookupError):  # what it started (rq's scheduler)
