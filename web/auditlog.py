@@ -26,7 +26,6 @@ from .state import ctx, door, web
 PAGE = 100
 CSV_MAX = 20000  # rows in one CSV; narrow the filters for more
 ACTION_CODE = re.compile(r"[a-z][a-z-]{0,49}")
-DAY = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})|(\d{4})-(\d{2})-(\d{2})")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -141,19 +140,11 @@ def filters(args) -> dict:
 
 
 def parse_day(text: str, name: str) -> date | None:
-    """dd/mm/yyyy (as people write it) or yyyy-mm-dd (what a date field sends), or None."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    m = DAY.fullmatch(text)
+    """A day typed into the filters (`format.parse_day`), refused as a FilterError."""
     try:
-        if m and m.group(1):
-            return date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
-        if m:
-            return date(int(m.group(4)), int(m.group(5)), int(m.group(6)))
-    except ValueError:
-        pass
-    raise FilterError(f"“{name}” không phải một ngày: viết theo dạng dd/mm/yyyy, vd. 01/12/2026.")
+        return format.parse_day(text, name)
+    except format.DayError as err:
+        raise FilterError(str(err)) from None
 
 
 def _utc(day: date | None, zone: ZoneInfo) -> datetime | None:

@@ -4,8 +4,32 @@ keeps naive UTC times; the index keeps ISO strings; both come in here."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
+
+DAY = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})|(\d{4})-(\d{2})-(\d{2})")
+
+
+class DayError(ValueError):
+    """A typed day that is not one; its text (Vietnamese) is for the page."""
+
+
+def parse_day(text: str, name: str) -> date | None:
+    """dd/mm/yyyy (as people write it) or yyyy-mm-dd (what a link may carry), or None for
+    nothing typed; DayError names the field `name` and says how to write it."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    m = DAY.fullmatch(text)
+    try:
+        if m and m.group(1):
+            return date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
+        if m:
+            return date(int(m.group(4)), int(m.group(5)), int(m.group(6)))
+    except ValueError:
+        pass
+    raise DayError(f"“{name}” không phải một ngày: viết theo dạng dd/mm/yyyy, vd. 01/12/2026.")
 
 
 def _moment(value) -> datetime | date | None:

@@ -35,7 +35,7 @@ from kho.index.base import SearchQuery
 from kho.index.guard import audit, audit_search, visible_document
 from kho.workers.context import Context
 
-from . import auth, searchview, sessions
+from . import auth, format, searchview, sessions
 from .searchview import FACET_LABELS, FILTERS, PAGE_SIZE
 from .state import ctx, door, web
 
@@ -296,8 +296,8 @@ def run_search(c: Context, principal: Principal, offset: int = 0):
         q = SearchQuery(
             text=text,
             filters=filters,
-            date_from=args.get("from") or None,
-            date_to=args.get("to") or None,
+            date_from=_day(args.get("from"), "Từ ngày"),
+            date_to=_day(args.get("to"), "Đến ngày"),
             sort=args.get("sort", "relevance"),
             limit=PAGE_SIZE,
             offset=0 if args.get("after") else offset,
@@ -321,6 +321,12 @@ def run_search(c: Context, principal: Principal, offset: int = 0):
         return q, None, "Không thực hiện được tìm kiếm này; chi tiết đã ghi vào nhật ký máy chủ."
     audit_search(c.catalog, principal, door(), q, result)
     return q, result, ""
+
+
+def _day(text: str | None, name: str) -> str | None:
+    """A typed day (dd/mm/yyyy, or ISO) as the ISO date the index takes; DayError if not."""
+    day = format.parse_day(text or "", name)
+    return day.isoformat() if day else None
 
 
 def link(args, **changes) -> str:

@@ -241,3 +241,26 @@ def test_view_switch_kept_across_changes(site, records, page):
     click(driver, driver.find_element(By.LINK_TEXT, "Theo tài liệu"))
     assert ("group", "page") not in args(driver) and total(driver) == "10 tài liệu phù hợp"
     assert chips(driver) == ["Đơn vị: qk7/d2"]
+
+
+def test_days_are_typed_as_dd_mm_yyyy_whatever_the_browser(site, page):
+    driver = page()
+    search(driver, site["base"], "officer", "công tác")
+    before = hit_docs(driver)
+    dan_van = site["ids"]["bao-cao-dan-van.jpg"]  # dated 04/12/2016 by its header
+    assert dan_van in before
+    since = driver.find_element(By.NAME, "from")
+    assert since.get_attribute("type") == "text" and since.get_attribute("placeholder") == (
+        "dd/mm/yyyy"
+    )
+    since.send_keys("01/01/2020", Keys.ENTER)
+    loaded(driver, "from=")
+    assert dan_van not in hit_docs(driver) and "Ngày: từ 01/01/2020" in chips(driver)
+    assert driver.find_element(By.NAME, "from").get_attribute("value") == "01/01/2020"
+    since = driver.find_element(By.NAME, "from")
+    since.clear()
+    since.send_keys("31/02/2020", Keys.ENTER)  # no such day: said, in Vietnamese
+    wait(driver, lambda d: "31%2F02" in d.current_url or "31/02" in d.current_url)
+    error = driver.find_element(By.CSS_SELECTOR, ".error").text
+    assert "“Từ ngày” không phải một ngày" in error and "dd/mm/yyyy" in error
+    fits(driver)
