@@ -128,6 +128,8 @@ def test_a_scan_shows_its_screen_image_zoomed_without_reloading(site, page):
     driver = page()
     login(driver, site["base"], "officer", f"/doc/{doc}")
     img = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#page-1 .pageimg img"))[0]
+    origin = driver.find_element(By.CSS_SELECTOR, "td.origin").text
+    assert origin == "Kho lưu trữ này", origin  # no node identity yet: nothing more to say
     assert img.get_attribute("src").endswith("/page/1.screen.jpg")
     natural = wait(driver, lambda d: img.get_property("naturalWidth"))
     assert 0 < natural <= 1200
