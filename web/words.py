@@ -122,6 +122,21 @@ DETAILS = {  # an audit row's detail keys
     "fonds": "Phông",
     "dossier": "Hồ sơ",
     "token_id": "Mã truy cập API",
+    "screen": "Bản xem màn hình",
+    "inline": "Xem trong trang",
+    "batch_id": "Lô",
+    "node": "Kho",
+    "path": "Đường dẫn",
+    "purged": "Đã xóa",
+    "receipt": "Biên nhận",
+    "records": "Hồ sơ",
+    "refused": "Bị từ chối",
+    "sender": "Kho gửi",
+    "size": "Kích thước",
+    "status": "Tình trạng",
+    "unit": "Đơn vị",
+    "what": "Nội dung",
+    "restart": "Làm lại từ đầu",
 }
 VIA = {"web": "trang web", "cli": "dòng lệnh"}
 YES_NO = {True: "có", False: "không"}
