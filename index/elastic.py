@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import cast
 
@@ -315,7 +314,6 @@ class ElasticIndex:
         self.refresh_writes = refresh  # wait for each write to be searchable (tests)
         self.url = redact_url(url)  # what messages show
         self.es = connect(url, options, timeout=timeout)
-        self._lookups: ThreadPoolExecutor | None = None  # stale-page look-ups (index_pages)
         with self._errors():
             if not self.es.indices.exists_alias(name=self.alias):
                 self._create_first_version()
@@ -427,8 +425,6 @@ class ElasticIndex:
         self.refresh_index(None)
 
     def close(self) -> None:
-        if self._lookups is not None:
-            self._lookups.shutdown()
         self.es.close()
 
     # writing -------------------------------------------------------------------------------
@@ -448,23 +444,16 @@ class ElasticIndex:
 
         `fresh`: `index` is a version being built that holds none of these documents'
         earlier pages (`kho reindex`'s target), so no stale pages are looked for. Else the
-        look-up runs beside the bulk write: it asks for pages other than those written, so
-        the write cannot change its answer.
+        look-up follows the bulk write: run beside it, it could reach a just-made index
+        before its shard is up (503), which the write itself waits for.
         """
         docs = group_pages(pages)
-        if fresh:
-            return self._bulk(self.bulk_actions(pages, index), index, len(pages))
-        stale = self._pool().submit(self._extra_pages, docs, index)
         stored = self._bulk(self.bulk_actions(pages, index), index, len(pages))
-        with self._errors():
-            first = stale.result()
-        self._drop_extra_pages(docs, index, first)
+        if not fresh:
+            with self._errors():
+                first = self._extra_pages(docs, index)
+            self._drop_extra_pages(docs, index, first)
         return stored
-
-    def _pool(self) -> ThreadPoolExecutor:
-        if self._lookups is None:
-            self._lookups = ThreadPoolExecutor(1, thread_name_prefix="kho-es-lookup")
-        return self._lookups
 
     def replace_document(self, doc_id: str, pages: Sequence[PageDoc]) -> int:
         if not pages:

@@ -119,7 +119,10 @@ def test_from_search_the_query_is_marked_and_the_way_back_keeps_it(site, page, l
     driver.find_element(By.CSS_SELECTOR, "p.back a").click()
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "form.search"))
     assert driver.find_element(By.NAME, "q").get_attribute("value") == query
-    assert driver.find_element(By.NAME, "unit").get_attribute("value") == "qk7"
+    chips = [
+        c.text.replace("×", "").strip() for c in driver.find_elements(By.CSS_SELECTOR, "li.chip")
+    ]
+    assert chips == ["Đơn vị: qk7"], chips  # the filter came back with the words
     assert driver.find_elements(By.CSS_SELECTOR, "ol.hits li")
 
 
