@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -79,24 +80,33 @@ def page_json(number: int, text: PageText) -> dict:
     }
 
 
-def write_pdf(pages: list[Page], target: Path, policy: FilePolicy) -> None:
-    """A searchable PDF of the pages: each page image under its invisible text."""
-    import cv2
-
+def write_pdf(pages: Iterable[Page], target: Path, policy: FilePolicy) -> int:
+    """A searchable PDF of the pages, each page image under its invisible text, written as
+    the pages are read (one page's image in memory, one JPEG on disk at a time); returns
+    the number of pages. The file appears whole or not at all."""
     from kho.core.storage import atomic_file
     from kho.ocr.searchable_pdf import write_searchable_pdf
 
-    with tempfile.TemporaryDirectory(prefix="kho-ocr-pdf-") as tmp:
-        items = []
+    count = 0
+
+    def jpegs(tmp: Path) -> Iterator[tuple[Path, PageText]]:
+        import cv2
+
+        nonlocal count
         for n, text, image in pages:
-            jpeg = Path(tmp) / f"page-{n:05d}.jpg"
+            jpeg = tmp / f"page-{n:05d}.jpg"
             ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
             if not ok:
                 raise BadInputError(f"cannot encode page {n} as JPEG")
             jpeg.write_bytes(buf.tobytes())
-            items.append((jpeg, text))
+            count += 1
+            yield jpeg, text
+            jpeg.unlink()  # in the PDF now
+
+    with tempfile.TemporaryDirectory(prefix="kho-ocr-pdf-") as tmp:
         with atomic_file(target, policy) as f:
-            write_searchable_pdf(items, f)
+            write_searchable_pdf(jpegs(Path(tmp)), f)
+    return count
 
 
 @click.command("ocr")
@@ -136,17 +146,19 @@ def ocr(ctx, files, fmt, out_dir, lang, psm, no_clean):
     failed = 0
     for path in files:
         try:
-            pages = list(read_file(path, settings, opts, images=fmt == "pdf"))
+            if fmt == "pdf":  # read and written page by page
+                target = Path(out_dir) / f"{path.stem}.pdf"
+                count = write_pdf(read_file(path, settings, opts, images=True), target, policy)
+                err.print(f"wrote {escape(str(target))} ({count} pages)")
+                continue
+            pages = list(read_file(path, settings, opts, images=False))
             if out_dir is None:
                 if len(files) > 1:
                     click.echo(f"==> {path} <==")
                 click.echo(render(pages, fmt, path.name).decode("utf-8"), nl=False)
                 continue
             target = Path(out_dir) / f"{path.stem}.{EXTENSIONS[fmt]}"
-            if fmt == "pdf":
-                write_pdf(pages, target, policy)
-            else:
-                atomic_write_bytes(target, render(pages, fmt, path.name), policy)
+            atomic_write_bytes(target, render(pages, fmt, path.name), policy)
             err.print(f"wrote {escape(str(target))} ({len(pages)} pages)")
         except (BadInputError, OSError) as error:
             failed += 1

@@ -96,6 +96,20 @@ def test_ocr_writes_json_hocr_alto_and_pdf_files(files, tmp_path):
         assert words(pdf.pages[0].extract_text()) == words(page["text"])
 
 
+def test_pdf_output_is_whole_files_only_and_a_bad_file_leaves_nothing(files, tmp_path):
+    out_dir = tmp_path / "out"
+    bad_pdf = tmp_path / "cut.pdf"  # two good pages, then cut short: read fails past them
+    data = (files["pdf"]).read_bytes()
+    bad_pdf.write_bytes(data[: len(data) // 2])
+    args = [str(files["pdf"]), str(bad_pdf), str(files["bad"]), "--format", "pdf"]
+    code, _, err = invoke([*args, "--out", str(out_dir)], tmp_path)
+    assert code == 1, err
+    assert sorted(p.name for p in out_dir.iterdir()) == ["thong-bao.pdf"]  # no partial file
+    assert "wrote" in err and "(2 pages)" in err
+    with pdfplumber.open(out_dir / "thong-bao.pdf") as pdf:
+        assert [words(p.extract_text()) for p in pdf.pages] == [words(t) for t in PDF_PAGES]
+
+
 def test_ocr_options_change_the_reading(files, tmp_path):
     code, out, _ = invoke([str(files["scan"]), "--no-clean", "--format", "json"], tmp_path)
     assert code == 0
