@@ -52,6 +52,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from kho.core.settings import DEFAULT_LANG, OcrOptions
+from kho.synth.scratch import descendants
 
 REDIS_DB = 9
 TARGET = 0.9
@@ -86,15 +87,6 @@ def make_pages(root: Path, count: int, height_in: float, per_doc: int, first: in
 
 
 # CPU of a tree of processes ---------------------------------------------------------------
-def descendants(pid: int) -> list[int]:
-    out = []
-    for children in Path(f"/proc/{pid}/task").glob("*/children"):
-        with contextlib.suppress(OSError):
-            for child in children.read_text().split():
-                out += [int(child), *descendants(int(child))]
-    return out
-
-
 def own_cpu(pid: int) -> float | None:
     """User + system seconds of one process itself (not of its children), or None."""
     try:

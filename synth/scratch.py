@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 
 @contextlib.contextmanager
@@ -40,3 +41,13 @@ def scratch_pg_database(url: str, prefix: str = "kho_t") -> Iterator[str]:
         yield base.set(database=name).render_as_string(hide_password=False)
     finally:
         execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process under `pid` (children, theirs, ...), from /proc (Linux)."""
+    out = []
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            for child in children.read_text().split():
+                out += [int(child), *descendants(int(child))]
+    return out

@@ -114,3 +114,15 @@ def serve_web(home: Path, env: dict | None = None, timeout: float = 60):
                 proc.kill()
                 raise AssertionError(proc.stdout.read().decode()) from err
             time.sleep(0.2)
+
+
+def form_login(app, name: str, password: str):
+    """A Flask test client of `app` logged in through its login form as `name`."""
+    import re
+
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    form = {"name": name, "password": password, "csrf": token, "next": "/"}
+    assert client.post("/login", data=form).status_code == 302
+    return client

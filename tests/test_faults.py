@@ -28,7 +28,7 @@ from kho.core import catalog as cat
 from kho.core.errors import ServiceError
 from kho.core.settings import load_settings
 from kho.ingest.register import BatchOptions, register_batch
-from kho.synth.scratch import scratch_pg_database
+from kho.synth.scratch import descendants, scratch_pg_database
 from kho.workers.context import Context
 from kho.workers.queue import INDEX_QUEUE, OCR_QUEUE, connect
 
@@ -62,15 +62,6 @@ def services(action: str, name: str) -> None:
         stdout=subprocess.DEVNULL,
         timeout=300,
     )
-
-
-def descendants(pid: int) -> list[int]:
-    out = []
-    for children in Path(f"/proc/{pid}/task").glob("*/children"):
-        with contextlib.suppress(OSError):
-            for child in children.read_text().split():
-                out += [int(child), *descendants(int(child))]
-    return out
 
 
 def kill_tree(proc: subprocess.Popen) -> None:

@@ -90,6 +90,8 @@ def test_a_token_of_another_unit_or_a_lower_clearance_sees_nothing_more(site):
         for tail in ("", "/pdf", "/pages/1/text"):
             resp = get(site, f"/api/v1/documents/{ids[doc]}{tail}", bearer(outsider))
             assert resp.status_code == 404 and resp.json()["error"] == ERRORS[404][0], doc + tail
+            made_up = get(site, f"/api/v1/documents/{'ab' * 32}{tail}", bearer(outsider))
+            assert (made_up.status_code, made_up.content) == (404, resp.content)  # the same
     found = get(site, "/api/v1/search", bearer(outsider), params={"q": "dân vận"}).json()
     assert [h["doc_id"] for h in found["hits"]] == [ids["qk9-plan.pdf"]]
     assert get(site, f"/api/v1/documents/{ids['qk9-plan.pdf']}", bearer(outsider)).ok

@@ -19,7 +19,7 @@ from kho.core.settings import load_settings
 from kho.web.app import create_app
 from kho.web.auth import hash_password
 
-from ..conftest import REPO, run_kho
+from ..conftest import REPO, form_login, run_kho
 from .webdoor import Server
 
 PASSWORDS = {"boss": "boss-pw-1", "clerk": "clerk-pw-1", "plain": "plain-pw-1"}
@@ -66,12 +66,7 @@ def archive(tmp_path_factory):
 
 
 def login(app, name: str):
-    client = app.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-    form = {"name": name, "password": PASSWORDS[name], "csrf": token, "next": "/"}
-    assert client.post("/login", data=form).status_code == 302
-    return client
+    return form_login(app, name, PASSWORDS[name])
 
 
 def token(client, path: str = "/") -> str:

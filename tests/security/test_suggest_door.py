@@ -6,7 +6,6 @@ a batch of documents the reader may not see."""
 from __future__ import annotations
 
 import json
-import re
 import uuid
 
 import pytest
@@ -17,7 +16,7 @@ from kho.synth.pages import write_born_digital_pdf
 from kho.web.app import create_app
 from kho.web.auth import hash_password
 
-from ..conftest import es_env, run_kho
+from ..conftest import es_env, form_login, run_kho
 
 PASSWORDS = {"officer": "officer-pw-1", "outsider": "outsider-pw-1"}
 CONFIG = """[web]
@@ -78,12 +77,7 @@ def archive(request, tmp_path_factory):
 
 
 def login(app, name: str):
-    client = app.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-    form = {"name": name, "password": PASSWORDS[name], "csrf": token, "next": "/"}
-    assert client.post("/login", data=form).status_code == 302
-    return client
+    return form_login(app, name, PASSWORDS[name])
 
 
 def suggested(client, prefix: str) -> list[str]:
