@@ -18,8 +18,10 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
+from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO
 
@@ -167,3 +169,31 @@ class Storage:
                 f"{path} is damaged ({type(err).__name__}): derive it again with "
                 f"kho reocr {doc_id[:12]} (kho verify lists every file that changed)"
             ) from None
+
+
+class StoredTexts(Mapping[int, PageText]):
+    """A document's read pages, page number -> PageText, each read from storage when it is
+    asked for and not kept: a document of any length is never in memory at once (a page's
+    word boxes are ~50 KiB). `light` keeps every page's text without its boxes, for the
+    readers of text alone (classification, the index), read in one pass."""
+
+    def __init__(self, storage: Storage, doc_id: str, numbers: Sequence[int]):
+        self._storage, self._doc_id = storage, doc_id
+        self._numbers = tuple(sorted(numbers))
+        self._known = frozenset(self._numbers)
+
+    def __getitem__(self, page: int) -> PageText:
+        if page not in self._known:
+            raise KeyError(page)
+        return self._storage.read_page_text(self._doc_id, page)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._numbers)
+
+    def __len__(self) -> int:
+        return len(self._numbers)
+
+    @cached_property
+    def light(self) -> dict[int, PageText]:
+        """Every page without its word boxes and regions, in page order."""
+        return {n: replace(t, words=(), regions=()) for n, t in self.items()}

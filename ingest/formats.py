@@ -325,7 +325,9 @@ class PdfFile(SourceFile):
     def close(self) -> None:
         plumber = getattr(self, "_plumber", None)
         if plumber is not None:
-            plumber.close()
+            from kho.ocr.textlayer import close_text_layers
+
+            close_text_layers(plumber)
             self._plumber = None
         doc = getattr(self, "_doc", None)
         if doc is not None:

@@ -117,8 +117,11 @@ def _intersect(a: tuple, b: tuple) -> tuple:
 def read_text_layer(pdf_path: Path, page_index: int, dpi: int = 300) -> PageText | None:
     """Open a PDF and read one page's text layer (0-based index); None if it has none."""
     pdf_path = Path(pdf_path)
-    with open_text_layers(pdf_path) as pdf:
+    pdf = open_text_layers(pdf_path)
+    try:
         return pdf_text_layer(pdf, pdf_path, page_index, dpi)
+    finally:
+        close_text_layers(pdf)
 
 
 def pdf_text_layer(
@@ -153,12 +156,54 @@ def open_text_layers(pdf_path: Path) -> pdfplumber.PDF:
         raise BadInputError(f"cannot open PDF {pdf_path.name}: {reason}") from err
 
 
+def close_text_layers(pdf: pdfplumber.PDF) -> None:
+    """Close a PDF from `open_text_layers`. pdfplumber's own close makes every page object
+    of the file to close it (the whole page tree parsed again); pages opened one by one
+    here are closed by `pdf_text_layer` already."""
+    pdf.flush_cache()
+    for page in getattr(pdf, "_pages", ()):  # only if the whole tree was walked
+        page.close()
+    if not pdf.stream_is_external:
+        pdf.stream.close()
+
+
 def _page(pdf: pdfplumber.PDF, pdf_path: Path, page_index: int) -> Page:
     try:
-        return pdf.pages[page_index]
+        found = _one_page(pdf, pdf_path, page_index)
+        return found if found is not None else pdf.pages[page_index]
     except IndexError as err:
         raise BadInputError(
             f"{pdf_path.name} has {len(pdf.pages)} pages, no page {page_index + 1}"
         ) from err
+    except BadInputError:
+        raise
     except Exception as err:
         raise BadInputError(f"cannot read page {page_index + 1} of {pdf_path.name}: {err}") from err
+
+
+def _one_page(pdf: pdfplumber.PDF, pdf_path: Path, page_index: int) -> Page | None:
+    """Page `page_index` alone, or None if its object cannot be told (then the caller walks
+    the whole page tree). pdfplumber's `pdf.pages` parses every page object of the file, so
+    a long PDF read one page per call would cost its length squared (25 million page objects
+    for 5,000 pages); qpdf names the page's object, and only its /Parent chain is parsed for
+    the attributes it inherits, as pdfminer's own walk merges them."""
+    import pikepdf
+    from pdfminer.pdfpage import PDFPage
+    from pdfminer.pdftypes import PDFObjRef, dict_value
+
+    with pikepdf.open(pdf_path) as qpdf:
+        if page_index >= len(qpdf.pages):
+            raise IndexError(page_index)
+        objid, gen = qpdf.pages[page_index].objgen
+    if not objid or gen:  # a direct page object, or a generation pdfminer does not key by
+        return None
+    attrs = dict_value(pdf.doc.getobj(objid)).copy()
+    node, seen = attrs.get("Parent"), {objid}
+    while isinstance(node, PDFObjRef) and node.objid not in seen:
+        seen.add(node.objid)
+        parent = dict_value(node.resolve())
+        for key in PDFPage.INHERITABLE_ATTRS:
+            if key not in attrs and key in parent:
+                attrs[key] = parent[key]
+        node = parent.get("Parent")
+    return Page(pdf, PDFPage(pdf.doc, objid, attrs, None), page_number=page_index + 1)

@@ -22,6 +22,7 @@ from kho.core.errors import BadInputError, KhoError, storage_trouble
 from kho.core.hierarchy import document_field
 from kho.core.logs import scoped
 from kho.core.settings import OcrOptions
+from kho.core.storage import StoredTexts
 from kho.core.types import PageDoc, PageText
 from kho.exchange.origin import local_origin
 from kho.ingest.formats import open_source
@@ -295,13 +296,14 @@ def process_document(ctx: Context, doc_id: str) -> DocReport:
     return DocReport(doc_id, cat.INDEXED, doc.category, doc.confidence, len(texts), reason)
 
 
-def document_pages(ctx: Context, doc: cat.Document, texts: dict[int, PageText]) -> list[PageDoc]:
+def document_pages(ctx: Context, doc: cat.Document, texts: StoredTexts) -> list[PageDoc]:
     """The index's view of a document's pages, from its catalog record (its place in the
     archive, the node it came from) and page texts."""
     fonds, dossier = ctx.catalog.place_of(doc)
     origin = ctx.catalog.origin_of(doc)  # None: made here, by this node
     node, unit = (origin.node, origin.unit) if origin else local_origin(ctx.settings.home)
-    full_text = "\n\n".join(t.text for _, t in sorted(texts.items()))
+    light = texts.light
+    full_text = "\n\n".join(t.text for t in light.values())
     access = doc.access
     issued = document_field(doc, "issued_date")
     return [
@@ -325,23 +327,19 @@ def document_pages(ctx: Context, doc: cat.Document, texts: dict[int, PageText]) 
             origin_node=node,
             origin_unit=unit,
         )
-        for n, text in sorted(texts.items())
+        for n, text in light.items()
     ]
 
 
-def read_texts(
-    ctx: Context, doc_id: str, pages: list[cat.Page] | None = None
-) -> dict[int, PageText]:
+def read_texts(ctx: Context, doc_id: str, pages: list[cat.Page] | None = None) -> StoredTexts:
     """Page number -> text of every page read so far (the DONE ones of `pages`, default the
-    document's pages in the catalog), in page order."""
+    document's pages in the catalog), in page order, each read from storage when asked."""
     if pages is None:
         pages = ctx.catalog.pages(doc_id)
-    return {
-        p.page: ctx.storage.read_page_text(doc_id, p.page) for p in pages if p.status == cat.DONE
-    }
+    return StoredTexts(ctx.storage, doc_id, [p.page for p in pages if p.status == cat.DONE])
 
 
-def classify_and_describe(ctx: Context, doc: cat.Document, texts: dict[int, PageText]):
+def classify_and_describe(ctx: Context, doc: cat.Document, texts: StoredTexts):
     """Record category (unless a person decided it), header metadata and effective level.
 
     A confidentiality mark printed anywhere on the record (any page, its images, the files
@@ -354,10 +352,10 @@ def classify_and_describe(ctx: Context, doc: cat.Document, texts: dict[int, Page
     from kho.classify.model import classify_document
     from kho.classify.review import classification_values, field_values, mark_values
 
-    pages = sorted(texts.items())
+    pages = list(texts.light.items())
     full_text = "\n\n".join(t.text for _, t in pages)
     verdict = classify_document(full_text, ctx.taxonomy, ctx.classifier)
-    meta = extract_metadata(pages[0][1], foot=pages[-1][1])
+    meta = extract_metadata(texts[pages[0][0]], foot=texts[pages[-1][0]])  # with their boxes
     values = classification_values(doc, verdict, ctx.taxonomy.review_threshold)
     info = {**(doc.meta or {}), **meta.to_json(), "reasons": list(verdict.reasons)}
     if doc.kind == "pdf":
@@ -439,18 +437,18 @@ def raise_family(ctx: Context, doc: cat.Document, meta: dict, level: int) -> Non
                 )
 
 
-def write_searchable(ctx: Context, doc: cat.Document, texts: dict[int, PageText]) -> None:
+def write_searchable(ctx: Context, doc: cat.Document, texts: StoredTexts) -> None:
     """searchable.pdf: a born-digital PDF's original without its active content, else
     images + text layer."""
     from kho.ocr.searchable_pdf import write_searchable_pdf
 
     out = ctx.storage.searchable_pdf(doc.id)
-    if doc.kind == "pdf" and all(t.source == "text-layer" for t in texts.values()):
+    if doc.kind == "pdf" and all(t.source == "text-layer" for t in texts.light.values()):
         write_sanitized_pdf(ctx, doc, out)
         return
 
-    def pages():  # one at a time: the writer holds one page's image
-        for n, text in sorted(texts.items()):
+    def pages():  # one at a time: the writer holds one page's image and text
+        for n, text in texts.items():
             image = ctx.storage.page_image(doc.id, n)
             if not image.exists():  # a text-layer page of a mixed PDF: render it for the PDF
                 with open_source(original_of(ctx, doc), ctx.settings.limits) as src:
@@ -461,11 +459,11 @@ def write_searchable(ctx: Context, doc: cat.Document, texts: dict[int, PageText]
         write_searchable_pdf(pages(), f)
 
 
-def write_master(ctx: Context, doc: cat.Document, texts: dict[int, PageText]) -> None:
+def write_master(ctx: Context, doc: cat.Document, texts: StoredTexts) -> None:
     """master.pdf: a scanned document's PDF/A-2b archival master (`archive.master`)."""
     from kho.archive.master import store_master
 
-    title = title_of("\n\n".join(t.text for t in texts.values()))
+    title = title_of("\n\n".join(t.text for t in texts.light.values()))
     store_master(ctx.storage, ctx.settings.limits, doc, texts, title)
 
 

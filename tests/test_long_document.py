@@ -1,0 +1,109 @@
+"""A long document read page by page costs each page the same, whatever its length.
+
+A PDF's page is found without parsing the others (pdfplumber's own page list parses every
+page object of the file, which made a 5,000-page PDF cost its length squared), with the
+attributes it inherits from its page tree; a document's texts are read from storage one
+page at a time.
+"""
+
+from __future__ import annotations
+
+import pdfplumber
+import pytest
+from pdfminer import pdfpage
+
+from kho.core.pdfstream import Name, PdfWriter
+from kho.core.settings import Limits
+from kho.core.storage import Storage, StoredTexts
+from kho.core.types import PageText, Word
+from kho.ingest.formats import open_source
+from kho.ocr.textlayer import page_text_layer, read_text_layer
+from kho.synth.pages import write_born_digital_pdf
+
+
+@pytest.fixture
+def page_objects(monkeypatch) -> list[int]:
+    """Every pdfminer page object made meanwhile (the object number of each)."""
+    made: list[int] = []
+    real = pdfpage.PDFPage.__init__
+
+    def counting(self, doc, pageid, attrs, label):
+        made.append(pageid)
+        real(self, doc, pageid, attrs, label)
+
+    monkeypatch.setattr(pdfpage.PDFPage, "__init__", counting)
+    return made
+
+
+def test_one_page_of_a_long_pdf_is_read_alone(tmp_path, page_objects):
+    pdf = tmp_path / "long.pdf"
+    texts = [f"Trang {n}: báo cáo công tác Đảng của đơn vị số {n}" for n in range(1, 401)]
+    write_born_digital_pdf(pdf, texts)
+    with open_source(pdf, Limits()) as src:
+        layer = src.text_layer(399)
+        first = src.text_layer(0)
+    assert layer is not None and "Trang 400:" in layer.text
+    assert first is not None and "Trang 1:" in first.text
+    assert len(page_objects) == 2  # the two pages asked for, none of the 398 others
+
+
+def test_a_page_inherits_from_its_page_tree(tmp_path):
+    """Pages under intermediate nodes that carry their MediaBox, Resources and Rotate
+    read exactly as pdfplumber's walk of the whole tree reads them."""
+    nested = tmp_path / "nested.pdf"
+    with open(nested, "wb") as f:
+        pdf = PdfWriter(f)
+        root = pdf.reserve()
+        font = pdf.add({"Type": Name("Font"), "Subtype": Name("Type1"),
+                        "BaseFont": Name("Helvetica")})  # fmt: skip
+        nodes = []
+        for first, rotate in ((1, 0), (4, 90)):
+            node = pdf.reserve()
+            kids = [
+                pdf.add(
+                    {
+                        "Type": Name("Page"),
+                        "Parent": node,
+                        "Contents": pdf.add_stream(
+                            b"BT /F1 12 Tf 72 720 Td (Trang %d: nghi quyet chi bo %d) Tj ET"
+                            % (n, n)
+                        ),
+                    }
+                )
+                for n in range(first, first + 3)
+            ]
+            pdf.add({"Type": Name("Pages"), "Parent": root, "Kids": kids, "Count": 3,
+                     "MediaBox": [0, 0, 595, 842], "Resources": {"Font": {"F1": font}},
+                     "Rotate": rotate}, node)  # fmt: skip
+            nodes.append(node)
+        pdf.add({"Type": Name("Pages"), "Kids": nodes, "Count": 6}, root)
+        pdf.finish(pdf.add({"Type": Name("Catalog"), "Pages": root}))
+    with pdfplumber.open(nested) as whole:
+        assert [p.rotation for p in whole.pages] == [0] * 3 + [90] * 3
+        walked = [page_text_layer(p) for p in whole.pages]
+    alone = [read_text_layer(nested, i) for i in range(6)]
+    assert all(t is not None for t in alone)
+    assert alone == walked
+    assert alone[0].text.startswith("Trang 1: nghi quyet")
+
+
+def test_stored_texts_keep_no_page(tmp_path):
+    """A document's texts are read from storage when asked and not kept; `light` keeps
+    their text without the word boxes."""
+    storage = Storage(tmp_path)
+    doc = "d" * 64
+    words = tuple(Word(f"từ{i}", 90.0, i, 0, 10, 10) for i in range(200))
+    for n in (3, 1, 2):
+        storage.write_page_text(doc, n, PageText(f"trang {n}", 90.0, words, 100, 100, "ocr"))
+    texts = StoredTexts(storage, doc, [3, 1, 2])
+    assert list(texts) == [1, 2, 3] and len(texts) == 3
+    page = texts[2]
+    assert page.text == "trang 2" and len(page.words) == 200
+    assert texts[2] is not page  # read again when asked: the mapping keeps none
+    assert [(n, t.text, t.words) for n, t in texts.light.items()] == [
+        (1, "trang 1", ()),
+        (2, "trang 2", ()),
+        (3, "trang 3", ()),
+    ]
+    with pytest.raises(KeyError):
+        texts[4]
