@@ -223,14 +223,22 @@ def pdf_date(text: str) -> str:
 
 def read_signatures(path: Path) -> list[Signature]:
     """Every signature of a PDF: its /Sig fields, then the overlays its pages show."""
-    import pdfplumber
+    import pikepdf
+
+    from kho.ocr.textlayer import close_text_layers, open_text_layers, pdf_page
 
     found = field_signatures(path)
     try:
-        with pdfplumber.open(path) as pdf:
-            for page in pdf.pages[:MAX_FIELDS]:
+        with pikepdf.open(path) as qpdf:
+            count = len(qpdf.pages)
+        pdf = open_text_layers(path)
+        try:
+            for index in range(min(count, MAX_FIELDS)):  # each page alone, not the whole tree
+                page = pdf_page(pdf, path, index)
                 found += overlay_signatures(page.extract_text() or "")
                 page.close()
+        finally:
+            close_text_layers(pdf)
     except Exception as err:  # noqa: BLE001 - pdfminer raises many types; the text layer reports it
         log.warning("%s: signing overlay not read: %s", path.name, err)
     return found

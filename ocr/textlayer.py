@@ -128,7 +128,7 @@ def pdf_text_layer(
     pdf: pdfplumber.PDF, pdf_path: Path, page_index: int, dpi: int = 300
 ) -> PageText | None:
     """One page's text layer from a PDF already opened with `open_text_layers`."""
-    page = _page(pdf, pdf_path, page_index)
+    page = pdf_page(pdf, pdf_path, page_index)
     try:
         return page_text_layer(page, dpi=dpi)
     finally:
@@ -167,7 +167,9 @@ def close_text_layers(pdf: pdfplumber.PDF) -> None:
         pdf.stream.close()
 
 
-def _page(pdf: pdfplumber.PDF, pdf_path: Path, page_index: int) -> Page:
+def pdf_page(pdf: pdfplumber.PDF, pdf_path: Path, page_index: int) -> Page:
+    """Page `page_index` (0-based) of a PDF opened with `open_text_layers`; BadInputError
+    if it has no such page or it cannot be parsed. Close it after use."""
     try:
         found = _one_page(pdf, pdf_path, page_index)
         return found if found is not None else pdf.pages[page_index]
