@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from ..core.errors import BadInputError
-from .geometry import shrink
+from .geometry import blobs, shrink
 
 FLATTEN_SCALE = 8  # background estimated at 1/8 size: a window far wider than any glyph
 UNEVEN_LIGHT = 12  # gray levels between the paper's lightest and darkest parts worth fixing
@@ -188,15 +188,16 @@ def specks(gray: np.ndarray) -> np.ndarray | None:
     measured, so blobs under `SPECK_AREA` of it are dust, not text.
     """
     _, ink = cv2.threshold(gray, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    found = blobs(ink)
+    n = found.count
     if n < 50:
         return None  # too little text to measure its size
-    heights, areas = stats[1:, cv2.CC_STAT_HEIGHT], stats[1:, cv2.CC_STAT_AREA]
+    heights, areas = found.heights()[1:], found.areas[1:]
     x_height = float(np.median(heights[heights > np.percentile(heights, 30)]))
     tiny = np.r_[False, areas <= SPECK_AREA * x_height * x_height]
     if tiny.sum() < max(SPECK_MIN_COUNT, SPECK_MIN_SHARE * n):
         return None
-    return tiny[labels]
+    return tiny[found.labels]
 
 
 def upscale_factor(dpi: int) -> float:
