@@ -51,8 +51,8 @@ def to_gray(img: np.ndarray) -> np.ndarray:
 
 def _redness(bgr: np.ndarray) -> np.ndarray:
     """How far red stands above the larger of green and blue, per pixel (int16)."""
-    b, g, r = (bgr[:, :, i].astype(np.int16) for i in range(3))
-    return r - np.maximum(g, b)
+    b, g, r = bgr[:, :, 0], bgr[:, :, 1], bgr[:, :, 2]
+    return r.astype(np.int16) - np.maximum(g, b)
 
 
 def has_red_ink(img: np.ndarray) -> bool:
@@ -69,6 +69,8 @@ def drop_red_ink(img: np.ndarray) -> np.ndarray:
     Red ink is light in the red channel and black ink is dark in every channel, so where a
     pixel is red the red channel (scaled so the seal's red reads as paper) replaces the
     luminance; elsewhere the page is the usual gray. Blends over the seal's soft edges.
+    The blend is worked out only where there is some red (a seal covers a few percent of
+    a page): elsewhere its weight is 0 and the gray stays as it is.
     """
     bgr = img[:, :, :3]
     gray = cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2GRAY)
@@ -76,10 +78,12 @@ def drop_red_ink(img: np.ndarray) -> np.ndarray:
     red = bgr[:, :, 2]
     strong = red[redness > 2 * RED_MARGIN]
     ink_level = float(np.median(strong)) if strong.size else 200.0  # the seal's red, in R
-    lifted = np.minimum(red.astype(np.float32) * (255.0 / max(ink_level, 1.0)), 255.0)
-    weight = np.clip((redness.astype(np.float32) - RED_MARGIN / 2) / RED_MARGIN, 0.0, 1.0)
-    out = gray + weight * (lifted - gray)
-    return np.rint(out).astype(np.uint8)
+    some = redness > RED_MARGIN / 2  # weight above 0
+    under = gray[some]
+    lifted = np.minimum(red[some].astype(np.float32) * (255.0 / max(ink_level, 1.0)), 255.0)
+    weight = np.clip((redness[some].astype(np.float32) - RED_MARGIN / 2) / RED_MARGIN, 0.0, 1.0)
+    gray[some] = np.rint(under + weight * (lifted - under)).astype(np.uint8)
+    return gray
 
 
 def background(gray: np.ndarray) -> np.ndarray:
