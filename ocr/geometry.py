@@ -144,8 +144,8 @@ def _lines_run_across(ys: np.ndarray, xs: np.ndarray, shape: tuple[int, ...]) ->
     if len(ys) > 50_000:  # a sample shows the same lines, at a third of the cost
         pick = np.random.default_rng(0).choice(len(ys), 50_000, replace=False)
         ys, xs = ys[pick], xs[pick]
-    ys = ys.astype(np.float32) - shape[0] // 2
-    xs = xs.astype(np.float32) - shape[1] // 2
+    ys = ys.astype(np.float64) - shape[0] // 2
+    xs = xs.astype(np.float64) - shape[1] // 2
 
     def sharpness(across: np.ndarray, down: np.ndarray) -> float:
         turned = np.mean([_profile_score(across, down, a) for a in (-8.0, -4.0, 4.0, 8.0)])
@@ -230,10 +230,15 @@ def rotate(img: np.ndarray, degrees: int) -> np.ndarray:
 
 
 def _profile_score(ys: np.ndarray, xs: np.ndarray, degrees: float) -> float:
-    """How sharply ink falls into lines when the page is turned back by `degrees`."""
+    """How sharply ink falls into lines when the page is turned back by `degrees`: the sum
+    of squares of the projection profile. `ys` and `xs` are float64, so no call converts
+    them again; the projection is worked in place."""
     a = np.deg2rad(degrees)
-    rows = np.rint(ys * np.cos(a) + xs * np.sin(a)).astype(np.int64)
-    counts = np.bincount(rows - rows.min())
+    along = ys * np.cos(a)
+    along += xs * np.sin(a)
+    rows = np.rint(along, out=along).astype(np.int64)
+    rows -= rows.min()
+    counts = np.bincount(rows)
     return float(np.dot(counts, counts))
 
 
@@ -260,8 +265,8 @@ def estimate_skew(gray: np.ndarray) -> float:
         ys, xs = ys[pick], xs[pick]
     # centre on a whole pixel: half-pixel offsets would all round to even bins at 0 degrees,
     # pairing rows and doubling the score of the unrotated page
-    ys = ys.astype(np.float32) - small.shape[0] // 2
-    xs = xs.astype(np.float32) - small.shape[1] // 2
+    ys = ys.astype(np.float64) - small.shape[0] // 2
+    xs = xs.astype(np.float64) - small.shape[1] // 2
     coarse = np.arange(-MAX_SKEW, MAX_SKEW + 0.01, 1.0)
     best = None
     for across, down in ((ys, xs), (xs, -ys)):  # lines across the page, then down it
