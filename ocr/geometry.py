@@ -92,6 +92,7 @@ class Blobs:
     xs: np.ndarray
     of: np.ndarray
     areas: np.ndarray
+    source: np.ndarray | None = None  # the gray page thresholded into the ink (`ink_blobs`)
 
     @property
     def count(self) -> int:
@@ -107,22 +108,31 @@ class Blobs:
         return np.maximum(bottom - top + 1, 0)
 
 
-def blobs(ink: np.ndarray) -> Blobs:
+def blobs(ink: np.ndarray, source: np.ndarray | None = None) -> Blobs:
     """Label the blobs of a 0/1 ink image (see `Blobs`)."""
     n, labels = cv2.connectedComponents(ink, connectivity=8)
     ys, xs = ink_points(ink)
     of = labels[ys, xs]
-    return Blobs(labels, ys, xs, of, np.bincount(of, minlength=n))
+    return Blobs(labels, ys, xs, of, np.bincount(of, minlength=n), source)
 
 
-def _text_ink(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def ink_blobs(gray: np.ndarray, known: Blobs | None = None) -> Blobs:
+    """The blobs of a gray page's ink (Otsu's threshold): `known` when it was labelled
+    from this very page (the speck search's, handed on to the orientation look while the
+    page is unchanged), else labelled now."""
+    if known is not None and known.source is gray:
+        return known
+    _, ink = cv2.threshold(gray, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    return blobs(ink, gray)
+
+
+def _text_ink(found: Blobs) -> tuple[np.ndarray, np.ndarray]:
     """(rows, columns) of the ink pixels in row-major order, without dark blobs that touch
     the edge or are huge: scanner margins lie along the scanner bed, not the text, and
     photos, stamps or shadows would outweigh the lines."""
-    found = blobs(ink)
-    h, w = ink.shape
-    drop = found.areas > 0.01 * h * w
     labels = found.labels
+    h, w = labels.shape
+    drop = found.areas > 0.01 * h * w
     for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
         drop[edge] = True
     drop[0] = False  # the background
@@ -154,7 +164,7 @@ def _lines_run_across(ys: np.ndarray, xs: np.ndarray, shape: tuple[int, ...]) ->
     return sharpness(ys, xs) > LINES_SHARPER * sharpness(xs, -ys)
 
 
-def looks_upright(gray: np.ndarray) -> bool:
+def looks_upright(gray: np.ndarray, known: Blobs | None = None) -> bool:
     """True when the page is plainly upright Latin text, so tesseract's OSD can be skipped.
 
     Lines must run across (see `_lines_run_across`), and the ink above each line's x-height
@@ -162,14 +172,15 @@ def looks_upright(gray: np.ndarray) -> bool:
     it (descenders, dot below): 3-6x on Vietnamese text. Upside down the ratio inverts, so
     a page this accepts is never one turned 180; anything unclear goes to OSD. Expects a
     straightened page with even lighting (see `tone.flatten`): a shadow would pass for ink.
+    `known`: the page's blobs if they were labelled already (`ink_blobs`).
     """
-    _, ink = cv2.threshold(gray, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
-    ys, xs = _text_ink(ink)
-    rows = np.bincount(ys, minlength=ink.shape[0]).astype(np.int64)  # ink per row
+    found = ink_blobs(gray, known)
+    ys, xs = _text_ink(found)
+    rows = np.bincount(ys, minlength=gray.shape[0]).astype(np.int64)  # ink per row
     if rows.max() == 0:
         return False
     lines = _runs(rows)
-    if len(lines) < 3 or not _lines_run_across(ys, xs, ink.shape):
+    if len(lines) < 3 or not _lines_run_across(ys, xs, gray.shape):
         return False
     above = below = 0
     for start, end in lines:
@@ -180,16 +191,19 @@ def looks_upright(gray: np.ndarray) -> bool:
     return above >= UPRIGHT_RATIO * max(below, 1)
 
 
-def detect_orientation(gray: np.ndarray, timeout: float = 60.0, dpi: int = 300) -> int:
+def detect_orientation(
+    gray: np.ndarray, timeout: float = 60.0, dpi: int = 300, known: Blobs | None = None
+) -> int:
     """Clockwise rotation (0/90/180/270) that makes the page upright.
 
     Plainly upright pages are recognised in a few milliseconds; the rest go to tesseract's
     OSD (~0.3 s). Pages with too little text for OSD and unsure answers give 0. OSD reads
     glyphs the size of a 300 dpi scan's: on a 100 dpi page it took text for upside down,
     so a page scanned below `OSD_MIN_DPI` is enlarged to that size for it first.
+    `known`: blobs labelled already (`ink_blobs`), used if they are this page's at this size.
     """
     small, _ = downscale(gray, OSD_LONG_SIDE)
-    if looks_upright(small):
+    if looks_upright(small, known):
         return 0
     if 0 < dpi < OSD_MIN_DPI and small is gray:
         factor = OSD_MIN_DPI / dpi
@@ -257,7 +271,7 @@ def estimate_skew(gray: np.ndarray) -> float:
     small, _ = downscale(gray, SKEW_LONG_SIDE)
     small = cv2.medianBlur(small, 3)  # specks would flatten the profile
     _, ink = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
-    ys, xs = _text_ink(ink)
+    ys, xs = _text_ink(blobs(ink))
     if len(ys) < 1000 or len(ys) > 0.5 * ink.size:
         return 0.0  # blank page, or mostly dark: no text lines to measure
     if len(ys) > 400_000:  # keep it fast on dense pages; a sample shows the same lines

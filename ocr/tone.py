@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from ..core.errors import BadInputError
-from .geometry import blobs, shrink
+from .geometry import Blobs, ink_blobs, shrink
 
 FLATTEN_SCALE = 8  # background estimated at 1/8 size: a window far wider than any glyph
 UNEVEN_LIGHT = 12  # gray levels between the paper's lightest and darkest parts worth fixing
@@ -183,16 +183,16 @@ def denoise(gray: np.ndarray) -> np.ndarray:
     return cv2.medianBlur(gray, 3)
 
 
-def specks(gray: np.ndarray) -> np.ndarray | None:
+def specks(gray: np.ndarray, known: Blobs | None = None) -> np.ndarray | None:
     """Mask of dark specks: blobs far smaller than any glyph part, or None if there are few.
 
     The page's own lettering sets the scale: a glyph's x-height is the median height of the
     larger ink blobs, and the smallest part of a glyph (the dot of i, the dot below ạ, a
     full stop) covers 1.2-3% of its square at 150-300 dpi in the serif and sans faces
-    measured, so blobs under `SPECK_AREA` of it are dust, not text.
+    measured, so blobs under `SPECK_AREA` of it are dust, not text. `known`: the page's
+    blobs if they were labelled already (`geometry.ink_blobs`).
     """
-    _, ink = cv2.threshold(gray, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
-    found = blobs(ink)
+    found = ink_blobs(gray, known)
     n = found.count
     if n < 50:
         return None  # too little text to measure its size

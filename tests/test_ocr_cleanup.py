@@ -378,3 +378,15 @@ def test_blobs_count_what_opencv_statistics_count(page):
     assert np.array_equal(found.of, labels[ink > 0])  # the ink pixels in row-major order
     blank = geometry.blobs(np.zeros((40, 60), np.uint8))
     assert blank.count == 1 and len(blank.ys) == 0 and list(blank.heights()) == [0]
+
+
+def test_the_orientation_look_takes_blobs_only_from_the_page_they_were_found_on(page):
+    """The speck search's blobs are handed on to the orientation look while the page is
+    the same array; a changed or turned page is labelled anew, never judged by them."""
+    found = geometry.ink_blobs(page)
+    assert geometry.ink_blobs(page, found) is found
+    assert geometry.ink_blobs(page.copy(), found) is not found
+    assert cleanup.looks_upright(page, found)
+    assert not cleanup.looks_upright(cleanup.rotate(page, 180), found)
+    assert tone.specks(page, found) is None
+    assert cleanup.detect_orientation(cleanup.rotate(page, 90), known=found) == 270
