@@ -28,6 +28,7 @@ from .geometry import (
     deskew,
     detect_orientation,
     estimate_skew,
+    ink_blobs,
     looks_upright,
     remove_borders,
     rotate,
@@ -185,10 +186,13 @@ def clean_page(
         gray = denoise(gray)
         did("denoise", "speckled page" if dpi >= DENOISE_MIN_DPI else "dense specks at low dpi")
     # not on a 1-bit scan: thresholding breaks glyphs into fragments as small as dust
-    if steps.despeckle != "off" and not is_bilevel(gray) and (dust := specks(gray)) is not None:
-        gray = gray.copy()
-        gray[dust] = 255
-        did("despeckle", f"{int(dust.sum())} px of specks")
+    found = None  # the page's ink blobs, while the page is the one they were found on
+    if steps.despeckle != "off" and not is_bilevel(gray):
+        found = ink_blobs(gray)
+        if (dust := specks(gray, found)) is not None:
+            gray = gray.copy()
+            gray[dust] = 255
+            did("despeckle", f"{int(dust.sum())} px of specks")
     skew = estimate_skew(gray) if steps.deskew != "off" else 0.0
     if abs(skew) < MIN_SKEW:
         skew = 0.0
@@ -197,7 +201,9 @@ def clean_page(
     same = view is gray  # one image carries both: transform it once
     gray = deskew(gray, skew, dpi)
     view = gray if same else deskew(view, skew, dpi)
-    rotation = detect_orientation(gray, timeout, dpi) if steps.orientation != "off" else 0
+    # a straight page without specks is still the one labelled: the look reuses its blobs
+    look = steps.orientation != "off"
+    rotation = detect_orientation(gray, timeout, dpi, found) if look else 0
     if rotation:
         did("orientation", f"turned {rotation}° clockwise")
     gray = rotate(gray, rotation)

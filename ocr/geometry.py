@@ -8,6 +8,7 @@ for tesseract's orientation check on pages not plainly upright.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -76,34 +77,85 @@ def ink_points(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return points[:, 1], points[:, 0]
 
 
-def _text_ink(ink: np.ndarray) -> np.ndarray:
-    """Drop dark blobs that touch the edge or are huge: scanner margins lie along the scanner
-    bed, not the text, and photos, stamps or shadows would outweigh the lines."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    h, w = ink.shape
-    drop = stats[:, cv2.CC_STAT_AREA] > 0.01 * h * w  # faster than counting the labels
+@dataclass(frozen=True, eq=False)
+class Blobs:
+    """The 8-connected blobs of a 0/1 ink image: `labels` (0 is the paper), the ink pixels
+    in row-major order (`ys`, `xs`) with the label of each (`of`), and each label's area.
+
+    What `cv2.connectedComponentsWithStats` gives, at a third of its cost: its statistics
+    pass visits every pixel of the page, paper and all, while ink is a few percent of it,
+    so areas and heights are counted over the ink pixels alone (the same numbers).
+    """
+
+    labels: np.ndarray
+    ys: np.ndarray
+    xs: np.ndarray
+    of: np.ndarray
+    areas: np.ndarray
+    source: np.ndarray | None = None  # the gray page thresholded into the ink (`ink_blobs`)
+
+    @property
+    def count(self) -> int:
+        """Labels, the paper's included (what OpenCV's labelling returns as its count)."""
+        return len(self.areas)
+
+    def heights(self) -> np.ndarray:
+        """Each label's height in rows (its bounding box's), the paper's 0 if it has none."""
+        top = np.full(self.count, np.iinfo(np.int32).max, np.int32)
+        bottom = np.full(self.count, -1, np.int32)
+        np.minimum.at(top, self.of, self.ys)
+        np.maximum.at(bottom, self.of, self.ys)
+        return np.maximum(bottom - top + 1, 0)
+
+
+def blobs(ink: np.ndarray, source: np.ndarray | None = None) -> Blobs:
+    """Label the blobs of a 0/1 ink image (see `Blobs`)."""
+    n, labels = cv2.connectedComponents(ink, connectivity=8)
+    ys, xs = ink_points(ink)
+    of = labels[ys, xs]
+    return Blobs(labels, ys, xs, of, np.bincount(of, minlength=n), source)
+
+
+def ink_blobs(gray: np.ndarray, known: Blobs | None = None) -> Blobs:
+    """The blobs of a gray page's ink (Otsu's threshold): `known` when it was labelled
+    from this very page (the speck search's, handed on to the orientation look while the
+    page is unchanged), else labelled now."""
+    if known is not None and known.source is gray:
+        return known
+    _, ink = cv2.threshold(gray, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    return blobs(ink, gray)
+
+
+def _text_ink(found: Blobs) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of the ink pixels in row-major order, without dark blobs that touch
+    the edge or are huge: scanner margins lie along the scanner bed, not the text, and
+    photos, stamps or shadows would outweigh the lines."""
+    labels = found.labels
+    h, w = labels.shape
+    drop = found.areas > 0.01 * h * w
     for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
         drop[edge] = True
     drop[0] = False  # the background
     if not drop.any():
-        return ink
-    return np.where(drop[labels], 0, ink).astype(ink.dtype)
+        return found.ys, found.xs
+    keep = ~drop[found.of]
+    return found.ys[keep], found.xs[keep]
 
 
-def _lines_run_across(ink: np.ndarray) -> bool:
-    """Whether the text lines of a straight page run across it rather than down.
+def _lines_run_across(ys: np.ndarray, xs: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """Whether the text lines of a straight page run across it rather than down, from its
+    ink pixels (row-major) on an image of `shape`.
 
     A projection along the lines is much sharper than one a few degrees off them, while a
     projection across the lines hardly changes when turned: the direction whose profile
     loses most when turned is the direction of the lines. Unlike comparing the two profiles
     directly, this does not depend on the text block's shape.
     """
-    ys, xs = ink_points(ink)
     if len(ys) > 50_000:  # a sample shows the same lines, at a third of the cost
         pick = np.random.default_rng(0).choice(len(ys), 50_000, replace=False)
         ys, xs = ys[pick], xs[pick]
-    ys = ys.astype(np.float32) - ink.shape[0] // 2
-    xs = xs.astype(np.float32) - ink.shape[1] // 2
+    ys = ys.astype(np.float64) - shape[0] // 2
+    xs = xs.astype(np.float64) - shape[1] // 2
 
     def sharpness(across: np.ndarray, down: np.ndarray) -> float:
         turned = np.mean([_profile_score(across, down, a) for a in (-8.0, -4.0, 4.0, 8.0)])
@@ -112,7 +164,7 @@ def _lines_run_across(ink: np.ndarray) -> bool:
     return sharpness(ys, xs) > LINES_SHARPER * sharpness(xs, -ys)
 
 
-def looks_upright(gray: np.ndarray) -> bool:
+def looks_upright(gray: np.ndarray, known: Blobs | None = None) -> bool:
     """True when the page is plainly upright Latin text, so tesseract's OSD can be skipped.
 
     Lines must run across (see `_lines_run_across`), and the ink above each line's x-height
@@ -120,14 +172,15 @@ def looks_upright(gray: np.ndarray) -> bool:
     it (descenders, dot below): 3-6x on Vietnamese text. Upside down the ratio inverts, so
     a page this accepts is never one turned 180; anything unclear goes to OSD. Expects a
     straightened page with even lighting (see `tone.flatten`): a shadow would pass for ink.
+    `known`: the page's blobs if they were labelled already (`ink_blobs`).
     """
-    _, ink = cv2.threshold(gray, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
-    ink = _text_ink(ink)
-    rows = ink.sum(axis=1, dtype=np.int64)
+    found = ink_blobs(gray, known)
+    ys, xs = _text_ink(found)
+    rows = np.bincount(ys, minlength=gray.shape[0]).astype(np.int64)  # ink per row
     if rows.max() == 0:
         return False
     lines = _runs(rows)
-    if len(lines) < 3 or not _lines_run_across(ink):
+    if len(lines) < 3 or not _lines_run_across(ys, xs, gray.shape):
         return False
     above = below = 0
     for start, end in lines:
@@ -138,16 +191,19 @@ def looks_upright(gray: np.ndarray) -> bool:
     return above >= UPRIGHT_RATIO * max(below, 1)
 
 
-def detect_orientation(gray: np.ndarray, timeout: float = 60.0, dpi: int = 300) -> int:
+def detect_orientation(
+    gray: np.ndarray, timeout: float = 60.0, dpi: int = 300, known: Blobs | None = None
+) -> int:
     """Clockwise rotation (0/90/180/270) that makes the page upright.
 
     Plainly upright pages are recognised in a few milliseconds; the rest go to tesseract's
     OSD (~0.3 s). Pages with too little text for OSD and unsure answers give 0. OSD reads
     glyphs the size of a 300 dpi scan's: on a 100 dpi page it took text for upside down,
     so a page scanned below `OSD_MIN_DPI` is enlarged to that size for it first.
+    `known`: blobs labelled already (`ink_blobs`), used if they are this page's at this size.
     """
     small, _ = downscale(gray, OSD_LONG_SIDE)
-    if looks_upright(small):
+    if looks_upright(small, known):
         return 0
     if 0 < dpi < OSD_MIN_DPI and small is gray:
         factor = OSD_MIN_DPI / dpi
@@ -188,10 +244,15 @@ def rotate(img: np.ndarray, degrees: int) -> np.ndarray:
 
 
 def _profile_score(ys: np.ndarray, xs: np.ndarray, degrees: float) -> float:
-    """How sharply ink falls into lines when the page is turned back by `degrees`."""
+    """How sharply ink falls into lines when the page is turned back by `degrees`: the sum
+    of squares of the projection profile. `ys` and `xs` are float64, so no call converts
+    them again; the projection is worked in place."""
     a = np.deg2rad(degrees)
-    rows = np.rint(ys * np.cos(a) + xs * np.sin(a)).astype(np.int64)
-    counts = np.bincount(rows - rows.min())
+    along = ys * np.cos(a)
+    along += xs * np.sin(a)
+    rows = np.rint(along, out=along).astype(np.int64)
+    rows -= rows.min()
+    counts = np.bincount(rows)
     return float(np.dot(counts, counts))
 
 
@@ -210,7 +271,7 @@ def estimate_skew(gray: np.ndarray) -> float:
     small, _ = downscale(gray, SKEW_LONG_SIDE)
     small = cv2.medianBlur(small, 3)  # specks would flatten the profile
     _, ink = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
-    ys, xs = ink_points(_text_ink(ink))
+    ys, xs = _text_ink(blobs(ink))
     if len(ys) < 1000 or len(ys) > 0.5 * ink.size:
         return 0.0  # blank page, or mostly dark: no text lines to measure
     if len(ys) > 400_000:  # keep it fast on dense pages; a sample shows the same lines
@@ -218,8 +279,8 @@ def estimate_skew(gray: np.ndarray) -> float:
         ys, xs = ys[pick], xs[pick]
     # centre on a whole pixel: half-pixel offsets would all round to even bins at 0 degrees,
     # pairing rows and doubling the score of the unrotated page
-    ys = ys.astype(np.float32) - small.shape[0] // 2
-    xs = xs.astype(np.float32) - small.shape[1] // 2
+    ys = ys.astype(np.float64) - small.shape[0] // 2
+    xs = xs.astype(np.float64) - small.shape[1] // 2
     coarse = np.arange(-MAX_SKEW, MAX_SKEW + 0.01, 1.0)
     best = None
     for across, down in ((ys, xs), (xs, -ys)):  # lines across the page, then down it

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from ..core.errors import BadInputError
-from .geometry import shrink
+from .geometry import Blobs, ink_blobs, shrink
 
 FLATTEN_SCALE = 8  # background estimated at 1/8 size: a window far wider than any glyph
 UNEVEN_LIGHT = 12  # gray levels between the paper's lightest and darkest parts worth fixing
@@ -51,8 +51,8 @@ def to_gray(img: np.ndarray) -> np.ndarray:
 
 def _redness(bgr: np.ndarray) -> np.ndarray:
     """How far red stands above the larger of green and blue, per pixel (int16)."""
-    b, g, r = (bgr[:, :, i].astype(np.int16) for i in range(3))
-    return r - np.maximum(g, b)
+    b, g, r = bgr[:, :, 0], bgr[:, :, 1], bgr[:, :, 2]
+    return r.astype(np.int16) - np.maximum(g, b)
 
 
 def has_red_ink(img: np.ndarray) -> bool:
@@ -69,6 +69,8 @@ def drop_red_ink(img: np.ndarray) -> np.ndarray:
     Red ink is light in the red channel and black ink is dark in every channel, so where a
     pixel is red the red channel (scaled so the seal's red reads as paper) replaces the
     luminance; elsewhere the page is the usual gray. Blends over the seal's soft edges.
+    The blend is worked out only where there is some red (a seal covers a few percent of
+    a page): elsewhere its weight is 0 and the gray stays as it is.
     """
     bgr = img[:, :, :3]
     gray = cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2GRAY)
@@ -76,10 +78,12 @@ def drop_red_ink(img: np.ndarray) -> np.ndarray:
     red = bgr[:, :, 2]
     strong = red[redness > 2 * RED_MARGIN]
     ink_level = float(np.median(strong)) if strong.size else 200.0  # the seal's red, in R
-    lifted = np.minimum(red.astype(np.float32) * (255.0 / max(ink_level, 1.0)), 255.0)
-    weight = np.clip((redness.astype(np.float32) - RED_MARGIN / 2) / RED_MARGIN, 0.0, 1.0)
-    out = gray + weight * (lifted - gray)
-    return np.rint(out).astype(np.uint8)
+    some = redness > RED_MARGIN / 2  # weight above 0
+    under = gray[some]
+    lifted = np.minimum(red[some].astype(np.float32) * (255.0 / max(ink_level, 1.0)), 255.0)
+    weight = np.clip((redness[some].astype(np.float32) - RED_MARGIN / 2) / RED_MARGIN, 0.0, 1.0)
+    gray[some] = np.rint(under + weight * (lifted - under)).astype(np.uint8)
+    return gray
 
 
 def background(gray: np.ndarray) -> np.ndarray:
@@ -179,24 +183,25 @@ def denoise(gray: np.ndarray) -> np.ndarray:
     return cv2.medianBlur(gray, 3)
 
 
-def specks(gray: np.ndarray) -> np.ndarray | None:
+def specks(gray: np.ndarray, known: Blobs | None = None) -> np.ndarray | None:
     """Mask of dark specks: blobs far smaller than any glyph part, or None if there are few.
 
     The page's own lettering sets the scale: a glyph's x-height is the median height of the
     larger ink blobs, and the smallest part of a glyph (the dot of i, the dot below ạ, a
     full stop) covers 1.2-3% of its square at 150-300 dpi in the serif and sans faces
-    measured, so blobs under `SPECK_AREA` of it are dust, not text.
+    measured, so blobs under `SPECK_AREA` of it are dust, not text. `known`: the page's
+    blobs if they were labelled already (`geometry.ink_blobs`).
     """
-    _, ink = cv2.threshold(gray, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    found = ink_blobs(gray, known)
+    n = found.count
     if n < 50:
         return None  # too little text to measure its size
-    heights, areas = stats[1:, cv2.CC_STAT_HEIGHT], stats[1:, cv2.CC_STAT_AREA]
+    heights, areas = found.heights()[1:], found.areas[1:]
     x_height = float(np.median(heights[heights > np.percentile(heights, 30)]))
     tiny = np.r_[False, areas <= SPECK_AREA * x_height * x_height]
     if tiny.sum() < max(SPECK_MIN_COUNT, SPECK_MIN_SHARE * n):
         return None
-    return tiny[labels]
+    return tiny[found.labels]
 
 
 def upscale_factor(dpi: int) -> float:

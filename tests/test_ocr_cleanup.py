@@ -358,3 +358,35 @@ def test_text_box_frames_the_ink_and_ignores_specks(page):
     assert left <= xs.min() and top <= ys.min() and right > xs.max() and bottom > ys.max()
     assert xs.min() - left < 60 and right - xs.max() < 60  # a margin, not the page
     assert geometry.text_box(np.full((1754, 1240), 255, np.uint8)) is None
+
+
+def test_blobs_count_what_opencv_statistics_count(page):
+    """The geometry's labelling gives the areas and heights OpenCV's own statistics pass
+    does, on text with specks, a ring around text (a blob with holes) and blobs cut by the
+    page's edge; a blank page has only the paper."""
+    busy = salt_and_pepper(page, 0.002, seed=5)
+    cv2.circle(busy, (620, 800), 300, 0, 9)
+    busy[:, :30] = 0
+    busy[-12:, 400:700] = 0
+    _, ink = cv2.threshold(busy, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    found = geometry.blobs(ink)
+    assert found.count == n > 1000
+    assert np.array_equal(found.labels, labels)
+    assert np.array_equal(found.areas[1:], stats[1:, cv2.CC_STAT_AREA])
+    assert np.array_equal(found.heights()[1:], stats[1:, cv2.CC_STAT_HEIGHT])
+    assert np.array_equal(found.of, labels[ink > 0])  # the ink pixels in row-major order
+    blank = geometry.blobs(np.zeros((40, 60), np.uint8))
+    assert blank.count == 1 and len(blank.ys) == 0 and list(blank.heights()) == [0]
+
+
+def test_the_orientation_look_takes_blobs_only_from_the_page_they_were_found_on(page):
+    """The speck search's blobs are handed on to the orientation look while the page is
+    the same array; a changed or turned page is labelled anew, never judged by them."""
+    found = geometry.ink_blobs(page)
+    assert geometry.ink_blobs(page, found) is found
+    assert geometry.ink_blobs(page.copy(), found) is not found
+    assert cleanup.looks_upright(page, found)
+    assert not cleanup.looks_upright(cleanup.rotate(page, 180), found)
+    assert tone.specks(page, found) is None
+    assert cleanup.detect_orientation(cleanup.rotate(page, 90), known=found) == 270

@@ -17,20 +17,32 @@ import numpy as np
 
 from kho.archive.fixity import record_file
 from kho.core.errors import BadInputError
+from kho.ocr.geometry import shrink
 
 from .context import Context
 
 log = logging.getLogger("kho.renditions")
 SCREEN_WIDTH = 1200  # px: a desktop column, and twice a phone's
 SCREEN_QUALITY = 80
+NEAR_WIDTH = 1.1  # a reduction by at most this much is done bilinearly
 
 
 def screen_bytes(image: np.ndarray) -> bytes:
-    """The page image at most SCREEN_WIDTH wide, as a JPEG of SCREEN_QUALITY."""
+    """The page image at most SCREEN_WIDTH wide, as a JPEG of SCREEN_QUALITY.
+
+    Reduced in two steps: blocks of a whole number of pixels averaged (OpenCV's fast
+    path; an area average by a fraction costs ~8x more: 39 ms on a colour A4 scan), then
+    what is left to SCREEN_WIDTH: bilinearly when it is a few percent (a 300 dpi A4 page,
+    2,480 px: 1,240 to 1,200), where that is as sharp as the area average.
+    """
     height, width = image.shape[:2]
     if width > SCREEN_WIDTH:
         size = (SCREEN_WIDTH, max(1, round(height * SCREEN_WIDTH / width)))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        factor = width // SCREEN_WIDTH
+        if factor > 1 and height >= factor:
+            image = shrink(image, factor)
+        near = image.shape[1] <= NEAR_WIDTH * SCREEN_WIDTH
+        image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR if near else cv2.INTER_AREA)
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, SCREEN_QUALITY])
     if not ok:
         raise BadInputError("cannot encode the page's screen rendition")
