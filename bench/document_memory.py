@@ -5,8 +5,8 @@
 
 `--kind scan`: a scanned PDF of N copies of one colour page at `--dpi` (a few lines of
 Vietnamese text, a red seal; its JPEG drawn full page, as a scanner's PDF is). `--kind
-text`: a born-digital PDF of N dense pages (40 lines of Vietnamese words, ~440 words a
-page, a real text layer). Each is ingested by the real command (`kho ingest --jobs J`, a
+text`: a born-digital PDF of N pages of `--lines` lines of Vietnamese words (40: ~440
+words a page, a real text layer). Each is ingested by the real command (`kho ingest --jobs J`, a
 fresh storage root, SQLite catalog, embedded index), and every process of the run is read
 from /proc every 0.2 s: the peak RSS of the largest (VmHWM), split into the reading phase
 (pages still to read) and the document phase (searchable PDF, classification, master,
@@ -70,15 +70,17 @@ def scanned_pdf(path: Path, pages: int, dpi: int) -> None:
         pdf.finish(pdf.add({"Type": Name("Catalog"), "Pages": tree}))
 
 
-def text_pdf(path: Path, pages: int) -> None:
-    """A born-digital PDF of `pages` dense pages of Vietnamese words (a seeded draw)."""
+def text_pdf(path: Path, pages: int, lines: int = 40) -> None:
+    """A born-digital PDF of `pages` pages of `lines` lines of Vietnamese words (a seeded
+    draw, 11 words a line)."""
     import random
 
     from kho.synth.pages import write_born_digital_pdf
 
     rng = random.Random(7)
     texts = [
-        f"Trang {n + 1}.\n" + "\n".join(" ".join(rng.choices(VOCABULARY, k=11)) for _ in range(40))
+        f"Trang {n + 1}.\n"
+        + "\n".join(" ".join(rng.choices(VOCABULARY, k=11)) for _ in range(lines))
         for n in range(pages)
     ]
     write_born_digital_pdf(path, texts)
@@ -153,6 +155,7 @@ def main() -> None:
     parser.add_argument("--pages", type=sizes, default=[100, 1000])
     parser.add_argument("--dpi", type=int, default=300)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--lines", type=int, default=40, help="lines a page (--kind text)")
     parser.add_argument("--before", default="", help="another checkout: its .venv/bin/kho")
     parser.add_argument("--before-max", type=int, default=1000)
     args = parser.parse_args()
@@ -170,7 +173,7 @@ def main() -> None:
             if args.kind == "scan":
                 scanned_pdf(pdf, pages, args.dpi)
             else:
-                text_pdf(pdf, pages)
+                text_pdf(pdf, pages, args.lines)
             for which, kho in runs:
                 if which == "before" and pages > args.before_max:
                     continue
