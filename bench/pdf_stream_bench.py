@@ -3,7 +3,6 @@ PDF/A master of N pages, the page-by-page writer against the in-memory one it re
 
     python bench/pdf_stream_bench.py [--pages 100,1000,5000] [--old-max 1000] [--dpi 300]
                                      [--dossier-max 1000] [--out-dir DIR]
-                                     [--ingest 40,160 --main /work/main]
 
 Every page is the same synthetic colour A4 scan JPEG (`synth.longdoc.scan_jpeg`, cream paper
 with grain and lines of dark blocks; ~1.7 MB at 300 dpi), bytes reused, with 30 lines of
@@ -20,10 +19,7 @@ N-page master written, its pages copied into the dossier PDF, that marked as a u
 (timed together; files on disk, the use copy reads its source back). Its old way is
 pikepdf's page copy into a new PDF saved to bytes and the bytes-to-bytes use copy.
 
-`--ingest` also measures a real `kho ingest --jobs 1` of one scanned PDF of each page
-count (the same colour 300-dpi page with a few lines of real text, so OCR is quick),
-with this checkout's kho and with `--main`'s (its .venv/bin/kho): the peak RSS of the
-largest process of the ingest (ru_maxrss of the children of a wrapper process).
+A real ingest of one long document is measured by `bench/document_memory.py`.
 Target: peak RSS < 600 MB for 5,000 pages; time per page flat (linear time).
 """
 
@@ -148,106 +144,6 @@ def bench_writers(args, work: Path) -> None:
                       f"{1000 * r['cpu_s'] / pages:>11.2f}", flush=True)  # fmt: skip
 
 
-def scanned_pdf(path: Path, pages: int) -> None:
-    """A scanned PDF of `pages` copies of one colour 300-dpi page with a few lines of text
-    (its JPEG drawn full page), written page by page."""
-    import cv2
-
-    from kho.core.pdfstream import Name, PdfWriter
-    from kho.synth.pages import degrade, render_page
-
-    text = ("Quyết định về việc khen thưởng tập thể Chi bộ Đại đội 3 năm 2024.\n"
-            "Căn cứ Điều lệ Đảng Cộng sản Việt Nam và Quy định thi hành Điều lệ;")  # fmt: skip
-    page = render_page(text, height_in=11.69)
-    ok, buf = cv2.imencode(".jpg", degrade(page.image, seed=3, stamp=True),
-                           [cv2.IMWRITE_JPEG_QUALITY, 85])  # fmt: skip
-    jpeg = buf.tobytes()
-    height, width = page.image.shape[:2]
-    w, h = width * 72 / page.dpi, height * 72 / page.dpi
-    image = {"Type": Name("XObject"), "Subtype": Name("Image"), "Width": width,
-             "Height": height, "BitsPerComponent": 8, "ColorSpace": Name("DeviceRGB"),
-             "Filter": Name("DCTDecode")}  # fmt: skip
-    with open(path, "wb") as f:
-        pdf = PdfWriter(f)
-        tree, kids = pdf.reserve(), []
-        for _ in range(pages):
-            content = pdf.add_stream(f"q {w:.2f} 0 0 {h:.2f} 0 0 cm /Im0 Do Q".encode())
-            kids.append(pdf.add({"Type": Name("Page"), "Parent": tree, "MediaBox": [0, 0, w, h],
-                                 "Resources": {"XObject": {"Im0": pdf.add_stream(jpeg, image)}},
-                                 "Contents": content}))  # fmt: skip
-        pdf.add({"Type": Name("Pages"), "Kids": kids, "Count": pages}, tree)
-        pdf.finish(pdf.add({"Type": Name("Catalog"), "Pages": tree}))
-
-
-def descendants(pid: int) -> list[int]:
-    """The processes under `pid` (children, theirs, ...), from /proc."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
-        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        kids = parents.get(todo.pop(), [])
-        found += kids
-        todo += kids
-    return found
-
-
-def usage(pid: int) -> tuple[int, float]:
-    """A process's peak RSS so far (VmHWM, KiB) and CPU seconds; (0, 0) once it is gone."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0, 0.0
-    found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime
-    return (int(found[1]) if found else 0), ticks / os.sysconf("SC_CLK_TCK")
-
-
-def ingest_peak(kho: Path, pdf: Path, home: Path) -> dict:
-    """Peak RSS (MB) of the largest process of `kho ingest --jobs 1` of one PDF (each
-    process's VmHWM, read every 50 ms while it runs), wall and CPU seconds (the ingest's
-    processes', as last seen))."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KHO_")}
-    home.mkdir(mode=0o700)
-    config = home.parent / "kho.toml"
-    config.write_text('[principals.bench]\nclearance = 3\nunits = ["*"]\n', "utf-8")
-    config.chmod(0o600)
-    env |= {"KHO_HOME": str(home), "KHO_CONFIG": str(config), "KHO_PRINCIPAL": "bench"}
-    start = time.perf_counter()
-    cmd = [str(kho), "ingest", str(pdf), "--jobs", "1", "-q"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    seen: dict[int, tuple[int, float]] = {}
-    while proc.poll() is None:
-        for pid in [proc.pid, *descendants(proc.pid)]:
-            rss, cpu = usage(pid)
-            old_rss, old_cpu = seen.get(pid, (0, 0.0))
-            seen[pid] = max(rss, old_rss), max(cpu, old_cpu)
-        time.sleep(0.05)
-    wall = time.perf_counter() - start
-    if proc.returncode:
-        print(proc.stderr.read().decode()[-2000:])
-    return {"ok": proc.returncode == 0, "rss_mb": max(r for r, _ in seen.values()) / 1024,
-            "cpu_s": sum(c for _, c in seen.values()), "wall_s": wall}  # fmt: skip
-
-
-def bench_ingest(args, work: Path) -> None:
-    kinds = {"this": REPO / ".venv" / "bin" / "kho", "main": Path(args.main) / ".venv/bin/kho"}
-    print("\nkho ingest --jobs 1 of one scanned PDF (colour 300-dpi pages):")
-    print(f"{'pages':>6} {'kho':5} {'peak MB':>8} {'wall s':>8} {'CPU s':>7} ok")
-    for pages in args.ingest:
-        pdf = work / f"scanned-{pages}.pdf"
-        scanned_pdf(pdf, pages)
-        for which, kho in kinds.items():
-            r = ingest_peak(kho, pdf, work / f"home-{which}-{pages}")
-            print(f"{pages:>6} {which:5} {r['rss_mb']:>8.0f} {r['wall_s']:>8.1f} "
-                  f"{r['cpu_s']:>7.1f} {r['ok']}", flush=True)  # fmt: skip
-
-
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         kind, pages, jpeg, out, modules = sys.argv[2:7]
@@ -265,15 +161,10 @@ def main() -> None:
     parser.add_argument("--dossier-max", type=int, default=1000)
     parser.add_argument("--dpi", type=int, default=300)
     parser.add_argument("--out-dir", default="")
-    parser.add_argument("--ingest", type=sizes, default=[])
-    parser.add_argument("--main", default="/work/main")
     args = parser.parse_args()
     print(f"load: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory(prefix="kho-pdf-bench-") as tmp:
-        if args.pages:
-            bench_writers(args, Path(tmp))
-        if args.ingest:
-            bench_ingest(args, Path(tmp))
+        bench_writers(args, Path(tmp))
 
 
 if __name__ == "__main__":
