@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import sqlite3
-from pathlib import Path
 
 from kho.core.types import Access, PageDoc, Principal
 from kho.index.base import SearchQuery, SearchResult
@@ -69,8 +68,16 @@ def paged(
 
 def test_past_the_window_every_visible_hit_comes_once_by_cursor_and_by_offset(tmp_path):
     path = tmp_path / "index.sqlite"
+    pages = corpus(1000)
     with EmbeddedIndex(path) as index:
-        index.index_pages(corpus(1000))
+        index.index_pages(pages)
+    with EmbeddedIndex(tmp_path / "again.sqlite") as index:
+        index.index_pages(pages)
+        index.index_pages([p for p in pages if p.doc_id in ("d0003", "d0990")])  # again
+    db = sqlite3.connect(tmp_path / "again.sqlite")  # the window is cut between documents:
+    spans = db.execute("SELECT MAX(id) - MIN(id) + 1, COUNT(*) FROM pages GROUP BY doc_id")
+    assert all(span == n for span, n in spans)  # a document's pages have neighbouring rowids
+    db.close()
     whole, small = EmbeddedIndex(path), EmbeddedIndex(path, window=300)
     for principal in (ADMIN, READER):
         for group in ("document", "page"):
@@ -144,18 +151,3 @@ def test_an_index_of_schema_3_is_upgraded_and_read_by_unit_and_group(tmp_path):
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     db.close()
-
-
-def test_index_writes_keep_their_documents_rowids_together(tmp_path: Path):
-    """The window is cut between documents: a document's pages have neighbouring rowids,
-    also when it is written again among others."""
-    pages = corpus(50)
-    with EmbeddedIndex(tmp_path / "index.sqlite") as index:
-        index.index_pages(pages)
-        index.index_pages([p for p in pages if p.doc_id in ("d0003", "d0010")])
-    db = sqlite3.connect(tmp_path / "index.sqlite")
-    spans = db.execute(
-        "SELECT doc_id, MAX(id) - MIN(id) + 1, COUNT(*) FROM pages GROUP BY doc_id"
-    ).fetchall()
-    db.close()
-    assert spans and all(span == n for _, span, n in spans)
