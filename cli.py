@@ -270,7 +270,8 @@ def search(
         return
     err_console.print(
         f"[dim]as {principal.name} (clearance {principal.clearance}); "
-        f"{result.total} matching {'pages' if by_page else 'documents'}[/]"
+        f"{'about ' if result.estimated else ''}{result.total}"
+        f" matching {'pages' if by_page else 'documents'}[/]"
     )
     from kho.exchange.origin import local_origin
 

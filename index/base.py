@@ -196,13 +196,16 @@ class SearchHit:
 class SearchResult:
     """One page of hits; `total` and `facets` count every visible match (documents, or
     pages for `group="page"`); a unit facet's value counts its sub-units too, as its filter
-    does. `loose`: visible documents more that match when marks are ignored."""
+    does. `loose`: visible documents more that match when marks are ignored. `estimated`:
+    total, facets and loose are estimates ("about N"), as the embedded index gives for a
+    match set too large to count in one search (see index/embedded.py)."""
 
     hits: tuple[SearchHit, ...]
     total: int
     facets: dict[str, list[tuple[str, int]]]
     next_cursor: str | None  # pass as SearchQuery.after for the following page
     loose: int = 0  # documents `marks="ignore"` would add (0 when it was asked)
+    estimated: bool = False
 
 
 @runtime_checkable

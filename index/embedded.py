@@ -2,10 +2,17 @@
 
 Pages live in a plain table; an external-content FTS5 table indexes each page twice, as
 `exact` (the NFC text, diacritics kept) and `folded` (diacritics removed), and bm25 weighs
-exact matches far above folded ones so 'mà' ranks pages with 'mà' above pages with 'ma'.
-Access control is an SQL condition (`acl_sql`) inside every query. WAL mode and a busy
-timeout let several processes write one after another. A file made by an older kho is
-upgraded in place when opened (`_UPGRADES`), keeping its pages.
+exact matches far above folded ones so 'mà' ranks pages with 'mà' above pages with 'ma'
+(the SQL is in `index/fts.py`). Access control is an SQL condition (`acl_sql`) inside
+every query. WAL mode and a busy timeout let several processes write one after another.
+A file made by an older kho is upgraded in place when opened (`_UPGRADES`), keeping its
+pages.
+
+A search's work is bounded by its window: by relevance, the newest WINDOW_PAGES visible
+matching pages are ranked and counted exactly. A search that matches more lists them
+first and the rest after them (ranked among themselves, when paged to), and its total,
+facets and `loose` are estimated from the window and a sample of the rest
+(`SearchResult.estimated`); sorted by date, or with no words, every match is counted.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from pathlib import Path
 
 from ..core import sqlite
 from ..core.errors import IndexError_, ServiceError
-from ..core.types import ALL_UNITS, Access, PageDoc, Principal, normalize_unit, unit_scopes
+from ..core.types import Access, PageDoc, Principal, normalize_unit
 from .base import (
     FACET_SIZE,
     HIT_PAGES,
@@ -28,189 +35,60 @@ from .base import (
     SearchHit,
     SearchQuery,
     SearchResult,
-    Term,
     complete_words,
     group_pages,
     make_snippet,
     needs_loose,
     parse_query,
     unit_rollup,
-    year_dates,
 )
 from .cursor import CursorError, Cursors, search_key
+from .fts import (
+    _COLUMNS,
+    _DERIVED,
+    _DOCS,
+    _DOCS_SQL,
+    _HIT_COLUMNS,
+    _MATCHED,
+    _ORDERS,
+    _PLACEHOLDERS,
+    _SCHEMA,
+    _UPGRADES,
+    _VISIBLE,
+    BUSY_TIMEOUT_S,
+    EXACT_WEIGHT,
+    FOLDED_WEIGHT,
+    SAMPLE_BUCKETS,
+    SAMPLE_MATCH,
+    SCHEMA_VERSION,
+    SUGGEST_PAGES,
+    Counts,
+    Search,
+    _like,
+    acl_sql,
+    acl_tokens,
+    match_expression,
+)
 from .text import TOKEN_RE, fold, normalize
 
-SCHEMA_VERSION = 3
-BUSY_TIMEOUT_S = sqlite.BUSY_TIMEOUT_S  # how long a writer waits for another's transaction
-EXACT_WEIGHT, FOLDED_WEIGHT = 10.0, 1.0  # bm25 column weights
-SUGGEST_PAGES = 200  # best-ranked visible pages scanned for word completions
-
-_SCHEMA = (
-    """CREATE TABLE pages (
-        id INTEGER PRIMARY KEY,  -- stable rowid: the FTS index refers to it
-        doc_id TEXT NOT NULL, page INTEGER NOT NULL,
-        category TEXT NOT NULL, doc_type TEXT NOT NULL, issuer TEXT NOT NULL,
-        unit TEXT NOT NULL, level INTEGER NOT NULL,
-        groups TEXT NOT NULL,  -- '|g1|g2|', matched with instr()
-        batch TEXT NOT NULL, lang TEXT NOT NULL, doc_date TEXT NOT NULL,
-        ingested_at TEXT NOT NULL, filename TEXT NOT NULL, title TEXT NOT NULL,
-        title_folded TEXT NOT NULL, confidence REAL NOT NULL,
-        text TEXT NOT NULL, folded TEXT NOT NULL,
-        UNIQUE (doc_id, page))""",
-    "CREATE INDEX pages_date ON pages (doc_date, id)",
-    "CREATE INDEX pages_unit ON pages (unit)",
-    "CREATE VIEW pages_content (id, exact, folded) AS SELECT id, text, folded FROM pages",
-    """CREATE VIRTUAL TABLE pages_fts USING fts5 (exact, folded,
-        content='pages_content', content_rowid='id',
-        tokenize='unicode61 remove_diacritics 0', prefix='2 3')""",
-    """CREATE TRIGGER pages_ai AFTER INSERT ON pages BEGIN
-        INSERT INTO pages_fts (rowid, exact, folded) VALUES (new.id, new.text, new.folded);
-    END""",
-    """CREATE TRIGGER pages_ad AFTER DELETE ON pages BEGIN
-        INSERT INTO pages_fts (pages_fts, rowid, exact, folded)
-        VALUES ('delete', old.id, old.text, old.folded);
-    END""",
-    """CREATE TRIGGER pages_au AFTER UPDATE ON pages BEGIN
-        INSERT INTO pages_fts (pages_fts, rowid, exact, folded)
-        VALUES ('delete', old.id, old.text, old.folded);
-        INSERT INTO pages_fts (rowid, exact, folded) VALUES (new.id, new.text, new.folded);
-    END""",
-)  # version 1; a new file then takes every upgrade, as an old one does
-# What takes a file from version N to N + 1, in place: adding a column with a default
-# rewrites no row, so pages indexed before keep working (with no fonds, dossier or origin
-# until they are indexed again).
-_UPGRADES = {
-    1: (
-        "ALTER TABLE pages ADD COLUMN fonds TEXT NOT NULL DEFAULT ''",
-        "ALTER TABLE pages ADD COLUMN dossier TEXT NOT NULL DEFAULT ''",
-    ),
-    2: (
-        "ALTER TABLE pages ADD COLUMN origin_node TEXT NOT NULL DEFAULT ''",
-        "ALTER TABLE pages ADD COLUMN origin_unit TEXT NOT NULL DEFAULT ''",
-    ),
-}
-_COLUMNS = (
-    "doc_id, page, category, doc_type, issuer, unit, level, groups, batch, lang, doc_date,"
-    " ingested_at, filename, title, title_folded, confidence, text, folded, fonds, dossier,"
-    " origin_node, origin_unit"
-)
-_PLACEHOLDERS = ", ".join("?" * len(_COLUMNS.split(",")))
-# One search's visible match set: sort keys (rank, date, then doc_id and page: what a hit
-# shows, never the rowid) and facet fields (FACET_KEYS).
-_VISIBLE: tuple[str, ...] = (
-    "id INTEGER PRIMARY KEY",
-    "rank REAL",
-    "doc_id",
-    "page",
-    "doc_date",
-    "category",
-)
-_VISIBLE += ("doc_type", "issuer", "unit", "level", "batch", "lang", "fonds", "dossier", "year")
-_VISIBLE += ("origin_node", "origin_unit")
-# One search's documents: each as its best page (lowest rank, then first), with how many
-# of its pages matched; hits, total and keyset paging of `group="document"` read it.
-_DOCS = ("id INTEGER PRIMARY KEY", "rank REAL", "doc_id", "page", "doc_date", "n")
-_DOCS_SQL = """INSERT INTO temp.docs SELECT id, rank, doc_id, page, doc_date, n FROM (
-    SELECT id, rank, doc_id, page, doc_date, COUNT(*) OVER per_doc AS n,
-    ROW_NUMBER() OVER (PARTITION BY doc_id ORDER BY rank, page) AS r
-    FROM temp.visible WINDOW per_doc AS (PARTITION BY doc_id)) WHERE r = 1"""
-_DERIVED = {"year": "substr(p.doc_date, 1, 4)"}  # visible fields that are no stored column
-# The order of hits, and which rows come after a cursor's (rank, doc_id, page) or
-# (doc_date, doc_id, page); SQLite compares row values left to right.
-_ORDERS = {
-    "relevance": ("rank, doc_id, page", "(rank, doc_id, page) > (?, ?, ?)"),
-    "date": (
-        "doc_date DESC, doc_id, page",
-        "(doc_date < ? OR (doc_date = ? AND (doc_id, page) > (?, ?)))",
-    ),
-}
-_HIT_COLUMNS = (
-    "p.id, p.doc_id, p.page, p.category, p.filename, p.title, p.unit, p.level,"
-    " p.doc_type, p.issuer, p.doc_date, p.text, p.fonds, p.dossier, p.origin_node, p.origin_unit"
-)
-
-
-def _unit_sql(scope: str, column: str = "p.unit") -> tuple[str, list]:
-    """`unit_covers(scope, column)` for a scope in normal form (stored units are too);
-    substr compares exactly where LIKE would read '%' and '_' as wildcards."""
-    if scope == ALL_UNITS:
-        return "1", []
-    if not scope:
-        return "0", []
-    sql = f"({column} = ? OR substr({column}, 1, ?) = ?)"
-    return sql, [scope, len(scope) + 1, scope + "/"]
-
-
-def acl_sql(principal: Principal) -> tuple[str, list]:
-    """`core.types.can_see` as a condition on pages `p`."""
-    options = [_unit_sql(s) for s in unit_scopes(principal)]
-    # A '|' in a principal's group could span two stored names; stored names have none.
-    options += [("instr(p.groups, ?) > 0", [f"|{g}|"]) for g in principal.groups if "|" not in g]
-    sql = " OR ".join(o for o, _ in options) or "0"
-    return f"(p.level <= ? AND ({sql}))", [int(principal.clearance)] + [
-        v for _, ps in options for v in ps
-    ]
-
-
-def _phrase(tokens: Sequence[str], prefix: bool) -> str:
-    """An FTS5 string literal: user text only ever reaches FTS5 inside double quotes."""
-    quoted = '"' + " ".join(tokens).replace('"', '""') + '"'
-    return quoted + " *" if prefix else quoted
-
-
-def match_expression(terms: Sequence[Term], marks: str = "exact") -> str:
-    """All terms required. A term typed without diacritics searches only the folded
-    column (every toned form), so pages rank by the folded match rather than favouring
-    pages that happen to lack the marks too; one typed with them searches the exact column
-    (`marks="ignore"`: exact or folded, exact ranked first)."""
-    parts = []
-    for t in terms:
-        folded = "{folded} : " + _phrase(t.folded, t.prefix)
-        if not t.has_diacritics:
-            parts.append(f"({folded})")
-        elif marks == "exact":
-            parts.append(f"({_exact_expression(t)})")
-        else:
-            parts.append(f"({{exact}} : {_phrase(t.exact, t.prefix)} OR {folded})")
-    return " AND ".join(parts)
-
-
-def _exact_expression(t: Term) -> str:
-    """A marked term: its exact phrase; a phrase mixing marked and plain words: its folded
-    phrase, and each marked word exactly."""
-    if t.all_marked:
-        return "{exact} : " + _phrase(t.exact, t.prefix)
-    words = ["{exact} : " + _phrase((e,), pre) for e, pre in t.marked()]
-    return " AND ".join(["{folded} : " + _phrase(t.folded, t.prefix), *words])
-
-
-def _exclude_expression(terms: Sequence[Term]) -> str:
-    """'-mà' drops pages with 'mà'; '-ma' drops every tone of 'ma'."""
-    return " OR ".join(
-        ("{exact} : " + _phrase(t.exact, t.prefix))
-        if t.has_diacritics
-        else ("{folded} : " + _phrase(t.folded, t.prefix))
-        for t in terms
-    )
-
-
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+__all__ = ["SCHEMA_VERSION", "EmbeddedIndex", "_SCHEMA", "_UPGRADES", "acl_sql", "_row"]
+WINDOW_PAGES = 5_000  # visible matching pages one search ranks and counts exactly
 
 
 class EmbeddedIndex:
     """SearchIndex on a SQLite FTS5 file."""
 
-    def __init__(self, path: Path, cursors: Cursors | None = None):
+    def __init__(self, path: Path, cursors: Cursors | None = None, window: int = WINDOW_PAGES):
         self.path = Path(path)
+        self.window = max(1, window)
         self.cursors = cursors or Cursors.at(self.path.parent)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         self._db.row_factory = sqlite3.Row
+        self._db.create_function("kho_acl", 3, acl_tokens, deterministic=True)  # upgrades
         with self._errors():
             sqlite.prepare(self._db, BUSY_TIMEOUT_S)
         with self._errors():  # per connection: scratch space for one search
-            self._db.execute("CREATE TEMP TABLE matched (rid INTEGER PRIMARY KEY, rank REAL)")
             self._db.execute(f"CREATE TEMP TABLE visible ({', '.join(_VISIBLE)})")
             self._db.execute("CREATE INDEX temp.visible_doc ON visible (doc_id, page)")
             self._db.execute(f"CREATE TEMP TABLE docs ({', '.join(_DOCS)})")
@@ -321,49 +199,130 @@ class EmbeddedIndex:
         after = self.cursors.open(query.after, bound) if query.after is not None else None
         with self._snapshot():
             try:
-                self._select(query, principal, parsed)
-                if query.group == "document":
-                    self._db.execute(_DOCS_SQL)
-                hits, total, facets, more = self._result(query, parsed, sort, after)
-                loose = self._loose(query, principal, parsed) if needs_loose(query, parsed) else 0
+                hits, more, counts = self._search(Search(query, principal, parsed, sort), after)
             finally:
-                for table in ("matched", "visible", "docs"):
-                    self._db.execute(f"DELETE FROM temp.{table}")
+                self._clear()
         cursor = self.cursors.seal(bound, hits[-1].doc_id, hits[-1].page) if more and hits else None
-        return SearchResult(hits, total, facets, cursor, loose)
-
-    def _select(self, query: SearchQuery, principal: Principal, parsed: ParsedQuery) -> None:
-        """Fill temp.visible with the visible, filtered matching pages, in one pass.
-
-        Totals, facets and hits are all drawn from it (and temp.docs, its documents), so
-        none can count a hidden page, and a prefix that expands to many words is expanded
-        once.
-        """
-        rank = "0.0"
-        if parsed.include:
-            self._db.execute(
-                "INSERT INTO temp.matched SELECT rowid,"
-                f" bm25(pages_fts, {EXACT_WEIGHT}, {FOLDED_WEIGHT}) FROM pages_fts"
-                " WHERE pages_fts MATCH ?",
-                [match_expression(parsed.include, query.marks)],
-            )
-            rank = "m.rank"
-        source, where, params = self._query_sql(query, principal, parsed)
-        fields = ", ".join(_DERIVED.get(c, "p." + c) for c in _VISIBLE[2:])  # doc_id, page, ...
-        self._db.execute(
-            f"INSERT INTO temp.visible SELECT p.id, {rank}, {fields} {source} WHERE {where}",
-            params,
+        return SearchResult(
+            hits, counts.total, counts.facets, cursor, counts.loose, counts.estimated
         )
 
-    def _result(
-        self, query: SearchQuery, parsed: ParsedQuery, sort: str, after: tuple[str, int] | None
-    ) -> tuple[tuple[SearchHit, ...], int, dict, bool]:
-        """Hits, total, facets from temp.visible (pages) or temp.docs (their documents,
-        each as its best page), and whether more hits follow."""
-        table = "temp.docs" if query.group == "document" else "temp.visible"
-        total = self._rows(f"SELECT COUNT(*) FROM {table}", [])[0][0]
-        facets = {key: self._facet(key, query.group) if total else [] for key in query.facets}
-        order, later = _ORDERS[sort]
+    def _search(self, s: Search, after: tuple[str, int] | None) -> tuple[tuple, bool, Counts]:
+        """Hits, whether more follow, and the counts. By relevance, the newest `window`
+        visible matching pages are ranked first (all of them when there are no more); a
+        larger match set goes on, after them, with the rest ranked, and is counted from
+        the window and a sample of the rest (`Counts.estimated`)."""
+        limit = self.window + 1 if s.parsed.include and s.sort == "relevance" else None
+        if self._fill(s, "1", [], limit) <= self.window or limit is None:
+            counts = self._counts(s)
+            hits, more = self._hits(s, after, s.query.offset, s.query.limit)
+            return hits, more, counts
+        cut = self._cut(s)
+        if not cut:  # one document fills the window: count it all
+            self._clear()
+            self._fill(s, "1", [])
+            return (*self._hits(s, after, s.query.offset, s.query.limit), self._counts(s))
+        counts = self._estimate(s, cut)
+        window = self._count(s)
+        if after is not None and not self._found(s, after):
+            self._fill_rest(s, cut)
+            hits, more = self._hits(s, after, 0, s.query.limit)
+            return hits, more, counts
+        hits, more = self._hits(s, after, s.query.offset, s.query.limit)
+        if more:
+            return hits, more, counts
+        need, offset = s.query.limit - len(hits), max(0, s.query.offset - window)
+        if after is not None:
+            offset = 0
+        if need == 0:  # the window ends here: more if the rest has a visible match
+            return hits, self._fill_rest(s, cut, 1) > 0, counts
+        self._fill_rest(s, cut)
+        rest, more = self._hits(s, None, offset, need)
+        return hits + rest, more, counts
+
+    def _clear(self) -> None:
+        for table in ("visible", "docs"):
+            self._db.execute(f"DELETE FROM temp.{table}")
+
+    def _fill(self, s: Search, span: str, span_params: list, limit: int | None = None) -> int:
+        """Fill temp.visible (and temp.docs) with the visible, filtered matching pages
+        in `span` (a condition on the FTS5 rowid `f.rowid`), the newest first and at most
+        `limit`, each with its bm25 rank; how many.
+
+        Totals, facets and hits are all drawn from it, so none can count a hidden page;
+        bm25 is computed for the visible pages only, and the join reads `pages_meta`,
+        never the page's text."""
+        fields = ", ".join(_DERIVED.get(c, "p." + c) for c in _VISIBLE[2:])  # doc_id, page, ...
+        where, params = s.where
+        if s.parsed.include:
+            rank = f"bm25(pages_fts, {EXACT_WEIGHT}, {FOLDED_WEIGHT}, 0)"
+            source = f"{_MATCHED} AND {span}"
+            params = [s.match, *span_params, *params]
+            order = " ORDER BY f.rowid DESC" + (f" LIMIT {int(limit)}" if limit else "")
+        else:
+            rank, source, order = "0.0", "FROM pages p INDEXED BY pages_meta WHERE 1", ""
+        self._db.execute(
+            f"INSERT INTO temp.visible SELECT p.id, {rank}, {fields} {source} AND {where}{order}",
+            params,
+        )
+        if s.query.group == "document":
+            self._db.execute(_DOCS_SQL)
+        return self._rows("SELECT COUNT(*) FROM temp.visible", [])[0][0]
+
+    def _fill_rest(self, s: Search, cut: int, limit: int | None = None) -> int:
+        """The matches older than the window, in place of it."""
+        self._clear()
+        return self._fill(s, "f.rowid < ?", [cut], limit)
+
+    def _cut(self, s: Search) -> int:
+        """Trim the window to whole documents (a document's pages have neighbouring
+        rowids: they are written together); the lowest rowid it keeps."""
+        oldest = "SELECT doc_id FROM temp.visible ORDER BY id LIMIT 1"
+        for table in ("docs", "visible"):
+            self._db.execute(f"DELETE FROM temp.{table} WHERE doc_id = ({oldest})")
+        return self._rows("SELECT MIN(id) FROM temp.visible", [])[0][0] or 0
+
+    def _count(self, s: Search) -> int:
+        return self._rows(f"SELECT COUNT(*) FROM {s.table}", [])[0][0]
+
+    def _counts(self, s: Search) -> Counts:
+        """Exact total, facets and loose, from temp.visible holding every visible match."""
+        total = self._count(s)
+        facets = {key: self._facet(key, s.query.group) if total else [] for key in s.query.facets}
+        loose = self._loose(s, "1", []) if needs_loose(s.query, s.parsed) else 0
+        return Counts(total, facets, loose, False)
+
+    def _estimate(self, s: Search, cut: int) -> Counts:
+        """Counts of a match set larger than the window: the window's, and SAMPLE_BUCKETS
+        times those of the rest's sampled documents (one bucket of doc_id hashes); facets
+        and loose are the window's, scaled alike. Only visible pages count anywhere, and
+        which are sampled depends on their own doc_id alone."""
+        where, params = s.where
+        pages, docs = self._rows(
+            f"SELECT COUNT(*), COUNT(DISTINCT p.doc_id) {_MATCHED} AND f.rowid < ? AND {where}",
+            [f"{s.match} AND {SAMPLE_MATCH}", cut, *params],
+        )[0]
+        sampled = docs if s.query.group == "document" else pages
+        window = self._count(s)
+        total = window + sampled * SAMPLE_BUCKETS
+        scale = total / window
+        facets = {
+            key: [(v, round(n * scale)) for v, n in self._facet(key, s.query.group)]
+            for key in s.query.facets
+        }
+        loose = self._loose(s, "f.rowid >= ?", [cut]) if needs_loose(s.query, s.parsed) else 0
+        return Counts(total, facets, round(loose * scale), True)
+
+    def _found(self, s: Search, after: tuple[str, int]) -> bool:
+        return bool(self._rows(f"SELECT 1 FROM {s.table} WHERE doc_id = ? AND page = ?", after))
+
+    def _hits(
+        self, s: Search, after: tuple[str, int] | None, offset: int, limit: int
+    ) -> tuple[tuple[SearchHit, ...], bool]:
+        """A page of hits from temp.visible (pages) or temp.docs (their documents, each as
+        its best page), after the cursor's hit or from `offset`; and whether more follow."""
+        query, table = s.query, s.table
+        order, later = _ORDERS[s.sort]
         where, params = "1", []
         if after is not None:  # keyset paging from the cursor's hit, looked up among visible
             found = self._rows(
@@ -375,12 +334,12 @@ class EmbeddedIndex:
                 )
             where = later
             rank, doc_date = found[0]
-            params = [rank, *after] if sort == "relevance" else [doc_date, doc_date, *after]
+            params = [rank, *after] if s.sort == "relevance" else [doc_date, doc_date, *after]
         rows = self._rows(
             f"SELECT id FROM {table} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-            [*params, query.limit + 1, query.offset],
+            [*params, limit + 1, offset],
         )
-        more, rows = len(rows) > query.limit, rows[: query.limit]
+        more, rows = len(rows) > limit, rows[:limit]
         ids = [r["id"] for r in rows]
         marks = ", ".join("?" * len(ids))
         by_id = {
@@ -397,57 +356,18 @@ class EmbeddedIndex:
             ):
                 matching.setdefault(doc_id, []).append(page)
         hits = tuple(
-            _hit(by_id[i], parsed, query.highlight, matching.get(by_id[i]["doc_id"])) for i in ids
+            _hit(by_id[i], s.parsed, query.highlight, matching.get(by_id[i]["doc_id"])) for i in ids
         )
-        return hits, total, facets, more
+        return hits, more
 
-    def _loose(self, query: SearchQuery, principal: Principal, parsed: ParsedQuery) -> int:
-        """Visible, filtered documents that match only when marks are ignored."""
-        _, where, params = self._query_sql(query, principal, parsed)
+    def _loose(self, s: Search, span: str, span_params: list) -> int:
+        """Visible, filtered documents in `span` that match only when marks are ignored."""
+        where, params = s.where
         return self._rows(
-            "SELECT COUNT(DISTINCT p.doc_id) FROM pages_fts CROSS JOIN pages p"
-            f" ON p.id = pages_fts.rowid WHERE pages_fts MATCH ? AND {where}"
+            f"SELECT COUNT(DISTINCT p.doc_id) {_MATCHED} AND {span} AND {where}"
             " AND p.doc_id NOT IN (SELECT doc_id FROM temp.visible)",
-            [match_expression(parsed.include, "ignore"), *params],
+            [s.matching("ignore"), *span_params, *params],
         )[0][0]
-
-    def _query_sql(
-        self, query: SearchQuery, principal: Principal, parsed: ParsedQuery
-    ) -> tuple[str, str, list]:
-        """FROM clause (the matched pages when there are terms), WHERE, parameters."""
-        source = (
-            "FROM temp.matched m CROSS JOIN pages p ON p.id = m.rid"
-            if parsed.include
-            else "FROM pages p"
-        )
-        acl, acl_params = acl_sql(principal)
-        clauses, params = [acl], list(acl_params)
-        for key, values in query.filters.items():
-            if key in UNIT_KEYS:  # a unit path covers its sub-units
-                units = [_unit_sql(v, "p." + key) for v in values]
-                clauses.append("(" + " OR ".join(u for u, _ in units) + ")")
-                params += [v for _, ps in units for v in ps]
-            elif key == "level":
-                clauses.append(f"p.level IN ({', '.join('?' * len(values))})")
-                params += [int(v) for v in values]
-            elif key == "year":
-                clauses.append(
-                    "(" + " OR ".join(["p.doc_date BETWEEN ? AND ?"] * len(values)) + ")"
-                )
-                params += [d for v in values for d in year_dates(v)]
-            else:  # key is one of FILTER_KEYS, checked by SearchQuery
-                clauses.append(f"p.{key} IN ({', '.join('?' * len(values))})")
-                params += list(values)
-        if query.date_from:
-            clauses.append("p.doc_date != '' AND p.doc_date >= ?")
-            params.append(query.date_from)
-        if query.date_to:
-            clauses.append("p.doc_date != '' AND p.doc_date <= ?")
-            params.append(query.date_to)
-        if parsed.exclude:
-            clauses.append("p.id NOT IN (SELECT rowid FROM pages_fts WHERE pages_fts MATCH ?)")
-            params.append(_exclude_expression(parsed.exclude))
-        return source, " AND ".join(clauses), params
 
     def _facet(self, key: str, group: str) -> list[tuple[str, int]]:
         """Value counts (documents or pages) over the visible match set, most first; a
@@ -517,11 +437,12 @@ def _row(p: PageDoc) -> tuple:
     a = p.access
     text = unicodedata.normalize("NFC", p.text)  # exact tokens must be composed
     groups = "|" + "|".join(a.groups) + "|" if a.groups else ""
+    unit = normalize_unit(a.unit)
     return (
-        p.doc_id, p.page, p.category, p.doc_type, p.issuer, normalize_unit(a.unit), a.level, groups,
+        p.doc_id, p.page, p.category, p.doc_type, p.issuer, unit, a.level, groups,
         p.batch, p.lang, p.doc_date, p.ingested_at, p.filename, p.title,
         fold(normalize(p.title)), float(p.confidence), text, fold(text), p.fonds, p.dossier,
-        p.origin_node, normalize_unit(p.origin_unit),
+        p.origin_node, normalize_unit(p.origin_unit), acl_tokens(p.doc_id, unit, groups),
     )  # fmt: skip
 
 

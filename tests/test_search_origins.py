@@ -254,7 +254,7 @@ V2_COLUMNS = (  # the embedded index's pages before origins (schema version 2)
 
 
 def test_an_embedded_index_made_before_origins_is_upgraded_in_place(ingested, tmp_path):
-    from kho.index.embedded import _SCHEMA, _UPGRADES
+    from kho.index.embedded import _SCHEMA, _UPGRADES, SCHEMA_VERSION
 
     a = copy_home(ingested, tmp_path)
     path = a["home"] / "index.sqlite"
@@ -273,7 +273,7 @@ def test_an_embedded_index_made_before_origins_is_upgraded_in_place(ingested, tm
     assert found(a) == files_of(*DOSSIERS)  # opened and upgraded: every page still there
     assert found(a, "--origin", "f9-e1") == found(a, "--origin-unit", "qk7") == set()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert db.execute("SELECT COUNT(*) FROM pages").fetchone()[0] == len(rows)
     db.close()
     kho(a, "reindex")

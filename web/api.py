@@ -69,6 +69,7 @@ def search():
         facets=result.facets if result else {},
         next=result.next_cursor if result else None,
         loose=result.loose if result else 0,
+        estimated=result.estimated if result else False,
     )
 
 

@@ -109,6 +109,7 @@ SCHEMAS = {
             hits={"type": "array", "items": _ref("Hit")},
             facets={"type": "object", "additionalProperties": {"type": "array"}},
             next=STR_OR_NULL,
+            estimated={"type": "boolean", "description": "total, facets, loose: estimates"},
         )
     ),
     "Document": _object(
