@@ -9,7 +9,8 @@ categories, types and dates), streamed in chunks of whole documents, never held 
 
 Elasticsearch (KHO_ELASTICSEARCH_URL): the first --compare-pages pages are indexed three
 times, chunk by chunk in rotating order (`compare_bulk`): as the baseline by raw
-`helpers.bulk` of the very actions kho's `bulk_actions` made, by kho's
+`helpers.bulk` of the very actions kho's `bulk_actions` made (page and document
+records), by kho's
 `ElasticIndex.index_pages` into its alias, and by `index_pages(fresh=True)` into a new
 index as `kho reindex` writes; the twins with the same settings and mappings, no refresh
 per request and one at the end, counted in each. The rest of the corpus is indexed by kho
@@ -285,6 +286,7 @@ def compare_bulk(kho, stream: Iterator[list[PageDoc]], compare: int) -> dict:
 def run_elastic(url: str, corpus: Corpus, pages: int, compare: int, queries) -> dict:
     from kho.core.settings import load_settings
     from kho.index.elastic import ElasticIndex
+    from kho.index.elastic_query import PAGES_ONLY
 
     alias = f"kho-bench-{os.getpid()}"
     options = load_settings().elasticsearch  # KHO_ELASTICSEARCH_* login
@@ -295,7 +297,7 @@ def run_elastic(url: str, corpus: Corpus, pages: int, compare: int, queries) -> 
         bulk = compare_bulk(kho, stream, compare)
         rest, rest_s = timed_index(kho.index_pages, stream)  # the same stream, carried on
         rest_s += timed(kho.refresh)
-        stored = es.count(index=alias)["count"]
+        stored = es.count(index=alias, query=PAGES_ONLY)["count"]  # page records
         segments = len(es.cat.segments(index=alias, format="json"))
         took = record_took(es)
         search = measure_search(kho, queries, took)

@@ -120,6 +120,7 @@ def bulk_line(bulk: dict, log: Path | None) -> None:
 def run_elastic(url: str, corpus: Corpus, args, queries, log: Path | None) -> None:
     from kho.core.settings import load_settings
     from kho.index.elastic import ElasticIndex
+    from kho.index.elastic_query import PAGES_ONLY
 
     alias = f"kho-scale-{os.getpid()}"
     kho = ElasticIndex(url, alias, timeout=300, options=load_settings().elasticsearch)
@@ -127,7 +128,7 @@ def run_elastic(url: str, corpus: Corpus, args, queries, log: Path | None) -> No
     start = time.perf_counter()
     try:
         bulk_line(compare_bulk(kho, stream, min(args.compare_pages, args.pages)), log)
-        stored = kho.es.count(index=alias)["count"]
+        stored = kho.es.count(index=alias, query=PAGES_ONLY)["count"]
         for target in args.steps:
             for chunk in stream:
                 kho.index_pages(chunk)
@@ -135,9 +136,9 @@ def run_elastic(url: str, corpus: Corpus, args, queries, log: Path | None) -> No
                 if stored >= target:
                     break
             kho.refresh()
-            stats = kho.es.indices.stats(index=alias, metric="store,docs")["_all"]["primaries"]
-            pages = stats["docs"]["count"]
-            store = stats["store"]["size_in_bytes"] / 2**20
+            stats = kho.es.indices.stats(index=alias, metric="store")["_all"]["primaries"]
+            pages = kho.es.count(index=alias, query=PAGES_ONLY)["count"]  # page records
+            store = stats["store"]["size_in_bytes"] / 2**20  # both kinds of record
             took = record_took(kho.es)
             step = {"backend": "elastic", "pages": pages, "store_mb": store,
                     "mb_per_million": store / pages * 1e6, "index_s": time.perf_counter() - start,

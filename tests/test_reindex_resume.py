@@ -84,8 +84,16 @@ def index_state(home: Path, env: dict) -> dict:
     """What the index holds (page ids) and what searches answer, as the chief sees it."""
     if "KHO_ELASTICSEARCH_URL" in env:
         es = es_client(env["KHO_ELASTICSEARCH_URL"])
-        res = es.search(index=env["KHO_INDEX_NAME"], size=10_000, source=False, sort=["uid"])
+        from kho.index.elastic_query import DOCUMENTS_ONLY, PAGES_ONLY
+
+        res = es.search(index=env["KHO_INDEX_NAME"], query=PAGES_ONLY, size=10_000,
+                        source=False, sort=["uid"])  # fmt: skip
         ids = [h["_id"] for h in res["hits"]["hits"]]
+        # every document's record is there too, one each, beside its pages
+        records = es.search(index=env["KHO_INDEX_NAME"], query=DOCUMENTS_ONLY, size=10_000)
+        assert sorted(h["_id"] for h in records["hits"]["hits"]) == sorted(
+            {i.split(":")[0] for i in ids}
+        )
     else:
         with sqlite3.connect(home / "index.sqlite") as db:
             ids = [
