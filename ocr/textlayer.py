@@ -187,9 +187,8 @@ def _one_page(pdf: pdfplumber.PDF, pdf_path: Path, page_index: int) -> Page | No
     """Page `page_index` alone, or None if its object cannot be told (then the caller walks
     the whole page tree). pdfplumber's `pdf.pages` parses every page object of the file, so
     a long PDF read one page per call would cost its length squared (25 million page objects
-    for 5,000 pages). qpdf names the page's object and gives the boxes and turn it inherits
-    (it moves them onto the pages when it opens a file); pdfminer parses the page, and its
-    /Parent chain only for inherited resources (a root of 5,000 /Kids costs it ~30 ms)."""
+    for 5,000 pages); qpdf names the page's object, and only its /Parent chain is parsed for
+    the attributes it inherits, as pdfminer's own walk merges them."""
     import pikepdf
     from pdfminer.pdfpage import PDFPage
     from pdfminer.pdftypes import PDFObjRef, dict_value
@@ -197,29 +196,16 @@ def _one_page(pdf: pdfplumber.PDF, pdf_path: Path, page_index: int) -> Page | No
     with pikepdf.open(pdf_path) as qpdf:
         if page_index >= len(qpdf.pages):
             raise IndexError(page_index)
-        page = qpdf.pages[page_index].obj
-        objid, gen = page.objgen
-        given = {k: _plain(page[f"/{k}"]) for k in _BOXES if f"/{k}" in page}
+        objid, gen = qpdf.pages[page_index].objgen
     if not objid or gen:  # a direct page object, or a generation pdfminer does not key by
         return None
     attrs = dict_value(pdf.doc.getobj(objid)).copy()
-    attrs |= {k: v for k, v in given.items() if k not in attrs}
     node, seen = attrs.get("Parent"), {objid}
-    while "Resources" not in attrs and isinstance(node, PDFObjRef) and node.objid not in seen:
+    while isinstance(node, PDFObjRef) and node.objid not in seen:
         seen.add(node.objid)
         parent = dict_value(node.resolve())
-        if "Resources" in parent:
-            attrs["Resources"] = parent["Resources"]
+        for key in PDFPage.INHERITABLE_ATTRS:
+            if key not in attrs and key in parent:
+                attrs[key] = parent[key]
         node = parent.get("Parent")
     return Page(pdf, PDFPage(pdf.doc, objid, attrs, None), page_number=page_index + 1)
-
-
-_BOXES = ("MediaBox", "CropBox", "Rotate")  # inheritable, plain numbers
-
-
-def _plain(value) -> list[float] | int:
-    """A page box or turn read by qpdf as pdfminer gives it: numbers, a list of them."""
-    try:
-        return [float(v) for v in value]
-    except TypeError:  # not an array: the turn
-        return int(value)
