@@ -40,7 +40,10 @@ def test_document_hits_page_past_the_offset_window_by_cursor(search_index):
         query = SearchQuery("công văn", limit=1000, after=after, facets=("level",))
         result = search_index.search(query, ADMIN)
         seen += [h.doc_id for h in result.hits]
-        assert result.total == count and dict(result.facets["level"]) == {"0": count}
+        if result.estimated:  # the embedded index past its window says it estimates
+            assert abs(result.total - count) <= 0.3 * count
+        else:
+            assert result.total == count and dict(result.facets["level"]) == {"0": count}
         calls += 1
         if (after := result.next_cursor) is None:
             break
