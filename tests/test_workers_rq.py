@@ -196,7 +196,9 @@ def test_service_error_is_retried_with_backoff(env, scans, elastic, monkeypatch)
     assert ctx.catalog.get_document(doc_id).status == cat.INDEXED
     assert ctx.catalog.list_failures(batch_id)[1] == 0
     ctx.index.refresh()
-    assert ctx.index.es.count(index=ctx.settings.index_name)["count"] == 1
+    from kho.index.elastic_query import PAGES_ONLY
+
+    assert ctx.index.es.count(index=ctx.settings.index_name, query=PAGES_ONLY)["count"] == 1
 
 
 def test_retries_run_out_into_a_failure_for_good(env, scans, elastic, monkeypatch):
