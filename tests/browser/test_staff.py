@@ -84,11 +84,11 @@ def test_archivist_uploads_a_folder_and_follows_its_batch(site, page):
     assert "hong.png" in text and "Tệp bị hỏng hoặc không đọc được" in text, text
     check_page(driver)
 
-    driver.find_element(By.XPATH, "//button[contains(., 'Thử lại')]").click()
+    submit_and_wait(driver, "//button[contains(., 'Thử lại')]")
     WebDriverWait(driver, 30).until(
         EC.text_to_be_present_in_element((By.CSS_SELECTOR, "ul.flashes"), "Đang thử lại")
     )
-    driver.find_element(By.XPATH, "//button[contains(., 'Bỏ các lỗi')]").click()
+    submit_and_wait(driver, "//button[contains(., 'Bỏ các lỗi')]")
     WebDriverWait(driver, 30).until(
         EC.text_to_be_present_in_element((By.CSS_SELECTOR, "ul.flashes"), "Đã bỏ 1 lỗi")
     )
@@ -109,6 +109,14 @@ def test_an_officer_may_not_upload_and_sees_only_their_batches(site, page):
     assert "mau-2024" not in text and "web-2024" not in text and "Chưa có lô nào" in text
     assert not driver.find_elements(By.LINK_TEXT, "Tải lên")
     check_page(driver)
+
+
+def submit_and_wait(driver, button_xpath: str) -> None:
+    """Click a form's button and wait until the page it posts to has replaced this one
+    (reading the next page while the old one goes away fails in the browser itself)."""
+    button = driver.find_element(By.XPATH, button_xpath)
+    button.click()
+    WebDriverWait(driver, 30).until(EC.staleness_of(button))
 
 
 def settled(driver) -> WebDriverWait:
