@@ -126,3 +126,20 @@ def form_login(app, name: str, password: str):
     form = {"name": name, "password": password, "csrf": token, "next": "/"}
     assert client.post("/login", data=form).status_code == 302
     return client
+
+
+BACKENDS = ["embedded", pytest.param("elasticsearch", marks=pytest.mark.services)]
+
+
+@pytest.fixture(params=BACKENDS)
+def search_index(request, tmp_path):
+    """An empty index of each backend (`test_index_contract.open_index`), removed after."""
+    from .test_index_contract import open_index
+
+    index = open_index(request.param, tmp_path)
+    try:
+        yield index
+    finally:
+        if request.param == "elasticsearch":
+            index.es.indices.delete(index=f"{index.alias}-v*")
+        index.close()

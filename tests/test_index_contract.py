@@ -1,7 +1,7 @@
 """The SearchIndex contract, run against every backend, plus the embedded index's own checks.
 
-Contract tests take the `search_index` fixture; a backend joins by adding its name to
-BACKENDS and a branch to `open_index`.
+Contract tests take the `search_index` fixture (tests/conftest.py); a backend joins by adding
+its name to BACKENDS there and a branch to `open_index` here.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import sys
 import unicodedata
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,9 +26,8 @@ from kho.index.cursor import CursorError
 from kho.index.embedded import SCHEMA_VERSION, EmbeddedIndex, acl_sql
 from kho.index.text import fold, normalize, tokens
 
-from .conftest import es_client, need_service
+from .conftest import BACKENDS, es_client, need_service
 
-BACKENDS = ["embedded", pytest.param("elasticsearch", marks=pytest.mark.services)]
 ADMIN = Principal("admin", clearance=3, units=("*",))
 MARK, END = HIGHLIGHT
 
@@ -44,17 +42,6 @@ def open_index(backend: str, tmp_path: Path) -> SearchIndex:
         options = load_settings().elasticsearch
         return ElasticIndex(url, f"kho-test-{uuid.uuid4().hex[:12]}", refresh=True, options=options)
     raise ValueError(backend)
-
-
-@pytest.fixture(params=BACKENDS)
-def search_index(request, tmp_path) -> Iterator[SearchIndex]:
-    index = open_index(request.param, tmp_path)
-    try:
-        yield index
-    finally:
-        if request.param == "elasticsearch":
-            index.es.indices.delete(index=f"{index.alias}-v*")
-        index.close()
 
 
 def page(doc_id: str, text: str, n: int = 1, *, level=0, unit="qk7", groups=(), **fields):
@@ -467,6 +454,16 @@ SCOPES = ["qk7", "qk7/", "/qk7/f9", "qk7/f9/e1", "qk70", "QK7", "q%", "q_7", "qk
 GROUPS = ["", "a", "b", "ban_tc", "a|b"]
 
 
+def random_principal(rng: random.Random, scopes: list, groups: list) -> Principal:
+    """A principal of a random clearance, up to 3 of `scopes` and up to 2 of `groups`."""
+    return Principal(
+        "p",
+        clearance=rng.randint(0, 3),
+        units=tuple(rng.sample(scopes, rng.randint(0, 3))),
+        groups=tuple(rng.sample(groups, rng.randint(0, 2))),
+    )
+
+
 def test_acl_sql_is_can_see(tmp_path):
     rng = random.Random(7)
     units = ["qk7", "qk7/f9", "/qk7/f9/", "qk7/f9/e1", "qk70", "QK7", "q%7", "q_7", "qk7/%", ""]
@@ -480,12 +477,7 @@ def test_acl_sql_is_can_see(tmp_path):
         index.index_pages(pages)
     db = sqlite3.connect(tmp_path / "acl.sqlite")
     for _ in range(300):
-        who = Principal(
-            "p",
-            clearance=rng.randint(0, 3),
-            units=tuple(rng.sample(SCOPES, rng.randint(0, 3))),
-            groups=tuple(rng.sample(GROUPS, rng.randint(0, 2))),
-        )
+        who = random_principal(rng, SCOPES, GROUPS)
         sql, params = acl_sql(who)
         got = {r[0] for r in db.execute(f"SELECT doc_id FROM pages p WHERE {sql}", params)}
         assert got == {p.doc_id for p in pages if can_see(who, p.access)}, who

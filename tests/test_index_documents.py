@@ -15,18 +15,7 @@ from kho.index.text import fold
 from kho.synth.text import CATEGORIES, paragraphs
 
 from .conftest import es_client, need_service
-from .test_index_contract import ADMIN, BACKENDS, find, find_docs, open_index, page
-
-
-@pytest.fixture(params=BACKENDS)
-def search_index(request, tmp_path):
-    index = open_index(request.param, tmp_path)
-    try:
-        yield index
-    finally:
-        if request.param == "elasticsearch":
-            index.es.indices.delete(index=f"{index.alias}-v*")
-        index.close()
+from .test_index_contract import ADMIN, find, find_docs, page
 
 
 @pytest.mark.slow

@@ -6,13 +6,12 @@ from __future__ import annotations
 import random
 import sqlite3
 
-from kho.core.types import Principal
 from kho.index.base import group_pages
 from kho.index.embedded import EmbeddedIndex, acl_sql
 from kho.index.fts import acl_match
 
 from ..test_embedded_window import READER, corpus, keys, paged, search
-from ..test_index_contract import GROUPS, SCOPES, page
+from ..test_index_contract import GROUPS, SCOPES, page, random_principal
 
 
 def documents(pages: list) -> list[list]:
@@ -59,12 +58,7 @@ def test_the_access_tokens_admit_what_acl_sql_admits(tmp_path):
         index.index_pages(pages)
     db = sqlite3.connect(tmp_path / "acl.sqlite")
     for _ in range(300):
-        who = Principal(
-            "p",
-            clearance=rng.randint(0, 3),
-            units=tuple(rng.sample(SCOPES + units, rng.randint(0, 3))),
-            groups=tuple(rng.sample(GROUPS + groups, rng.randint(0, 2))),
-        )
+        who = random_principal(rng, SCOPES + units, GROUPS + groups)
         sql, params = acl_sql(who)
         want = {r[0] for r in db.execute(f"SELECT id FROM pages p WHERE {sql}", params)}
         match = acl_match(who)

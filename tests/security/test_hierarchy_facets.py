@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-import pytest
-
 from kho.core.types import Access, PageDoc, can_see
 from kho.index.base import SearchQuery
 
 from .. import test_search_hierarchy as doors
 from ..conftest import run_kho
-from ..test_index_contract import BACKENDS, PRINCIPALS, open_index
+from ..test_index_contract import PRINCIPALS
 
 FIELDS = {
     "fonds": lambda p: p.fonds,
@@ -27,17 +25,6 @@ FIELDS = {
     "year": lambda p: p.year,
 }
 archive = doors.archive  # the doors' archive: one hidden document, fonds G77
-
-
-@pytest.fixture(params=BACKENDS)
-def search_index(request, tmp_path):
-    index = open_index(request.param, tmp_path)
-    try:
-        yield index
-    finally:
-        if request.param == "elasticsearch":
-            index.es.indices.delete(index=f"{index.alias}-v*")
-        index.close()
 
 
 def corpus() -> list[PageDoc]:

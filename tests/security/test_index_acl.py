@@ -26,21 +26,9 @@ from kho.index.guard import visible_document
 from kho.synth.pages import write_born_digital_pdf
 
 from ..conftest import es_client, es_env, run_kho
-from ..test_index_contract import BACKENDS, open_index
 
 ADMIN = Principal("admin", clearance=3, units=("*",))
 F9 = Principal("f9", clearance=3, units=("qk7/f9",))
-
-
-@pytest.fixture(params=BACKENDS)
-def search_index(request, tmp_path):
-    index = open_index(request.param, tmp_path)
-    try:
-        yield index
-    finally:
-        if request.param == "elasticsearch":
-            index.es.indices.delete(index=f"{index.alias}-v*")
-        index.close()
 
 
 def page(doc_id: str, text: str, n: int = 1, *, level=0, unit="qk7", groups=(), **fields):
