@@ -303,30 +303,27 @@ def document_pages(ctx: Context, doc: cat.Document, texts: StoredTexts) -> list[
     origin = ctx.catalog.origin_of(doc)  # None: made here, by this node
     node, unit = (origin.node, origin.unit) if origin else local_origin(ctx.settings.home)
     light = texts.light
-    full_text = "\n\n".join(t.text for t in light.values())
-    access = doc.access
     issued = document_field(doc, "issued_date")
+    shared = dict(  # the document's fields, the same on every page: worked out once
+        doc_id=doc.id,
+        category=doc.category,
+        title=document_field(doc, "subject")
+        or title_of("\n\n".join(t.text for t in light.values())),
+        batch=str(doc.batch_id or ""),
+        filename=doc.filename,
+        access=doc.access,
+        doc_type=document_field(doc, "type_name"),
+        issuer=document_field(doc, "organ_name"),
+        doc_date=issued.isoformat() if hasattr(issued, "isoformat") else issued,
+        ingested_at=doc.created_at.replace(tzinfo=UTC).isoformat(timespec="seconds"),
+        lang=doc.lang,
+        fonds=fonds,
+        dossier=dossier,
+        origin_node=node,
+        origin_unit=unit,
+    )
     return [
-        PageDoc(
-            doc_id=doc.id,
-            page=n,
-            text=text.text,
-            category=doc.category,
-            title=document_field(doc, "subject") or title_of(full_text),
-            batch=str(doc.batch_id or ""),
-            filename=doc.filename,
-            access=access,
-            doc_type=document_field(doc, "type_name"),
-            issuer=document_field(doc, "organ_name"),
-            doc_date=issued.isoformat() if hasattr(issued, "isoformat") else issued,
-            ingested_at=doc.created_at.replace(tzinfo=UTC).isoformat(timespec="seconds"),
-            lang=doc.lang,
-            confidence=text.confidence,
-            fonds=fonds,
-            dossier=dossier,
-            origin_node=node,
-            origin_unit=unit,
-        )
+        PageDoc(page=n, text=text.text, confidence=text.confidence, **shared)
         for n, text in light.items()
     ]
 
