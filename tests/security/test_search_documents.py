@@ -14,13 +14,13 @@ from kho.index.base import SearchQuery
 from kho.synth.pages import write_born_digital_pdf
 
 from ..conftest import es_client, es_env, run_kho
-from .test_index_acl import page, search_index, web_search  # noqa: F401 - the fixture
+from .test_index_acl import page, web_search
 
 CLERK = Principal("clerk", clearance=0, units=("qk7",))
 FACETS = ("unit", "level", "category", "year")
 
 
-def test_a_document_whose_matching_pages_are_hidden_is_not_counted(search_index):  # noqa: F811
+def test_a_document_whose_matching_pages_are_hidden_is_not_counted(search_index):
     search_index.index_pages(
         [
             *[page("open", f"dân vận trang {n}", n, category="bc") for n in (1, 3)],
