@@ -23,9 +23,8 @@ from kho.core.settings import Limits
 from .sniff import KINDS_TAKEN, sniff, unsupported_reason
 
 if TYPE_CHECKING:
-    from pdfplumber import PDF
-
     from kho.core.types import PageText
+    from kho.ocr.textlayer import TextLayers
 
 _Handle = TypeVar("_Handle")
 
@@ -217,9 +216,7 @@ class PdfFile(SourceFile):
 
     def _open(self) -> int:
         self._doc: pdfium.PdfDocument | None = None
-        self._plumber: PDF | None = (
-            None  # pdfplumber's view of the file, for text layers, opened on need
-        )
+        self._plumber: TextLayers | None = None  # for text layers, opened on need
         try:
             self._doc = pdfium.PdfDocument(str(self.path))
         except pdfium.PdfiumError as err:
@@ -312,22 +309,20 @@ class PdfFile(SourceFile):
         self._check_index(index)
         # Imported here: reading text is the ocr stage's job, and workers that only render
         # should not pay for pdfplumber. Opened once per file, not once per page.
-        from kho.ocr.textlayer import MIN_CHARS, open_text_layers, pdf_text_layer
+        from kho.ocr.textlayer import MIN_CHARS, TextLayers
 
         from .signatures import without_overlay
 
         if self._plumber is None:
-            self._plumber = open_text_layers(self.path)
-        layer = pdf_text_layer(self._plumber, self.path, index, self.dpi(index))
+            self._plumber = TextLayers(self.path)
+        layer = self._plumber.text(index, self.dpi(index))
         # a signing overlay ("Ký bởi: ...") is metadata, not the page's text
         return without_overlay(layer, MIN_CHARS) if layer is not None else None
 
     def close(self) -> None:
         plumber = getattr(self, "_plumber", None)
         if plumber is not None:
-            from kho.ocr.textlayer import close_text_layers
-
-            close_text_layers(plumber)
+            plumber.close()
             self._plumber = None
         doc = getattr(self, "_doc", None)
         if doc is not None:

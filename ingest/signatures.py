@@ -223,22 +223,15 @@ def pdf_date(text: str) -> str:
 
 def read_signatures(path: Path) -> list[Signature]:
     """Every signature of a PDF: its /Sig fields, then the overlays its pages show."""
-    import pikepdf
-
-    from kho.ocr.textlayer import close_text_layers, open_text_layers, pdf_page
+    from kho.ocr.textlayer import TextLayers
 
     found = field_signatures(path)
     try:
-        with pikepdf.open(path) as qpdf:
-            count = len(qpdf.pages)
-        pdf = open_text_layers(path)
-        try:
-            for index in range(min(count, MAX_FIELDS)):  # each page alone, not the whole tree
-                page = pdf_page(pdf, path, index)
+        with TextLayers(path) as pdf:
+            for index in range(min(pdf.count(), MAX_FIELDS)):  # each page alone
+                page = pdf.page(index)
                 found += overlay_signatures(page.extract_text() or "")
                 page.close()
-        finally:
-            close_text_layers(pdf)
     except Exception as err:  # noqa: BLE001 - pdfminer raises many types; the text layer reports it
         log.warning("%s: signing overlay not read: %s", path.name, err)
     return found

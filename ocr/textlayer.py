@@ -114,25 +114,13 @@ def _intersect(a: tuple, b: tuple) -> tuple:
     return tuple(b) if x1 <= x0 or bottom <= top else (x0, top, x1, bottom)
 
 
+MAX_CACHED_OBJECTS = 2000  # pdfminer's parsed objects kept between pages, then dropped
+
+
 def read_text_layer(pdf_path: Path, page_index: int, dpi: int = 300) -> PageText | None:
     """Open a PDF and read one page's text layer (0-based index); None if it has none."""
-    pdf_path = Path(pdf_path)
-    pdf = open_text_layers(pdf_path)
-    try:
-        return pdf_text_layer(pdf, pdf_path, page_index, dpi)
-    finally:
-        close_text_layers(pdf)
-
-
-def pdf_text_layer(
-    pdf: pdfplumber.PDF, pdf_path: Path, page_index: int, dpi: int = 300
-) -> PageText | None:
-    """One page's text layer from a PDF already opened with `open_text_layers`."""
-    page = pdf_page(pdf, pdf_path, page_index)
-    try:
-        return page_text_layer(page, dpi=dpi)
-    finally:
-        page.close()  # its parsed objects: a long PDF read page by page stays small
+    with TextLayers(pdf_path) as pdf:
+        return pdf.text(page_index, dpi)
 
 
 def has_text_layer(pdf_path: Path, page_index: int) -> bool:
@@ -140,7 +128,127 @@ def has_text_layer(pdf_path: Path, page_index: int) -> bool:
     return read_text_layer(pdf_path, page_index) is not None
 
 
-def open_text_layers(pdf_path: Path) -> pdfplumber.PDF:
+class TextLayers:
+    """A PDF open to read its pages' text layers one at a time, in any order, each page at
+    the same cost whatever the file's length.
+
+    pdfplumber's `pdf.pages` parses every page object of the file (and its close parses
+    them all again), so a long PDF read one page per call would cost its length squared
+    (25 million page objects for 5,000 pages). Here qpdf names the pages' objects once, and
+    pdfminer parses only the page asked for, with the attributes it inherits from its page
+    tree, merged as pdfminer's own walk merges them (each tree node worked out once).
+    pdfminer keeps every object it parsed for the life of the file; past MAX_CACHED_OBJECTS
+    they are dropped, so a file kept open over thousands of pages stays small.
+    """
+
+    def __init__(self, pdf_path: Path):
+        self.path = Path(pdf_path)
+        self.pdf = _open_plumber(self.path)
+        self._objgens: list[tuple[int, int]] | None = None
+        self._inherited: dict[int, dict] = {}  # page tree node -> what its pages inherit
+
+    def __enter__(self) -> TextLayers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def count(self) -> int:
+        """How many pages the file has."""
+        return len(self._pages())
+
+    def text(self, page_index: int, dpi: int = 300) -> PageText | None:
+        """One page's text layer (0-based index), None if it has none; BadInputError if
+        the file has no such page or it cannot be parsed."""
+        page = self.page(page_index)
+        try:
+            return page_text_layer(page, dpi=dpi)
+        finally:
+            page.close()  # its parsed objects
+            self._bound_cache()
+
+    def page(self, page_index: int) -> Page:
+        """Page `page_index` (0-based) as pdfplumber's Page; close it after use."""
+        try:
+            found = self._one_page(page_index)
+            return found if found is not None else self.pdf.pages[page_index]
+        except IndexError as err:
+            raise BadInputError(
+                f"{self.path.name} has {self.count()} pages, no page {page_index + 1}"
+            ) from err
+        except BadInputError:
+            raise
+        except Exception as err:
+            raise BadInputError(
+                f"cannot read page {page_index + 1} of {self.path.name}: {err}"
+            ) from err
+
+    def close(self) -> None:
+        """Close the file. pdfplumber's own close makes every page object of the file to
+        close it; the pages read here were closed one by one already."""
+        pdf = self.pdf
+        pdf.flush_cache()
+        for page in getattr(pdf, "_pages", ()):  # only if the whole tree was walked
+            page.close()
+        if not pdf.stream_is_external:
+            pdf.stream.close()
+
+    def _pages(self) -> list[tuple[int, int]]:
+        if self._objgens is None:
+            import pikepdf
+
+            with pikepdf.open(self.path) as qpdf:
+                self._objgens = [page.objgen for page in qpdf.pages]
+        return self._objgens
+
+    def _one_page(self, page_index: int) -> Page | None:
+        """Page `page_index` alone, or None if its object cannot be told (a direct page
+        object, or a generation pdfminer does not key by: the caller walks the tree)."""
+        from pdfminer.pdfpage import PDFPage
+        from pdfminer.pdftypes import PDFObjRef, dict_value
+
+        pages = self._pages()
+        if not 0 <= page_index < len(pages):
+            raise IndexError(page_index)
+        objid, gen = pages[page_index]
+        if not objid or gen:
+            return None
+        attrs = dict_value(self.pdf.doc.getobj(objid)).copy()
+        parent = attrs.get("Parent")
+        if isinstance(parent, PDFObjRef):
+            for key, value in self._inherited_from(parent, objid).items():
+                attrs.setdefault(key, value)
+        return Page(self.pdf, PDFPage(self.pdf.doc, objid, attrs, None), page_number=page_index + 1)
+
+    def _inherited_from(self, node, page_objid: int) -> dict:
+        """The inheritable attributes a page tree node gives its pages: its own, then its
+        ancestors' (the nearest wins). A loop in the tree ends where it comes back."""
+        from pdfminer.pdfpage import PDFPage
+        from pdfminer.pdftypes import PDFObjRef, dict_value
+
+        chain: list[tuple[int, dict]] = []  # from `node` up to a node worked out before
+        seen = {page_objid}
+        while isinstance(node, PDFObjRef) and node.objid not in self._inherited:
+            if node.objid in seen:
+                break
+            seen.add(node.objid)
+            attrs = dict_value(node.resolve())
+            chain.append((node.objid, attrs))
+            node = attrs.get("Parent")
+        given = self._inherited.get(node.objid, {}) if isinstance(node, PDFObjRef) else {}
+        for objid, attrs in reversed(chain):
+            given = {**given, **{k: attrs[k] for k in PDFPage.INHERITABLE_ATTRS if k in attrs}}
+            self._inherited[objid] = given
+        return given
+
+    def _bound_cache(self) -> None:
+        doc = self.pdf.doc
+        if len(doc._cached_objs) > MAX_CACHED_OBJECTS:  # pdfminer's caches have no bound
+            doc._cached_objs.clear()
+            doc._parsed_objs.clear()
+
+
+def _open_plumber(pdf_path: Path) -> pdfplumber.PDF:
     """Open with pdfplumber; a missing file is the storage's trouble (OSError propagates)."""
     try:
         return pdfplumber.open(pdf_path)
@@ -154,58 +262,3 @@ def open_text_layers(pdf_path: Path) -> pdfplumber.PDF:
             ) from err
         reason = str(err) or type(err.args[0] if err.args else err).__name__
         raise BadInputError(f"cannot open PDF {pdf_path.name}: {reason}") from err
-
-
-def close_text_layers(pdf: pdfplumber.PDF) -> None:
-    """Close a PDF from `open_text_layers`. pdfplumber's own close makes every page object
-    of the file to close it (the whole page tree parsed again); pages opened one by one
-    here are closed by `pdf_text_layer` already."""
-    pdf.flush_cache()
-    for page in getattr(pdf, "_pages", ()):  # only if the whole tree was walked
-        page.close()
-    if not pdf.stream_is_external:
-        pdf.stream.close()
-
-
-def pdf_page(pdf: pdfplumber.PDF, pdf_path: Path, page_index: int) -> Page:
-    """Page `page_index` (0-based) of a PDF opened with `open_text_layers`; BadInputError
-    if it has no such page or it cannot be parsed. Close it after use."""
-    try:
-        found = _one_page(pdf, pdf_path, page_index)
-        return found if found is not None else pdf.pages[page_index]
-    except IndexError as err:
-        raise BadInputError(
-            f"{pdf_path.name} has {len(pdf.pages)} pages, no page {page_index + 1}"
-        ) from err
-    except BadInputError:
-        raise
-    except Exception as err:
-        raise BadInputError(f"cannot read page {page_index + 1} of {pdf_path.name}: {err}") from err
-
-
-def _one_page(pdf: pdfplumber.PDF, pdf_path: Path, page_index: int) -> Page | None:
-    """Page `page_index` alone, or None if its object cannot be told (then the caller walks
-    the whole page tree). pdfplumber's `pdf.pages` parses every page object of the file, so
-    a long PDF read one page per call would cost its length squared (25 million page objects
-    for 5,000 pages); qpdf names the page's object, and only its /Parent chain is parsed for
-    the attributes it inherits, as pdfminer's own walk merges them."""
-    import pikepdf
-    from pdfminer.pdfpage import PDFPage
-    from pdfminer.pdftypes import PDFObjRef, dict_value
-
-    with pikepdf.open(pdf_path) as qpdf:
-        if page_index >= len(qpdf.pages):
-            raise IndexError(page_index)
-        objid, gen = qpdf.pages[page_index].objgen
-    if not objid or gen:  # a direct page object, or a generation pdfminer does not key by
-        return None
-    attrs = dict_value(pdf.doc.getobj(objid)).copy()
-    node, seen = attrs.get("Parent"), {objid}
-    while isinstance(node, PDFObjRef) and node.objid not in seen:
-        seen.add(node.objid)
-        parent = dict_value(node.resolve())
-        for key in PDFPage.INHERITABLE_ATTRS:
-            if key not in attrs and key in parent:
-                attrs[key] = parent[key]
-        node = parent.get("Parent")
-    return Page(pdf, PDFPage(pdf.doc, objid, attrs, None), page_number=page_index + 1)

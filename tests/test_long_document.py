@@ -11,14 +11,17 @@ from __future__ import annotations
 import pdfplumber
 import pytest
 from pdfminer import pdfpage
+from pdfminer.psparser import PSBaseParser
 
 from kho.core.pdfstream import Name, PdfWriter
 from kho.core.settings import Limits
 from kho.core.storage import Storage, StoredTexts
 from kho.core.types import PageText, Word
 from kho.ingest.formats import open_source
+from kho.ocr import textlayer
 from kho.ocr.textlayer import page_text_layer, read_text_layer
 from kho.synth.pages import write_born_digital_pdf
+from kho.workers.sources import close_kept, page_source
 
 
 @pytest.fixture
@@ -107,3 +110,67 @@ def test_stored_texts_keep_no_page(tmp_path):
     ]
     with pytest.raises(KeyError):
         texts[4]
+
+
+def tokens_per_page(path, pages: int) -> float:
+    """pdfminer's tokens and lines read from the file per page (its cross-reference table,
+    page tree, pages and fonts), reading every page in order as a worker's page jobs do."""
+    read = [0]
+
+    def counting(real):
+        def count(self, *args, **kwargs):
+            read[0] += 1
+            return real(self, *args, **kwargs)
+
+        return count
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("nexttoken", "nextline"):
+            mp.setattr(PSBaseParser, name, counting(getattr(PSBaseParser, name)))
+        for index in range(pages):
+            with page_source(path, Limits()) as src:
+                assert f"Trang {index + 1}:" in src.text_layer(index).text
+    close_kept()
+    return read[0] / pages
+
+
+def test_each_page_of_a_long_pdf_costs_the_same(tmp_path, monkeypatch):
+    """A page of a 600-page PDF costs what a page of a 30-page one does: the file stays
+    open between page jobs, the page tree is worked out once, and pdfminer's cache is
+    bounded (dropped past MAX_CACHED_OBJECTS, so memory stays flat). Opened per job, a
+    page read 4.3 times more of the 600-page file (its xref and page tree each time)."""
+    monkeypatch.setattr(textlayer, "MAX_CACHED_OBJECTS", 200)
+    cost = {}
+    for pages in (30, 600):
+        pdf = tmp_path / f"long-{pages}.pdf"
+        texts = [f"Trang {n}: nghị quyết chi bộ số {n}" for n in range(1, pages + 1)]
+        write_born_digital_pdf(pdf, texts)
+        cost[pages] = tokens_per_page(pdf, pages)
+    assert cost[600] <= cost[30] * 1.1, cost
+
+
+def test_the_kept_source_is_the_file_as_it_is_now(tmp_path):
+    """A worker's next job on the same unchanged file gets the open source; a replaced
+    file, a failed job or another file opens it afresh."""
+    path = tmp_path / "a.pdf"
+    write_born_digital_pdf(path, ["Trang 1: báo cáo tổng kết công tác năm"] * 2)
+    limits = Limits()
+    with page_source(path, limits) as first:
+        pass
+    with page_source(path, limits) as again:
+        assert again is first
+    write_born_digital_pdf(path, ["Trang 1: kế hoạch tuyên truyền mới"] * 3)
+    with page_source(path, limits) as replaced:
+        assert replaced is not first and replaced.page_count == 3
+        assert "tuyên truyền" in replaced.text_layer(0).text
+    with pytest.raises(IndexError), page_source(path, limits) as failing:
+        failing.text_layer(7)
+    with page_source(path, limits) as after:
+        assert after is not failing
+    other = tmp_path / "b.pdf"
+    write_born_digital_pdf(other, ["Trang 1: danh sách cán bộ đơn vị"])
+    with page_source(other, limits) as b:
+        assert b is not after and "cán bộ" in b.text_layer(0).text
+    close_kept()
+    with pytest.raises(RuntimeError):  # closed: reading it now is a bug, and says so
+        b.render(0)

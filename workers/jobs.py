@@ -57,6 +57,7 @@ from .queue import (
     release_dead_scheduler_locks,
     worker_ttl,
 )
+from .sources import close_kept
 
 log = logging.getLogger("kho.jobs")
 RETRYABLE = (*TRANSIENT_ERRORS, JobTimeoutException)
@@ -299,6 +300,7 @@ class KhoWorker(SimpleWorker):
             self._register_again()
             reap_abandoned(self.connection, self.queue_names(), on_abandoned=settle_abandoned)
             release_dead_scheduler_locks(self.connection, self.queue_names())
+            close_kept()  # the source file kept open for page jobs (it may since be deleted)
         except Exception:  # noqa: BLE001 - maintenance must not kill the worker
             log.exception("looking for what dead workers left failed")
         super().run_maintenance_tasks()

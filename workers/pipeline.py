@@ -30,6 +30,7 @@ from kho.ingest.register import EXT
 
 from .context import Context
 from .renditions import write_screen
+from .sources import page_source
 
 log = logging.getLogger("kho.pipeline")
 JPEG_QUALITY = 85
@@ -168,7 +169,7 @@ def read_page(
     (default: the settings' OCR options in the document's language)."""
 
     settings = ctx.settings
-    with open_source(original_of(ctx, doc), settings.limits) as src:
+    with page_source(original_of(ctx, doc), settings.limits) as src:
         if src.kind == "pdf":
             layer = src.text_layer(page - 1)
             if layer is not None:
@@ -448,7 +449,7 @@ def write_searchable(ctx: Context, doc: cat.Document, texts: StoredTexts) -> Non
         for n, text in texts.items():
             image = ctx.storage.page_image(doc.id, n)
             if not image.exists():  # a text-layer page of a mixed PDF: render it for the PDF
-                with open_source(original_of(ctx, doc), ctx.settings.limits) as src:
+                with page_source(original_of(ctx, doc), ctx.settings.limits) as src:
                     save_page_image(ctx, doc.id, n, src.render(n - 1))
             yield image, text
 

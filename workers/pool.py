@@ -36,6 +36,7 @@ PRELOAD = [
     "kho.classify.review",
     "kho.index.embedded",
 ]
+IDLE_S = 2.0  # a worker waiting this long for a task closes the source file it kept open
 
 
 @dataclass
@@ -88,6 +89,7 @@ def _worker_main(settings: Settings, conn: Connection) -> None:
     stop. Ctrl-C is the parent's to handle: it stops the workers itself."""
     from kho.workers import pipeline
     from kho.workers.context import Context
+    from kho.workers.sources import close_kept
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # one tesseract thread per process
@@ -96,6 +98,8 @@ def _worker_main(settings: Settings, conn: Connection) -> None:
     ctx = Context(settings)
     while True:
         try:
+            if not conn.poll(IDLE_S):
+                close_kept()  # nothing to do: the source file kept open for page jobs goes
             message = conn.recv()
         except (EOFError, OSError):
             return
