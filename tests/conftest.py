@@ -94,26 +94,33 @@ def run_kho(
     return proc
 
 
-def serve_web(home: Path, env: dict | None = None, timeout: float = 60):
+def serve_web(home: Path, env: dict | None = None, timeout: float = 60, attempts: int = 3):
     """A real `kho web serve` for the storage root `home` on a free loopback port, started
-    with the environment `run_kho` would give; (process, base URL) once /health answers."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    with the environment `run_kho` would give; (process, base URL) once /health answers.
+    A port found free can be taken before the server binds it (another test's connection
+    gets it as its ephemeral port): then it starts again on another."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("KHO_") or k in ES_LOGIN}
     full.update({"KHO_HOME": str(home), **(env or {})})
-    proc = subprocess.Popen([sys.executable, "-m", "kho", "web", "serve", "--port", str(port)],
-                            env=full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                return proc, f"http://127.0.0.1:{port}"
-        except OSError as err:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise AssertionError(proc.stdout.read().decode()) from err
-            time.sleep(0.2)
+    for attempt in range(1, attempts + 1):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cmd = [sys.executable, "-m", "kho", "web", "serve", "--port", str(port)]
+        proc = subprocess.Popen(cmd, env=full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                    return proc, f"http://127.0.0.1:{port}"
+            except OSError as err:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    proc.kill()
+                    out = proc.stdout.read().decode()
+                    if "Address already in use" in out and attempt < attempts:
+                        break
+                    raise AssertionError(out) from err
+                time.sleep(0.2)
+    raise AssertionError("unreachable")
 
 
 def form_login(app, name: str, password: str):

@@ -17,9 +17,9 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -96,32 +96,48 @@ class Browser:
 
 
 class Server:
-    """`kho web serve` in a subprocess, ready once /health answers."""
+    """`kho web serve` in a subprocess, ready once /health answers. A port found free can
+    be taken before the server binds it (another test's connection gets it as its
+    ephemeral port): then the server starts again on another."""
+
+    ATTEMPTS = 3
 
     def __init__(self, home: Path, env: dict, *args: str, host: str = "127.0.0.1"):
-        self.port = free_port()
-        self.cmd = [sys.executable, "-m", "kho", "web", "serve", "--host", host]
-        self.cmd += ["--port", str(self.port), *args]
+        self.host, self.args = host, args
         self.env = kho_env(home, env)
         self.proc: subprocess.Popen | None = None
         self.log = None
+        self.port = 0
 
     def __enter__(self) -> Server:
+        for attempt in range(1, self.ATTEMPTS + 1):
+            out = self._start()
+            if out is None:
+                return self
+            if "Address already in use" not in out or attempt == self.ATTEMPTS:
+                raise AssertionError(f"kho web serve did not start: {out}")
+        raise AssertionError("unreachable")
+
+    def _start(self) -> str | None:
+        """Start on a free port; None once /health answers, else what the server said."""
+        self.port = free_port(self.host)
+        cmd = [sys.executable, "-m", "kho", "web", "serve", "--host", self.host]
+        cmd += ["--port", str(self.port), *self.args]
         self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(cmd, env=self.env, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 60
         while True:
             try:
                 reply = request(self.port, "GET", "/health", headers={"Host": "127.0.0.1"})
                 if reply.status == 200:
-                    return self
+                    return None
             except OSError:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.log.seek(0)
                 out = self.log.read().decode()
                 self.__exit__()
-                raise AssertionError(f"kho web serve did not start: {out}")
+                return out
             time.sleep(0.2)
 
     def __exit__(self, *exc) -> None:
