@@ -114,7 +114,7 @@ def _intersect(a: tuple, b: tuple) -> tuple:
     return tuple(b) if x1 <= x0 or bottom <= top else (x0, top, x1, bottom)
 
 
-MAX_CACHED_OBJECTS = 2000  # pdfminer's parsed objects kept between pages, then dropped
+MAX_CACHED_OBJECTS = 2000  # pdfminer's parsed dictionaries kept between pages, then dropped
 
 
 def read_text_layer(pdf_path: Path, page_index: int, dpi: int = 300) -> PageText | None:
@@ -242,10 +242,17 @@ class TextLayers:
         return given
 
     def _bound_cache(self) -> None:
-        doc = self.pdf.doc
-        if len(doc._cached_objs) > MAX_CACHED_OBJECTS:  # pdfminer's caches have no bound
-            doc._cached_objs.clear()
-            doc._parsed_objs.clear()
+        """pdfminer's caches have no bound: a page's streams (its contents, a scan's image:
+        ~0.25 MB a scanned page) go after each page, the dictionaries (fonts, resources)
+        past MAX_CACHED_OBJECTS, the parsed object streams each time."""
+        from pdfminer.pdftypes import PDFStream
+
+        cached = self.pdf.doc._cached_objs
+        for objid in [k for k, (obj, _) in cached.items() if isinstance(obj, PDFStream)]:
+            del cached[objid]
+        if len(cached) > MAX_CACHED_OBJECTS:
+            cached.clear()
+        self.pdf.doc._parsed_objs.clear()
 
 
 def _open_plumber(pdf_path: Path) -> pdfplumber.PDF:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import pdfplumber
 import pytest
 from pdfminer import pdfpage
+from pdfminer.pdftypes import PDFStream
 from pdfminer.psparser import PSBaseParser
 
 from kho.core.pdfstream import Name, PdfWriter
 from kho.core.settings import Limits
 from kho.core.storage import Storage, StoredTexts
 from kho.core.types import PageText, Word
+from kho.ingest import formats
 from kho.ingest.formats import open_source
 from kho.ocr import textlayer
 from kho.ocr.textlayer import page_text_layer, read_text_layer
@@ -174,3 +176,24 @@ def test_the_kept_source_is_the_file_as_it_is_now(tmp_path):
     close_kept()
     with pytest.raises(RuntimeError):  # closed: reading it now is a bug, and says so
         b.render(0)
+
+
+def test_a_kept_pdf_keeps_no_page_data(tmp_path, monkeypatch):
+    """Kept open over many pages, a PDF holds none of the pages it read: pdfminer keeps no
+    stream (a page's contents, a scan's image), and PDFium is opened again every
+    PDFIUM_PAGES pages (it keeps each loaded page's resources), rendering just the same."""
+    monkeypatch.setattr(formats, "PDFIUM_PAGES", 2)
+    path = tmp_path / "mixed.pdf"
+    write_born_digital_pdf(path, [f"Trang {n}: quyết định khen thưởng số {n}" for n in range(1, 6)])
+    with open_source(path, Limits()) as fresh:
+        expected = [fresh.render(i) for i in range(5)]
+    with page_source(path, Limits()) as src:
+        docs = []  # each kept alive, so no two can share an id
+        for i in range(5):
+            assert f"Trang {i + 1}:" in src.text_layer(i).text
+            assert not [o for o, _ in src._plumber.pdf.doc._cached_objs.values()
+                        if isinstance(o, PDFStream)]  # fmt: skip
+            assert (src.render(i) == expected[i]).all()
+            docs.append(src._doc)
+        assert len({id(d) for d in docs}) == 3  # opened again after pages 2 and 4
+    close_kept()
