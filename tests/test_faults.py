@@ -27,6 +27,7 @@ from sqlalchemy import select
 from kho.core import catalog as cat
 from kho.core.errors import ServiceError
 from kho.core.settings import load_settings
+from kho.index.elastic_query import DOCUMENTS_ONLY, PAGES_ONLY
 from kho.ingest.register import BatchOptions, register_batch
 from kho.synth.scratch import descendants, scratch_pg_database
 from kho.workers.context import Context
@@ -138,12 +139,12 @@ class Cluster:
 
         self.wait_until("the batch to finish", done)
 
-    def indexed(self) -> dict[str, int]:
-        """Elasticsearch document id -> version, for every page in the test's index."""
+    def indexed(self, kind: dict = PAGES_ONLY) -> dict[str, int]:
+        """Elasticsearch id -> version, for every page record (or `kind`) in the index."""
         es = self.ctx.index.es
         name = self.ctx.settings.index_name
         es.indices.refresh(index=name)
-        res = es.search(index=name, size=1000, version=True, query={"match_all": {}})
+        res = es.search(index=name, size=1000, version=True, query=kind)
         assert res["hits"]["total"]["value"] == len(res["hits"]["hits"])  # nothing left unseen
         return {h["_id"]: h["_version"] for h in res["hits"]["hits"]}
 
@@ -154,6 +155,7 @@ class Cluster:
         assert all(p.status == cat.DONE and p.attempts >= 1 for p in pages)
         indexed = self.indexed()
         assert sorted(indexed) == sorted(f"{p.doc_id}:{p.page}" for p in pages)
+        assert sorted(self.indexed(DOCUMENTS_ONLY)) == sorted({p.doc_id for p in pages})
         if once:
             assert set(indexed.values()) == {1}, indexed
 
