@@ -97,7 +97,7 @@ class ElasticIndex:
     ):
         self.cursors = cursors or Cursors()  # a key of this process only, unless given one
         self.alias = name
-        self.refresh_writes = refresh  # wait for each write to be searchable (tests)
+        self.refresh_writes = refresh  # each write searchable when it returns (tests)
         self.url = redact_url(url)  # what messages show
         self.es = connect(url, options, timeout=timeout)
         self.documents_missing = False  # an index older than document records
@@ -296,7 +296,8 @@ class ElasticIndex:
         BULK_THREADS of them in flight; returns how many were stored."""
         from elasticsearch import helpers
 
-        refresh = "wait_for" if self.refresh_writes else False
+        # refreshed at once, not waiting for the next scheduled refresh (up to 1 s a write)
+        refresh = self.refresh_writes
         ok, refused = 0, []
         with self._errors():
             if count <= BULK_CHUNK:  # one request: no threads to start
