@@ -247,12 +247,14 @@ class EmbeddedIndex:
     def _fill(self, s: Search, span: str, span_params: list, limit: int | None = None) -> int:
         """Fill temp.visible (and temp.docs) with the visible, filtered matching pages
         in `span` (a condition on the FTS5 rowid `f.rowid`), the newest first and at most
-        `limit`, each with its bm25 rank; how many.
+        `limit`, each with its bm25 rank and the columns the search reads (sort keys and
+        its facets: the others stay NULL); how many.
 
         Totals, facets and hits are all drawn from it, so none can count a hidden page;
         bm25 is computed for the visible pages only, and the join reads `pages_meta`,
         never the page's text."""
-        fields = ", ".join(_DERIVED.get(c, "p." + c) for c in _VISIBLE[2:])  # doc_id, page, ...
+        columns = s.visible_columns()
+        fields = ", ".join(_DERIVED.get(c, "p." + c) for c in columns)
         where, params = s.where
         if s.parsed.include:
             rank = f"bm25(pages_fts, {EXACT_WEIGHT}, {FOLDED_WEIGHT}, 0)"
@@ -262,7 +264,8 @@ class EmbeddedIndex:
         else:
             rank, source, order = "0.0", "FROM pages p INDEXED BY pages_meta WHERE 1", ""
         self._db.execute(
-            f"INSERT INTO temp.visible SELECT p.id, {rank}, {fields} {source} AND {where}{order}",
+            f"INSERT INTO temp.visible (id, rank, {', '.join(columns)})"
+            f" SELECT p.id, {rank}, {fields} {source} AND {where}{order}",
             params,
         )
         if s.query.group == "document":
@@ -298,11 +301,11 @@ class EmbeddedIndex:
         and loose are the window's, scaled alike. Only visible pages count anywhere, and
         which are sampled depends on their own doc_id alone."""
         where, params = s.where
-        pages, docs = self._rows(
-            f"SELECT COUNT(*), COUNT(DISTINCT p.doc_id) {_MATCHED} AND f.rowid < ? AND {where}",
+        count = "COUNT(DISTINCT p.doc_id)" if s.query.group == "document" else "COUNT(*)"
+        sampled = self._rows(
+            f"SELECT {count} {_MATCHED} AND f.rowid < ? AND {where}",
             [f"{s.match} AND {SAMPLE_MATCH}", cut, *params],
-        )[0]
-        sampled = docs if s.query.group == "document" else pages
+        )[0][0]
         window = self._count(s)
         total = window + sampled * SAMPLE_BUCKETS
         scale = total / window
@@ -366,7 +369,7 @@ class EmbeddedIndex:
         return self._rows(
             f"SELECT COUNT(DISTINCT p.doc_id) {_MATCHED} AND {span} AND {where}"
             " AND p.doc_id NOT IN (SELECT doc_id FROM temp.visible)",
-            [s.matching("ignore"), *span_params, *params],
+            [s.matching("folded"), *span_params, *params],
         )[0][0]
 
     def _facet(self, key: str, group: str) -> list[tuple[str, int]]:

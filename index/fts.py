@@ -205,11 +205,14 @@ def match_expression(terms: Sequence[Term], marks: str = "exact") -> str:
     """All terms required. A term typed without diacritics searches only the folded
     column (every toned form), so pages rank by the folded match rather than favouring
     pages that happen to lack the marks too; one typed with them searches the exact column
-    (`marks="ignore"`: exact or folded, exact ranked first)."""
+    (`marks="ignore"`: exact or folded, exact ranked first). `marks="folded"` matches the
+    same pages as "ignore" for counting, unranked: a page's folded column holds the folded
+    form of each of its exact words, so the folded phrase alone finds every page the
+    exact one does, and FTS5 reads one list of pages a term instead of two."""
     parts = []
     for t in terms:
         folded = "{folded} : " + _phrase(t.folded, t.prefix)
-        if not t.has_diacritics:
+        if not t.has_diacritics or marks == "folded":
             parts.append(f"({folded})")
         elif marks == "exact":
             parts.append(f"({_exact_expression(t)})")
@@ -287,6 +290,11 @@ class Search:
         self.match = self.matching(query.marks)
         self.where = where_sql(query, principal, parsed)
         self.table = "temp.docs" if query.group == "document" else "temp.visible"
+
+    def visible_columns(self) -> tuple[str, ...]:
+        """The columns of temp.visible this search reads: sort keys, then its facets."""
+        wanted = {"doc_id", "page", "doc_date", *self.query.facets}
+        return tuple(c for c in _VISIBLE[2:] if c in wanted)
 
     def matching(self, marks: str) -> str:
         """The FTS5 expression: the words, and the principal's access tokens."""

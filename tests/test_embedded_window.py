@@ -151,3 +151,28 @@ def test_an_index_of_schema_3_is_upgraded_and_read_by_unit_and_group(tmp_path):
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     db.close()
+
+
+def test_counting_by_folded_phrases_finds_what_ignoring_marks_finds(tmp_path):
+    """`marks="folded"` (what `loose` counts with) matches the very pages "ignore" does, for
+    marked, plain, mixed, prefixed and quoted terms, on pages with and without marks."""
+    from kho.index.base import parse_query
+    from kho.index.fts import match_expression
+
+    with EmbeddedIndex(tmp_path / "index.sqlite") as index:
+        index.index_pages(corpus(120, seed=5))
+        db = index._db
+        for text in ("dân vận", "dan vận", '"công tác"', "quyết đ*", "Đảng -khen", '"chi bo" năm'):
+            terms = parse_query(text).include
+            found = {
+                marks: {
+                    r[0]
+                    for r in db.execute(
+                        "SELECT rowid FROM pages_fts WHERE pages_fts MATCH ?",
+                        [match_expression(terms, marks)],
+                    )
+                }
+                for marks in ("ignore", "folded", "exact")
+            }
+            assert found["folded"] == found["ignore"] >= found["exact"], text
+            assert found["folded"], text
