@@ -253,8 +253,7 @@ class EmbeddedIndex:
         Totals, facets and hits are all drawn from it, so none can count a hidden page;
         bm25 is computed for the visible pages only, and the join reads `pages_meta`,
         never the page's text."""
-        columns = s.visible_columns()
-        fields = ", ".join(_DERIVED.get(c, "p." + c) for c in columns)
+        fields = ", ".join(_DERIVED.get(c, "p." + c) for c in s.columns)
         where, params = s.where
         if s.parsed.include:
             rank = f"bm25(pages_fts, {EXACT_WEIGHT}, {FOLDED_WEIGHT}, 0)"
@@ -264,7 +263,7 @@ class EmbeddedIndex:
         else:
             rank, source, order = "0.0", "FROM pages p INDEXED BY pages_meta WHERE 1", ""
         self._db.execute(
-            f"INSERT INTO temp.visible (id, rank, {', '.join(columns)})"
+            f"INSERT INTO temp.visible (id, rank, {', '.join(s.columns)})"
             f" SELECT p.id, {rank}, {fields} {source} AND {where}{order}",
             params,
         )

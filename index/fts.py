@@ -290,11 +290,9 @@ class Search:
         self.match = self.matching(query.marks)
         self.where = where_sql(query, principal, parsed)
         self.table = "temp.docs" if query.group == "document" else "temp.visible"
-
-    def visible_columns(self) -> tuple[str, ...]:
-        """The columns of temp.visible this search reads: sort keys, then its facets."""
-        wanted = {"doc_id", "page", "doc_date", *self.query.facets}
-        return tuple(c for c in _VISIBLE[2:] if c in wanted)
+        # the columns of temp.visible this search reads: sort keys and its facets
+        wanted = {"doc_id", "page", "doc_date", *query.facets}
+        self.columns = tuple(c for c in _VISIBLE[2:] if c in wanted)
 
     def matching(self, marks: str) -> str:
         """The FTS5 expression: the words, and the principal's access tokens."""
